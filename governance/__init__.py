@@ -1,0 +1,1 @@
+"""Governance: the auditor, the accountant and the MCP middleware that applies them."""

@@ -1,0 +1,95 @@
+"""Settings from the environment (prefix `AURA_`), then `.env`; `*_FILE` variants read secrets."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets that may also arrive as `<NAME>_FILE` (docker secrets).
+_FILE_SECRETS = ("director_key", "database_url")
+
+
+class Settings(BaseSettings):
+    """Everything the process needs to know, with DESIGN §4's defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AURA_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: SecretStr | None = None
+    database_url_file: Path | None = None
+    data_dir: Path = Path(".aura")
+    sandbox_dir: Path = Path("sandboxes")
+    snapshot_dir: Path = Path("snapshots")
+    backup_dir: Path = Path("infra/backups")
+    workspaces: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    mcp_host: str = "127.0.0.1"
+    mcp_port: int = Field(9000, ge=0, le=65535)
+    ui_port: int = Field(5173, ge=0, le=65535)
+    director_key: SecretStr | None = None
+    director_key_file: Path | None = None
+    pool_slots: int = Field(3, ge=1, le=3)
+    ollama_url: str = "http://127.0.0.1:11434"
+    policy_file: Path = Path("infra/policy.toml")
+    mcp_tools: Literal["core", "all"] = "all"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How long a claimed job's lease lasts without a heartbeat, and how often workers look for
+    # work when no notification arrives (a lost NOTIFY delays a job, never strands it).
+    lease_seconds: float = Field(30.0, gt=0)
+    poll_seconds: float = Field(5.0, gt=0)
+    job_timeout_seconds: float = Field(600.0, gt=0)
+    validation_timeout_seconds: float = Field(300.0, gt=0)
+    backup_after_migrate: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in _FILE_SECRETS:
+            file_value = data.get(f"{name}_file") or os.environ.get(f"AURA_{name.upper()}_FILE")
+            if file_value and not data.get(name):
+                path = Path(file_value)
+                try:
+                    data[name] = path.read_text("utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"AURA_{name.upper()}_FILE={path}: {exc.strerror}") from exc
+        return data
+
+    @field_validator("database_url", "director_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def workspace_roots(self) -> list[Path]:
+        return [Path(p).expanduser() for p in self.workspaces.split(":") if p.strip()]
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def ensure_director_key(self) -> str:
+        """The Director key: given, or generated once into `data_dir/director.key` (0600)."""
+        if self.director_key is not None:
+            return self.director_key.get_secret_value()
+        path = self.data_dir / "director.key"
+        if path.exists():
+            return path.read_text("utf-8").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = "aura_dk_" + secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+        return key
+
+    @property
+    def director_key_path(self) -> Path:
+        return self.data_dir / "director.key"

@@ -1,0 +1,41 @@
+"""Database dumps with `pg_dump` into the backup directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestra.errors import Unavailable
+
+
+def find_pg_dump(extra_dirs: list[Path] | None = None) -> str:
+    """`pg_dump` from the given directories first (the embedded server's), then PATH."""
+    for directory in extra_dirs or []:
+        candidate = directory / "pg_dump"
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("pg_dump")
+    if found is None:
+        raise Unavailable("pg_dump is not installed; cannot write a backup")
+    return found
+
+
+async def dump(dsn: str, backup_dir: Path, pg_dump: str, *, label: str = "backup") -> Path:
+    """Write a custom-format dump named `aura-<label>-<UTC time>.dump`; returns its path."""
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = backup_dir / f"aura-{label}-{stamp}.dump"
+    partial = target.with_suffix(".partial")
+    proc = await asyncio.create_subprocess_exec(
+        pg_dump, "--format=custom", f"--file={partial}", f"--dbname={dsn}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise Unavailable(f"pg_dump failed ({proc.returncode}): {err.decode(errors='replace')}")
+    os.replace(partial, target)
+    return target

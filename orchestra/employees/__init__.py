@@ -1,0 +1,1 @@
+"""Employee adapters: how the core reaches a model or a command-line agent."""

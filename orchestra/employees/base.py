@@ -1,0 +1,55 @@
+"""The adapter protocol every kind of employee implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from orchestra.hooks import Usage
+from orchestra.snapshots import RunLog
+
+
+@dataclass(frozen=True, slots=True)
+class WorkRequest:
+    """One piece of work for an employee.
+
+    `workdir` is the job's sandbox (None for a question without a project); `timeout_s` bounds
+    the whole call, after which the adapter gives up and raises `EmployeeTimeout`.
+    """
+
+    prompt: str
+    workdir: Path | None
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkResult:
+    """What the employee said, and what it cost in tokens."""
+
+    text: str
+    usage: Usage
+    exit_code: int | None = None
+
+
+class EmployeeFailed(Exception):
+    """The employee could not do the work (provider error, non-zero exit, bad reply)."""
+
+
+class EmployeeTimeout(EmployeeFailed):
+    """The employee did not finish within the request's time limit."""
+
+
+class EmployeeAdapter(Protocol):
+    """One employee's connection to its model or program.
+
+    `load` makes the employee resident (for Ollama: a request with `keep_alive`), `unload`
+    frees it (`keep_alive: 0`). Cloud and command-line employees treat both as no-ops: their
+    slot is only a concurrency token.
+    """
+
+    async def load(self) -> None: ...
+
+    async def unload(self) -> None: ...
+
+    async def work(self, request: WorkRequest, runlog: RunLog) -> WorkResult: ...

@@ -1,0 +1,102 @@
+"""The small protocols through which governance plugs into the core.
+
+The manager and the queue call these; `governance/` implements them; `mcp_server/app.py`
+passes the implementations in. The core never imports governance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestra.models import Employee
+from orchestra.snapshots import RunLog
+from orchestra.store.db import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens one model call consumed."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One acceptance command's outcome."""
+
+    command: str
+    exit_code: int | None
+    passed: bool
+    duration_ms: int
+    output_tail: str
+    timed_out: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "passed": self.passed,
+            "duration_ms": self.duration_ms,
+            "output_tail": self.output_tail,
+            "timed_out": self.timed_out,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """All acceptance checks of one attempt; `passed` only when every check passed."""
+
+    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": [c.as_dict() for c in self.checks]}
+
+
+class AuditTrail(Protocol):
+    """Appends one entry to the audit chain inside the caller's transaction."""
+
+    async def record(
+        self,
+        conn: Connection,
+        *,
+        actor: str,
+        action: str,
+        subject: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Return the entry's sequence number."""
+        ...
+
+
+class CallLedger(Protocol):
+    """Records one model call's tokens, cost and latency inside the caller's transaction."""
+
+    async def record_call(
+        self,
+        conn: Connection,
+        *,
+        job_id: uuid.UUID | None,
+        employee: Employee,
+        usage: Usage,
+        latency_ms: int,
+    ) -> Decimal:
+        """Return the call's cost in USD."""
+        ...
+
+
+class Validator(Protocol):
+    """Runs a job's acceptance commands confined to its sandbox."""
+
+    async def validate(
+        self, sandbox: Path, commands: Sequence[str], runlog: RunLog
+    ) -> ValidationReport: ...

@@ -1,0 +1,287 @@
+"""The worker loop: claim → employee → slot → sandbox → work → validate → finish.
+
+A worker runs as many jobs at once as the pool has slots. It wakes on NOTIFY and also looks
+for work every `poll_seconds`, heartbeats each job's lease, and rescues jobs whose worker died.
+No database connection is held while an employee or a command runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestra.edits import apply_edits, parse_edits
+from orchestra.employees.base import EmployeeFailed, WorkRequest, WorkResult
+from orchestra.employees.cache import AdapterCache
+from orchestra.errors import AuraError, Conflict
+from orchestra.events import JobEvents
+from orchestra.hooks import CallLedger, ValidationReport, Validator
+from orchestra.models import Adapter, Employee, Job, JobStatus
+from orchestra.pool import Pool
+from orchestra.prompting import compose_prompt
+from orchestra.queue import JobQueue
+from orchestra.roster import Roster
+from orchestra.sandbox import SandboxStore, unified_diff
+from orchestra.snapshots import RunLog, SnapshotStore
+from orchestra.store.db import Database
+from orchestra.store.queries import load
+
+log = logging.getLogger("orchestra.manager")
+_Q = load("jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerConfig:
+    worker_id: str
+    lease_seconds: float = 30.0
+    poll_seconds: float = 5.0
+    job_timeout_seconds: float = 600.0
+    retry_backoff_seconds: float = 5.0
+    concurrency: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    output: str | None
+    diff: str | None
+    report: ValidationReport
+    error: str | None = None
+
+
+class LeaseLost(Exception):
+    """Another worker rescued this job; this worker must stop touching it."""
+
+
+class Manager:
+    """Runs jobs from the queue. Collaborators come in through the constructor."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        queue: JobQueue,
+        roster: Roster,
+        pool: Pool,
+        adapters: AdapterCache,
+        sandboxes: SandboxStore,
+        snapshots: SnapshotStore,
+        ledger: CallLedger,
+        validator: Validator,
+        events: JobEvents,
+        config: ManagerConfig,
+    ) -> None:
+        self.db = db
+        self.queue = queue
+        self.roster = roster
+        self.pool = pool
+        self.adapters = adapters
+        self.sandboxes = sandboxes
+        self.snapshots = snapshots
+        self.ledger = ledger
+        self.validator = validator
+        self.events = events
+        self.config = config
+        self._running: set[asyncio.Task[None]] = set()
+
+    @property
+    def worker(self) -> str:
+        return self.config.worker_id
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs until `stop` is set; then let running jobs finish or be rescued."""
+        rescuer = asyncio.create_task(self._rescue_loop(stop))
+        capacity = asyncio.Semaphore(self.config.concurrency)
+        try:
+            while not stop.is_set():
+                await capacity.acquire()
+                job = await self._claim_or_wait(stop)
+                if job is None:
+                    capacity.release()
+                    continue
+                task = asyncio.create_task(self._run_guarded(job, capacity))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+        finally:
+            rescuer.cancel()
+            for task in list(self._running):
+                task.cancel()
+            await asyncio.gather(rescuer, *self._running, return_exceptions=True)
+
+    async def _claim_or_wait(self, stop: asyncio.Event) -> Job | None:
+        job = await self.queue.claim(self.worker, self.config.lease_seconds)
+        if job is None and not stop.is_set():
+            waiter = asyncio.create_task(self.events.wait_for_work(self.config.poll_seconds))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+        return job
+
+    async def _run_guarded(self, job: Job, capacity: asyncio.Semaphore) -> None:
+        try:
+            await self.run_job(job)
+        except Exception:
+            log.exception("job %s crashed the worker's handler", job.id)
+        finally:
+            capacity.release()
+
+    async def _rescue_loop(self, stop: asyncio.Event) -> None:
+        interval = max(0.5, self.config.lease_seconds / 3)
+        while not stop.is_set():
+            try:
+                rescued = await self.queue.requeue_expired(actor=f"worker:{self.worker}")
+                for job in rescued:
+                    log.warning("rescued job %s from a lost worker (now %s)", job.id, job.status)
+            except Exception:
+                log.exception("lease rescue failed; will try again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def run_job(self, job: Job) -> Job:
+        """One attempt of a claimed job, start to finish, under a heartbeated lease."""
+        runlog = self.snapshots.runlog(job.id)
+        runlog.write(f"ATTEMPT {job.attempts} by worker {self.worker}", job.prompt)
+        work = asyncio.create_task(self._attempt(job, runlog))
+        beat = asyncio.create_task(self._heartbeat(job, work))
+        try:
+            outcome = await work
+        except LeaseLost:
+            runlog.write("LEASE LOST", "another worker took over this job")
+            return job
+        except asyncio.CancelledError:
+            if beat.done() and beat.result() is False:
+                runlog.write("LEASE LOST", "the lease expired; another worker took over")
+                return job
+            raise
+        finally:
+            beat.cancel()
+        return await self._conclude(job, outcome, runlog)
+
+    async def _heartbeat(self, job: Job, work: asyncio.Task[Outcome]) -> bool:
+        interval = self.config.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                alive = await self.queue.heartbeat(job.id, self.worker, self.config.lease_seconds)
+            except Exception:
+                log.exception("heartbeat for job %s failed; retrying", job.id)
+                continue
+            if not alive:
+                work.cancel()
+                return False
+
+    async def _attempt(self, job: Job, runlog: RunLog) -> Outcome:
+        try:
+            employee = await self.roster.pick(job.requested_employee)
+            sandbox = await self._prepare_sandbox(job)
+            result = await self._work(job, employee, sandbox, runlog)
+        except (EmployeeFailed, AuraError) as exc:
+            if isinstance(exc, Conflict):
+                raise LeaseLost(str(exc)) from exc
+            runlog.write("ERROR", str(exc))
+            return Outcome(None, None, ValidationReport(), error=str(exc))
+        try:
+            await self.queue.move(job, self.worker, JobStatus.VALIDATING)
+        except Conflict as exc:
+            raise LeaseLost(str(exc)) from exc
+        error = None
+        if sandbox is not None and employee.adapter is not Adapter.CLI:
+            error = await asyncio.to_thread(self._apply_edits, sandbox, result.text, runlog)
+        report = ValidationReport()
+        if error is None and job.acceptance and sandbox is not None:
+            report = await self.validator.validate(sandbox, job.acceptance, runlog)
+        diff = None
+        if sandbox is not None and job.project is not None:
+            diff = await asyncio.to_thread(self._finish_sandbox, job, sandbox)
+        return Outcome(result.text, diff, report, error)
+
+    async def _prepare_sandbox(self, job: Job) -> Path | None:
+        if job.project is None:
+            return None
+        project = Path(job.project)
+
+        def prepare() -> Path:
+            sandbox = self.sandboxes.prepare(job.id, project)
+            self.snapshots.archive(job.id, "before", sandbox)
+            return sandbox
+
+        return await asyncio.to_thread(prepare)
+
+    async def _work(
+        self, job: Job, employee: Employee, sandbox: Path | None, runlog: RunLog
+    ) -> WorkResult:
+        adapter = await self.adapters.get(employee.name)
+        lease = await self.pool.acquire(
+            employee, job.id, self.worker, timeout=self.config.job_timeout_seconds
+        )
+        try:
+            await self._assign(job, employee, lease.index)
+            prompt = compose_prompt(job.prompt, employee, sandbox)
+            started = time.perf_counter()
+            result = await adapter.work(
+                WorkRequest(prompt, sandbox, self.config.job_timeout_seconds), runlog
+            )
+            latency_ms = int((time.perf_counter() - started) * 1000)
+        finally:
+            await self.pool.release(lease)
+        async with self.db.transaction() as conn:
+            cost = await self.ledger.record_call(
+                conn, job_id=job.id, employee=employee, usage=result.usage, latency_ms=latency_ms
+            )
+            await conn.execute(
+                _Q["add_usage"], job.id, result.usage.tokens_in, result.usage.tokens_out, cost
+            )
+        return result
+
+    async def _assign(self, job: Job, employee: Employee, slot: int) -> None:
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(
+                _Q["assign_employee"], job.id, self.worker, employee.name, job.attempts, slot
+            )
+            if row is None:
+                raise Conflict(f"job {job.id} is no longer leased to {self.worker}")
+            await self.queue.audit.record(
+                conn, actor=f"worker:{self.worker}", action="job.assigned", subject=str(job.id),
+                details={"employee": employee.name, "slot": slot, "attempt": job.attempts},
+            )
+
+    def _apply_edits(self, sandbox: Path, reply: str, runlog: RunLog) -> str | None:
+        try:
+            changed = apply_edits(sandbox, parse_edits(reply))
+        except AuraError as exc:
+            runlog.write("EDITS REFUSED", str(exc))
+            return f"the reply's edits were refused: {exc}"
+        runlog.write("EDITS APPLIED", "\n".join(changed) or "(none)")
+        return None
+
+    def _finish_sandbox(self, job: Job, sandbox: Path) -> str:
+        assert job.project is not None
+        self.snapshots.archive(job.id, "after", sandbox)
+        return unified_diff(Path(job.project), sandbox)
+
+    async def _conclude(self, job: Job, outcome: Outcome, runlog: RunLog) -> Job:
+        report = outcome.report.as_dict()
+        error = outcome.error
+        if error is None and not outcome.report.passed:
+            failed = [c.command for c in outcome.report.checks if not c.passed]
+            error = "acceptance failed: " + "; ".join(failed)
+        try:
+            if error is not None and job.attempts < job.max_attempts:
+                runlog.write("RETRY", error)
+                return await self.queue.retry(
+                    job, self.worker, backoff_seconds=self.config.retry_backoff_seconds,
+                    output=outcome.output, validation=report, error=error,
+                )
+            status = JobStatus.SUCCEEDED if error is None else JobStatus.FAILED
+            runlog.write(f"FINISHED {status.value}", error or "")
+            return await self.queue.finish(
+                job, self.worker, status, output=outcome.output, diff=outcome.diff,
+                validation=report, error=error,
+            )
+        except Conflict:
+            runlog.write("LEASE LOST", "the job was rescued before it could finish")
+            return job

@@ -1,0 +1,177 @@
+"""The core's value types: jobs, employees, pool slots and the job state machine."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life (DESIGN §6)."""
+
+    PENDING_APPROVAL = "pending_approval"
+    QUEUED = "queued"
+    RUNNING = "running"
+    VALIDATING = "validating"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.REJECTED}
+)
+
+# The legal moves. The database enforces the same table (trigger `jobs_status_guard` in
+# migration 001); this copy lets the core refuse early with a clear message.
+JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING_APPROVAL: frozenset(
+        {JobStatus.QUEUED, JobStatus.REJECTED, JobStatus.CANCELLED}
+    ),
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.VALIDATING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED}
+    ),
+    JobStatus.VALIDATING: frozenset(
+        {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.CANCELLED}
+    ),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+    JobStatus.REJECTED: frozenset(),
+}
+
+
+class JobKind(enum.StrEnum):
+    """`task` works in a project sandbox; `ask` is one question answered in text."""
+
+    TASK = "task"
+    ASK = "ask"
+
+
+class Adapter(enum.StrEnum):
+    """How an employee is reached."""
+
+    OLLAMA = "ollama"
+    OPENAI = "openai"
+    GEMINI = "gemini"
+    CLI = "cli"
+
+
+class EmployeeStatus(enum.StrEnum):
+    PROBATION = "probation"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    TERMINATED = "terminated"
+
+
+WORKING_STATUSES = frozenset({EmployeeStatus.PROBATION, EmployeeStatus.ACTIVE})
+
+
+class SlotState(enum.StrEnum):
+    EMPTY = "empty"
+    IDLE = "idle"
+    BUSY = "busy"
+    LOADING = "loading"
+
+
+@dataclass(frozen=True, slots=True)
+class Employee:
+    """A model worker on the roster. Secrets are never here: `api_key_env` names a variable."""
+
+    name: str
+    adapter: Adapter
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    command: tuple[str, ...] | None = None
+    network: bool = False
+    skills: tuple[str, ...] = ()
+    price_in: Decimal = Decimal(0)
+    price_out: Decimal = Decimal(0)
+    status: EmployeeStatus = EmployeeStatus.PROBATION
+    created_at: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The JSON shape shown to clients."""
+        return {
+            "name": self.name,
+            "adapter": self.adapter.value,
+            "model": self.model,
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "command": list(self.command) if self.command is not None else None,
+            "network": self.network,
+            "skills": list(self.skills),
+            "price_in": str(self.price_in),
+            "price_out": str(self.price_out),
+            "status": self.status.value,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One unit of delegated work and everything known about its outcome."""
+
+    id: uuid.UUID
+    kind: JobKind
+    status: JobStatus
+    prompt: str
+    project: str | None
+    requested_employee: str | None
+    employee: str | None
+    acceptance: tuple[str, ...]
+    priority: int
+    attempts: int
+    max_attempts: int
+    client: str | None
+    idempotency_key: str | None
+    output: str | None
+    diff: str | None
+    validation: dict[str, Any] | None
+    error: str | None
+    tokens_in: int
+    tokens_out: int
+    cost: Decimal
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One of the pool's model slots, as the database holds it."""
+
+    index: int
+    state: SlotState
+    employee: str | None
+    job_id: uuid.UUID | None
+    since: datetime | None
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What a caller asks for; validated by `queue.submit`."""
+
+    prompt: str
+    kind: JobKind = JobKind.TASK
+    project: str | None = None
+    employee: str | None = None
+    acceptance: tuple[str, ...] = ()
+    priority: int = 0
+    max_attempts: int = 1
+    client: str | None = None
+    idempotency_key: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,121 @@
+"""The pool: at most three model slots shared by every worker (rows in `pool_slots`).
+
+A slot keeps its employee resident between jobs. To run a job the pool takes, in order, the
+employee's own idle slot, an empty slot, or the least recently used idle slot of another
+employee, which it unloads first. When every slot is busy or loading, it waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from orchestra.employees.base import EmployeeAdapter
+from orchestra.errors import Unavailable
+from orchestra.hooks import AuditTrail
+from orchestra.models import Employee, Slot
+from orchestra.store.db import Database
+from orchestra.store.queries import load
+from orchestra.store.rows import slot_from_row
+
+_P = load("pool")
+
+AdapterFor = Callable[[str], Awaitable[EmployeeAdapter]]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotLease:
+    """A slot held by one job until `Pool.release`."""
+
+    index: int
+    job_id: uuid.UUID
+    employee: str
+    loaded: bool  # True when this lease had to load the employee
+    evicted: str | None  # the employee unloaded to make room, if any
+
+
+class Pool:
+    """Hands out slots; loads and unloads employees through their adapters."""
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditTrail,
+        adapter_for: AdapterFor,
+        *,
+        size: int = 3,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        if not 1 <= size <= 3:
+            raise ValueError("the pool has 1 to 3 slots")
+        self.db = db
+        self.audit = audit
+        self.adapter_for = adapter_for
+        self.size = size
+        self.poll_seconds = poll_seconds
+        self._released = asyncio.Event()
+
+    async def slots(self) -> list[Slot]:
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(_P["list_slots"], self.size)
+        return [slot_from_row(r) for r in rows]
+
+    async def acquire(
+        self, employee: Employee, job_id: uuid.UUID, worker: str, *, timeout: float
+    ) -> SlotLease:
+        """A slot with `employee` resident and busy on `job_id`; waits up to `timeout` s."""
+        async with asyncio.timeout(timeout):
+            while True:
+                lease = await self._try_take(employee, job_id, worker)
+                if lease is not None:
+                    return lease
+                self._released.clear()
+                try:
+                    # Another worker's release only shows in the table, so poll as well.
+                    await asyncio.wait_for(self._released.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _try_take(
+        self, employee: Employee, job_id: uuid.UUID, worker: str
+    ) -> SlotLease | None:
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(_P["take_slot"], employee.name, self.size, job_id, worker)
+            if row is None:
+                return None
+            evicted = row["previous_employee"] if row["previous_state"] == "idle" else None
+            if evicted == employee.name:
+                evicted = None
+            if row["state"] == "loading":
+                await self.audit.record(
+                    conn, actor=f"worker:{worker}", action="pool.load", subject=employee.name,
+                    details={"slot": row["index"], "evicted": evicted, "job_id": str(job_id)},
+                )
+        lease = SlotLease(row["index"], job_id, employee.name, row["state"] == "loading", evicted)
+        if lease.loaded:
+            await self._load(lease, employee)
+        return lease
+
+    async def _load(self, lease: SlotLease, employee: Employee) -> None:
+        # The slot is marked `loading` and committed first: no transaction is held across the
+        # provider calls, and other workers see the slot as taken.
+        try:
+            if lease.evicted is not None:
+                await (await self.adapter_for(lease.evicted)).unload()
+            await (await self.adapter_for(employee.name)).load()
+        except Exception as exc:
+            async with self.db.transaction() as conn:
+                await conn.execute(_P["empty_slot"], lease.index, lease.job_id)
+            self._released.set()
+            raise Unavailable(f"could not load {employee.name} into slot {lease.index}: {exc}") from exc
+        async with self.db.transaction() as conn:
+            await conn.execute(_P["mark_busy"], lease.index, lease.job_id)
+
+    async def release(self, lease: SlotLease) -> None:
+        """The job is done with the slot; the employee stays resident (idle)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(_P["release_slot"], lease.index, lease.job_id)
+        self._released.set()

@@ -1,0 +1,265 @@
+"""The job queue: submit, claim with SKIP LOCKED, lease and heartbeat, finish, rescue.
+
+Every status change goes through this module, in a transaction with its audit entry. The
+database's `jobs_status_guard` trigger refuses an illegal move even if a caller slips past.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from orchestra.errors import Conflict, InvalidInput, NotFound
+from orchestra.hooks import AuditTrail
+from orchestra.models import JOB_TRANSITIONS, WORKING_STATUSES, Job, JobKind, JobStatus, NewJob
+from orchestra.store.db import Connection, Database
+from orchestra.store.queries import load
+from orchestra.store.rows import employee_from_row, job_from_row
+from orchestra.workspaces import Workspaces
+
+_Q = load("jobs")
+_E = load("employees")
+
+MAX_PROMPT_CHARS = 200_000
+MAX_ACCEPTANCE_COMMANDS = 20
+MAX_COMMAND_CHARS = 4_000
+# A job that keeps losing its worker (it may be what kills it) stops being retried.
+LEASE_LOSS_GRACE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: Job
+    created: bool  # False when an idempotency key returned an existing job
+
+
+class JobQueue:
+    """Owns the `jobs` table's life cycle."""
+
+    def __init__(self, db: Database, audit: AuditTrail, workspaces: Workspaces) -> None:
+        self.db = db
+        self.audit = audit
+        self.workspaces = workspaces
+
+    async def submit(self, new: NewJob, *, actor: str) -> Submitted:
+        _check_new_job(new)
+        project = str(self.workspaces.resolve_project(new.project)) if new.project else None
+        async with self.db.transaction() as conn:
+            if new.employee is not None:
+                await _require_working_employee(conn, new.employee)
+            row = await conn.fetchrow(
+                _Q["insert_job"], new.kind.value, JobStatus.QUEUED.value, new.prompt, project,
+                new.employee, list(new.acceptance), new.priority, new.max_attempts, new.client,
+                new.idempotency_key,
+            )
+            if row is None:  # the idempotency key's unique index said: this job exists
+                existing = await conn.fetchrow(
+                    _Q["get_job_by_idempotency_key"], new.client, new.idempotency_key
+                )
+                return Submitted(job_from_row(existing), created=False)
+            job = job_from_row(row)
+            await self.audit.record(
+                conn, actor=actor, action="job.submitted", subject=str(job.id),
+                details={"kind": job.kind.value, "employee": new.employee, "project": project,
+                         "acceptance": list(new.acceptance), "priority": new.priority},
+            )
+        return Submitted(job, created=True)
+
+    async def get(self, job_id: uuid.UUID | str) -> Job:
+        key = _parse_job_id(job_id)
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(_Q["get_job"], key)
+        if row is None:
+            raise NotFound(f"no job {key}")
+        return job_from_row(row)
+
+    async def list(
+        self, *, status: JobStatus | None = None, client: str | None = None, limit: int = 50
+    ) -> list[Job]:
+        if not 1 <= limit <= 500:
+            raise InvalidInput("limit must be between 1 and 500")
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(
+                _Q["list_jobs"], status.value if status else None, client, limit
+            )
+        return [job_from_row(r) for r in rows]
+
+    async def claim(self, worker: str, lease_seconds: float) -> Job | None:
+        """Lease the best queued job to `worker`, or return None when there is none."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(_Q["claim_job"], worker, lease_seconds)
+            if row is None:
+                return None
+            job = job_from_row(row)
+            await conn.execute(_Q["insert_attempt"], job.id, job.attempts, worker)
+            await self.audit.record(
+                conn, actor=f"worker:{worker}", action="job.claimed", subject=str(job.id),
+                details={"attempt": job.attempts},
+            )
+        return job
+
+    async def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> bool:
+        """Extend the lease; False means it was lost (the job was rescued from this worker)."""
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(_Q["heartbeat"], job_id, worker, lease_seconds)
+        return row is not None
+
+    async def move(
+        self,
+        job: Job,
+        worker: str,
+        to: JobStatus,
+        *,
+        employee: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Job:
+        """A leased job's move to a non-terminal status (e.g. running → validating)."""
+        allowed = [s.value for s in _LEASED if to in JOB_TRANSITIONS[s]]
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(
+                _Q["move_leased_job"], job.id, worker, to.value, employee, allowed
+            )
+            if row is None:
+                raise Conflict(f"job {job.id} is no longer leased to {worker}")
+            if employee is not None:
+                await conn.execute(_Q["set_attempt_employee"], job.id, job.attempts, employee,
+                                   (details or {}).get("slot"))
+            await self.audit.record(
+                conn, actor=f"worker:{worker}", action=f"job.{to.value}", subject=str(job.id),
+                details={"employee": employee, **(details or {})},
+            )
+        return job_from_row(row)
+
+    async def finish(
+        self,
+        job: Job,
+        worker: str,
+        status: JobStatus,
+        *,
+        output: str | None,
+        diff: str | None,
+        validation: dict[str, Any] | None,
+        error: str | None,
+    ) -> Job:
+        """Terminal outcome of a leased job, its attempt row and its audit entry, at once."""
+        if not status.is_terminal:
+            raise InvalidInput(f"{status.value} is not a terminal status")
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(
+                _Q["finish_job"], job.id, worker, status.value, output, diff, validation, error
+            )
+            if row is None:
+                raise Conflict(f"job {job.id} is no longer leased to {worker}")
+            await conn.execute(_Q["finish_attempt"], job.id, job.attempts, status.value, error)
+            await self.audit.record(
+                conn, actor=f"worker:{worker}", action=f"job.{status.value}", subject=str(job.id),
+                details={"attempt": job.attempts, "error": error,
+                         "validation_passed": (validation or {}).get("passed")},
+            )
+        return job_from_row(row)
+
+    async def retry(
+        self,
+        job: Job,
+        worker: str,
+        *,
+        backoff_seconds: float,
+        output: str | None,
+        validation: dict[str, Any] | None,
+        error: str,
+    ) -> Job:
+        """A failed attempt with attempts left goes back to `queued` after a backoff."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(
+                _Q["retry_job"], job.id, worker, backoff_seconds, output, validation, error
+            )
+            if row is None:
+                raise Conflict(f"job {job.id} is no longer leased to {worker}")
+            await conn.execute(_Q["finish_attempt"], job.id, job.attempts, "retry", error)
+            await self.audit.record(
+                conn, actor=f"worker:{worker}", action="job.retry", subject=str(job.id),
+                details={"attempt": job.attempts, "error": error, "backoff_s": backoff_seconds},
+            )
+        return job_from_row(row)
+
+    async def requeue_expired(self, *, actor: str, limit: int = 100) -> list[Job]:
+        """Jobs whose lease ran out (their worker died) go back to the queue, never lost.
+
+        Returns the rescued jobs; the pool frees their slots in the same transaction.
+        """
+        rescued: list[Job] = []
+        async with self.db.transaction() as conn:
+            for row in await conn.fetch(_Q["lock_expired_leases"], limit):
+                gave_up = row["attempts"] >= row["max_attempts"] + LEASE_LOSS_GRACE
+                status = JobStatus.FAILED if gave_up else JobStatus.QUEUED
+                error = f"lease expired: worker {row['lease_owner']} stopped answering"
+                updated = await conn.fetchrow(_Q["requeue_expired"], row["id"], status.value, error)
+                await conn.execute(_Q["finish_attempt"], row["id"], row["attempts"], "lost", error)
+                await self.audit.record(
+                    conn, actor=actor, action="job.lease_expired", subject=str(row["id"]),
+                    details={"worker": row["lease_owner"], "now": status.value},
+                )
+                rescued.append(job_from_row(updated))
+            if rescued:
+                await conn.execute(
+                    load("pool")["free_slots_of_jobs"], [job.id for job in rescued]
+                )
+        return rescued
+
+
+_LEASED = (JobStatus.RUNNING, JobStatus.VALIDATING)
+
+
+async def _require_working_employee(conn: Connection, name: str) -> None:
+    row = await conn.fetchrow(_E["get_employee"], name)
+    if row is None:
+        raise NotFound(f"no employee named {name!r}; list_employees shows the roster")
+    employee = employee_from_row(row)
+    if employee.status not in WORKING_STATUSES:
+        raise Conflict(f"employee {name!r} is {employee.status.value} and takes no work")
+
+
+def _check_new_job(new: NewJob) -> None:
+    if not new.prompt.strip():
+        raise InvalidInput("prompt must not be empty")
+    if len(new.prompt) > MAX_PROMPT_CHARS:
+        raise InvalidInput(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
+    if new.kind is JobKind.ASK and (new.project or new.acceptance):
+        raise InvalidInput("a question takes no project and no acceptance commands")
+    if new.acceptance and not new.project:
+        raise InvalidInput("acceptance commands need a project to run in")
+    _check_commands(new.acceptance)
+    if not -100 <= new.priority <= 100:
+        raise InvalidInput("priority must be between -100 and 100")
+    if not 1 <= new.max_attempts <= 5:
+        raise InvalidInput("max_attempts must be between 1 and 5")
+    if new.idempotency_key is not None and not 1 <= len(new.idempotency_key) <= 200:
+        raise InvalidInput("idempotency_key must be 1 to 200 characters")
+
+
+def _check_commands(commands: Sequence[str]) -> None:
+    if len(commands) > MAX_ACCEPTANCE_COMMANDS:
+        raise InvalidInput(f"at most {MAX_ACCEPTANCE_COMMANDS} acceptance commands")
+    for command in commands:
+        if not command.strip():
+            raise InvalidInput("an acceptance command is empty")
+        if len(command) > MAX_COMMAND_CHARS or "\x00" in command:
+            raise InvalidInput(f"acceptance command too long or malformed: {command[:80]!r}")
+
+
+def _parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(job_id, uuid.UUID):
+        return job_id
+    try:
+        return uuid.UUID(job_id)
+    except ValueError:
+        raise InvalidInput(f"job id {job_id!r} is not a UUID") from None
+
+
+def is_illegal_transition(exc: BaseException) -> bool:
+    """True for the database guard's refusal of an illegal status move."""
+    return isinstance(exc, asyncpg.CheckViolationError) and "illegal job transition" in str(exc)

@@ -1,0 +1,72 @@
+"""The asyncpg pool and how the rest of the core borrows connections from it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from orchestra.errors import Unavailable
+
+Connection = Any  # asyncpg.Connection or a pool proxy; asyncpg ships no usable stubs.
+
+
+async def _init_connection(conn: Connection) -> None:
+    # jsonb columns come back as Python objects and go in from Python objects.
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+class Database:
+    """Owns the asyncpg pool. `transaction()` is the one way state changes are written."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                init=_init_connection,
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise Unavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise Unavailable("the database is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A connection inside a transaction that commits on success and rolls back on error."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def is_reachable(self) -> bool:
+        try:
+            async with self.connection() as conn:
+                await conn.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, Unavailable):
+            return False
+        return True

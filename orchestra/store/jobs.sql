@@ -1,0 +1,95 @@
+-- insert_job --
+INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
+                  max_attempts, client, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *;
+
+-- get_job_by_idempotency_key --
+SELECT * FROM jobs WHERE client IS NOT DISTINCT FROM $1 AND idempotency_key = $2;
+
+-- get_job --
+SELECT * FROM jobs WHERE id = $1;
+
+-- list_jobs --
+SELECT * FROM jobs
+WHERE ($1::job_status IS NULL OR status = $1) AND ($2::text IS NULL OR client = $2)
+ORDER BY created_at DESC LIMIT $3;
+
+-- claim_job --
+-- One round trip: pick the best queued job (priority, then a job whose employee is already
+-- resident in a slot, then age), lock it past other workers, and lease it.
+UPDATE jobs SET status = 'running',
+                attempts = attempts + 1,
+                lease_owner = $1,
+                lease_expires_at = now() + make_interval(secs => $2),
+                started_at = coalesce(started_at, now())
+WHERE id = (
+    SELECT id FROM jobs
+    WHERE status = 'queued' AND run_after <= now()
+    ORDER BY priority DESC,
+             (requested_employee IS NOT NULL AND requested_employee IN (
+                 SELECT employee FROM pool_slots WHERE employee IS NOT NULL)) DESC,
+             created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING *;
+
+-- insert_attempt --
+INSERT INTO job_attempts (job_id, attempt, worker) VALUES ($1, $2, $3);
+
+-- set_attempt_employee --
+UPDATE job_attempts SET employee = $3, slot_index = $4 WHERE job_id = $1 AND attempt = $2;
+
+-- finish_attempt --
+UPDATE job_attempts SET finished_at = now(), outcome = $3, error = $4
+WHERE job_id = $1 AND attempt = $2 AND finished_at IS NULL;
+
+-- heartbeat --
+UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
+RETURNING id;
+
+-- move_leased_job --
+-- A status change by the worker that holds the lease; no row means the lease was lost.
+UPDATE jobs SET status = $3, employee = coalesce($4, employee)
+WHERE id = $1 AND lease_owner = $2 AND status = ANY($5::job_status[])
+RETURNING *;
+
+-- add_usage --
+UPDATE jobs SET tokens_in = tokens_in + $2, tokens_out = tokens_out + $3, cost = cost + $4
+WHERE id = $1;
+
+-- finish_job --
+UPDATE jobs SET status = $3, output = $4, diff = $5, validation = $6, error = $7,
+                finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
+RETURNING *;
+
+-- retry_job --
+UPDATE jobs SET status = 'queued', run_after = now() + make_interval(secs => $3),
+                output = $4, validation = $5, error = $6,
+                lease_owner = NULL, lease_expires_at = NULL
+WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
+RETURNING *;
+
+-- lock_expired_leases --
+SELECT id, attempts, max_attempts, lease_owner FROM jobs
+WHERE status IN ('running', 'validating') AND lease_expires_at < now()
+ORDER BY lease_expires_at
+LIMIT $1
+FOR UPDATE SKIP LOCKED;
+
+-- requeue_expired --
+UPDATE jobs SET status = $2, error = $3, lease_owner = NULL, lease_expires_at = NULL,
+                finished_at = CASE WHEN $2 = 'failed'::job_status THEN now() END
+WHERE id = $1
+RETURNING *;
+
+-- assign_employee --
+WITH attempt AS (
+    UPDATE job_attempts SET employee = $3, slot_index = $5 WHERE job_id = $1 AND attempt = $4
+)
+UPDATE jobs SET employee = $3 WHERE id = $1 AND lease_owner = $2
+RETURNING id;

@@ -1,0 +1,98 @@
+"""The hash-chained audit log: append, verify, and tamper detection."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from governance.auditor import Auditor
+from orchestra.store.db import Database
+
+
+async def _append(db: Database, auditor: Auditor, n: int) -> None:
+    for i in range(n):
+        async with db.transaction() as conn:
+            await auditor.record(conn, actor="test", action="thing.done", subject=f"s{i}",
+                                 details={"i": i, "note": "héllo", "nested": {"b": 1, "a": [1.5]}})
+
+
+async def test_intact_chain_verifies(db: Database) -> None:
+    auditor = Auditor()
+    await _append(db, auditor, 5)
+    report = await auditor.verify(db)
+    assert report.ok and report.entries == 5 and report.first_bad_seq is None
+
+
+async def test_sequence_numbers_are_gap_free_under_concurrency(db: Database) -> None:
+    import asyncio
+
+    auditor = Auditor()
+    await asyncio.gather(*(_append(db, auditor, 5) for _ in range(4)))
+    async with db.connection() as conn:
+        seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM audit_log ORDER BY seq")]
+    assert seqs == list(range(1, 21))
+    assert (await auditor.verify(db)).ok
+
+
+async def test_rolled_back_transaction_leaves_no_entry(db: Database) -> None:
+    auditor = Auditor()
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await auditor.record(conn, actor="test", action="doomed")
+            raise RuntimeError("abort")
+    await _append(db, auditor, 1)
+    report = await auditor.verify(db)
+    assert report.ok and report.entries == 1
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
+    "DELETE FROM audit_log WHERE seq = 2",
+    "TRUNCATE audit_log",
+])
+async def test_direct_rewrite_of_the_log_is_refused(db: Database, statement: str) -> None:
+    await _append(db, Auditor(), 3)
+    async with db.connection() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute(statement)
+
+
+async def _tamper(db: Database, statement: str) -> None:
+    # A superuser can switch the trigger off; the chain must still catch what they did.
+    async with db.transaction() as conn:
+        await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        await conn.execute(statement)
+        await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
+
+
+async def test_edited_entry_is_named_as_content_break(db: Database) -> None:
+    auditor = Auditor()
+    await _append(db, auditor, 5)
+    await _tamper(db, "UPDATE audit_log SET details = '{\"i\": 99}' WHERE seq = 3")
+    report = await auditor.verify(db)
+    assert (report.ok, report.first_bad_seq, report.kind) == (False, 3, "content")
+
+
+async def test_deleted_entry_is_named_as_gap(db: Database) -> None:
+    auditor = Auditor()
+    await _append(db, auditor, 5)
+    await _tamper(db, "DELETE FROM audit_log WHERE seq = 2")
+    report = await auditor.verify(db)
+    assert (report.ok, report.first_bad_seq, report.kind) == (False, 3, "gap")
+
+
+async def test_rehashed_entry_breaks_the_next_link(db: Database) -> None:
+    auditor = Auditor()
+    await _append(db, auditor, 4)
+    await _tamper(db, "UPDATE audit_log SET hash = repeat('f', 64) WHERE seq = 2")
+    report = await auditor.verify(db)
+    # Entry 2's own content no longer matches its stored hash.
+    assert (report.ok, report.first_bad_seq, report.kind) == (False, 2, "content")
+
+
+async def test_truncated_tail_is_a_head_mismatch(db: Database) -> None:
+    auditor = Auditor()
+    await _append(db, auditor, 4)
+    await _tamper(db, "DELETE FROM audit_log WHERE seq = 4")
+    report = await auditor.verify(db)
+    assert (report.ok, report.kind, report.entries) == (False, "head_mismatch", 3)

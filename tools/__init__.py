@@ -1,0 +1,1 @@
+"""The MCP tools: thin functions that validate input, call the core and shape results."""

@@ -1,0 +1,1 @@
+"""The Textual console (a later issue). It will talk only to the HTTP API."""
