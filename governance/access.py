@@ -71,7 +71,7 @@ class TokenRegistry:
         self._cache[digest] = (name, now + self.cache_seconds)
         return name  # type: ignore[no-any-return]
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list_tokens(self) -> list[dict[str, Any]]:
         async with self.db.connection() as conn:
             rows = await conn.fetch(_T["list_tokens"])
         return [

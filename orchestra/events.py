@@ -37,8 +37,8 @@ class JobEvents:
                 await self._conn.close(timeout=2)
             self._conn = None
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        job_text, _, status = payload.partition(" ")
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        job_text, _, status = str(payload).partition(" ")
         if status == "queued":
             self._queued.set()
         try:

@@ -8,6 +8,7 @@ employee, which it unloads first. When every slot is busy or loading, it waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,11 +73,9 @@ class Pool:
                 if lease is not None:
                     return lease
                 self._released.clear()
-                try:
-                    # Another worker's release only shows in the table, so poll as well.
+                # Another worker's release only shows in the table, so poll as well.
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._released.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _try_take(
@@ -110,7 +109,9 @@ class Pool:
             async with self.db.transaction() as conn:
                 await conn.execute(_P["empty_slot"], lease.index, lease.job_id)
             self._released.set()
-            raise Unavailable(f"could not load {employee.name} into slot {lease.index}: {exc}") from exc
+            raise Unavailable(
+                f"could not load {employee.name} into slot {lease.index}: {exc}"
+            ) from exc
         async with self.db.transaction() as conn:
             await conn.execute(_P["mark_busy"], lease.index, lease.job_id)
 

@@ -77,7 +77,7 @@ class JobQueue:
             raise NotFound(f"no job {key}")
         return job_from_row(row)
 
-    async def list(
+    async def list_jobs(
         self, *, status: JobStatus | None = None, client: str | None = None, limit: int = 50
     ) -> list[Job]:
         if not 1 <= limit <= 500:

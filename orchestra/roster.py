@@ -71,7 +71,7 @@ class Roster:
             raise NotFound(f"no employee named {name!r}")
         return employee_from_row(row)
 
-    async def list(self) -> list[Employee]:
+    async def list_employees(self) -> list[Employee]:
         async with self.db.connection() as conn:
             rows = await conn.fetch(_E["list_employees"])
         return [employee_from_row(r) for r in rows]
@@ -91,7 +91,8 @@ def validate_hire(request: HireRequest) -> Employee:
     """Check a hire request field by field; the message names the field that is wrong."""
     if not _NAME.match(request.name or ""):
         raise InvalidInput(
-            "name must be 1-63 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+            "name must be 1-63 characters of a-z, 0-9, '_', '.', '-', "
+            "starting with a letter or digit"
         )
     try:
         adapter = Adapter(request.adapter)
@@ -129,7 +130,9 @@ def _check_command(adapter: Adapter, command: Sequence[str] | None) -> tuple[str
             raise InvalidInput("only a cli employee takes a command")
         return None
     if not command or isinstance(command, str):
-        raise InvalidInput('a cli employee needs command: an argv list such as ["agent", "{prompt}"]')
+        raise InvalidInput(
+            'a cli employee needs command: an argv list such as ["agent", "{prompt}"]'
+        )
     if not all(isinstance(part, str) and part for part in command):
         raise InvalidInput("command must be a list of non-empty strings")
     return tuple(command)

@@ -71,5 +71,5 @@ async def test_failing_migration_leaves_nothing_half_applied(
 
 def test_badly_named_migration_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_first.sql").write_text("SELECT 1;")
-    with pytest.raises(InvalidInput, match="NNN_name.sql"):
+    with pytest.raises(InvalidInput, match=r"NNN_name\.sql"):
         migrations.discover(tmp_path)

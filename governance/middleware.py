@@ -1,0 +1,60 @@
+"""Applies governance to every MCP tool call: audited with client, tool, outcome and latency."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mcp.server.context import CallNext, ServerRequestContext
+
+from governance.auditor import Auditor
+from governance.identity import client_from_request
+from orchestra.store.db import Database
+
+log = logging.getLogger("governance.middleware")
+
+ToolCallObserver = Callable[[str, str, float], None]
+
+
+def _outcome(result: Any) -> str:
+    is_error = getattr(result, "is_error", None)
+    if is_error is None and isinstance(result, dict):
+        is_error = result.get("isError")
+    return "error" if is_error else "ok"
+
+
+class GovernanceMiddleware:
+    """An SDK `ServerMiddleware`: wraps `tools/call`, lets every other method pass."""
+
+    def __init__(
+        self, db: Database, auditor: Auditor, observe: ToolCallObserver | None = None
+    ) -> None:
+        self.db = db
+        self.auditor = auditor
+        self.observe = observe
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        tool = str((ctx.params or {}).get("name", "?"))
+        client = client_from_request(ctx.request)
+        started = time.perf_counter()
+        outcome = "exception"
+        try:
+            result = await call_next(ctx)
+            outcome = _outcome(result)
+            return result
+        finally:
+            latency = time.perf_counter() - started
+            await self._record(client, tool, outcome, latency)
+
+    async def _record(self, client: str, tool: str, outcome: str, latency: float) -> None:
+        if self.observe is not None:
+            self.observe(tool, outcome, latency)
+        async with self.db.transaction() as conn:
+            await self.auditor.record(
+                conn, actor=f"client:{client}", action="mcp.tool_call", subject=tool,
+                details={"outcome": outcome, "latency_ms": round(latency * 1000, 3)},
+            )

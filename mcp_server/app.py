@@ -1,0 +1,119 @@
+"""The composition root: Settings → Database → Auditor → Accountant → Pool → Manager → tools →
+Starlette apps, built in one visible place. Tests build the same graph with their own settings.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+
+from governance.access import TokenRegistry
+from governance.accountant import Accountant
+from governance.auditor import Auditor
+from governance.middleware import GovernanceMiddleware
+from governance.validation import BwrapValidator
+from mcp_server.api import ApiServices, build_api
+from mcp_server.mcp import build_mcp_app, build_mcp_server
+from mcp_server.metrics import Metrics
+from mcp_server.settings import Settings
+from orchestra import migrations
+from orchestra.employees.cache import AdapterCache
+from orchestra.events import JobEvents
+from orchestra.manager import Manager, ManagerConfig
+from orchestra.pool import Pool
+from orchestra.queue import JobQueue
+from orchestra.roster import Roster
+from orchestra.sandbox import SandboxStore
+from orchestra.snapshots import SnapshotStore
+from orchestra.store.db import Database
+from orchestra.workspaces import Workspaces
+from tools.services import ToolServices
+
+
+@dataclass
+class System:
+    """Every long-lived object of one process, wired together."""
+
+    settings: Settings
+    db: Database
+    events: JobEvents
+    auditor: Auditor
+    tokens: TokenRegistry
+    queue: JobQueue
+    roster: Roster
+    pool: Pool
+    manager: Manager
+    metrics: Metrics
+    tools: ToolServices
+    director_key: str
+
+    async def close(self) -> None:
+        await self.events.stop()
+        await self.db.close()
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when PostgreSQL answers and every migration is applied."""
+        database = await self.db.is_reachable()
+        current = False
+        if database:
+            async with self.db.connection() as conn:
+                current = await migrations.is_current(conn)
+        return database and current, {"database": database, "migrations_current": current}
+
+    def api_app(self) -> Starlette:
+        services = ApiServices(
+            db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
+            tokens=self.tokens, auditor=self.auditor, accountant=Accountant(), tools=self.tools,
+        )
+        return build_api(services, self.readiness, self.metrics.render)
+
+    def mcp_server(self) -> Any:
+        governance = GovernanceMiddleware(self.db, self.auditor, self.metrics.observe_tool_call)
+        return build_mcp_server(self.tools, governance, tool_set=self.settings.mcp_tools)
+
+    def mcp_app(self) -> Starlette:
+        return build_mcp_app(
+            self.mcp_server(), self.tokens, host=self.settings.mcp_host,
+            port=self.settings.mcp_port, ready=self.readiness, metrics=self.metrics.render,
+        )
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def build_system(settings: Settings, dsn: str) -> System:
+    """Open the database and the event listener and wire the graph. Call `close()` after."""
+    db = Database(dsn, min_size=2, max_size=20)
+    await db.open()
+    events = JobEvents(dsn)
+    await events.start()
+    auditor = Auditor()
+    roster = Roster(db, auditor)
+    adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
+    pool = Pool(db, auditor, adapters.get, size=settings.pool_slots)
+    queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots))
+    snapshots = SnapshotStore(settings.snapshot_dir.resolve())
+    manager = Manager(
+        db=db, queue=queue, roster=roster, pool=pool, adapters=adapters,
+        sandboxes=SandboxStore(settings.sandbox_dir.resolve()), snapshots=snapshots,
+        ledger=Accountant(),
+        validator=BwrapValidator(time_limit_s=settings.validation_timeout_seconds),
+        events=events,
+        config=ManagerConfig(
+            worker_id=worker_id(), lease_seconds=settings.lease_seconds,
+            poll_seconds=settings.poll_seconds,
+            job_timeout_seconds=settings.job_timeout_seconds, concurrency=settings.pool_slots,
+        ),
+    )
+    tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events, snapshots=snapshots)
+    return System(
+        settings=settings, db=db, events=events, auditor=auditor,
+        tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,
+        manager=manager, metrics=Metrics(db, settings.pool_slots), tools=tools,
+        director_key=settings.ensure_director_key(),
+    )

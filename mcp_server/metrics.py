@@ -1,0 +1,89 @@
+"""Prometheus metrics named `aura_*`, with units in the name (DESIGN §12).
+
+Counters of events this process sees (tool calls) are kept in memory; totals that belong to
+the whole system (jobs by status, slots by state, tokens and cost from the append-only ledger)
+are read from PostgreSQL at scrape time, so every process reports the same truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestra.store.db import Database
+
+_SYSTEM_QUERIES = {
+    "jobs": "SELECT status::text AS status, count(*) AS n FROM jobs GROUP BY status",
+    "slots": "SELECT state, count(*) AS n FROM pool_slots WHERE index < $1 GROUP BY state",
+    "ledger": "SELECT employee, sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost) AS cost"
+    " FROM ledger GROUP BY employee",
+}
+_TERMINAL = ("succeeded", "failed", "cancelled", "rejected")
+
+
+class _SystemCollector(Collector):
+    def __init__(self) -> None:
+        self.jobs: dict[str, int] = {}
+        self.slots: dict[str, int] = {}
+        self.ledger: list[tuple[str, int, int, float]] = []
+
+    def collect(self) -> Iterable[Metric]:
+        jobs = GaugeMetricFamily("aura_jobs", "Jobs by current status", labels=["status"])
+        finished = CounterMetricFamily(
+            "aura_jobs_finished", "Jobs that reached a terminal status", labels=["status"]
+        )
+        for status, n in self.jobs.items():
+            jobs.add_metric([status], n)
+        for status in _TERMINAL:
+            finished.add_metric([status], self.jobs.get(status, 0))
+        slots = GaugeMetricFamily("aura_pool_slots", "Pool slots by state", labels=["state"])
+        for state in ("empty", "idle", "busy", "loading"):
+            slots.add_metric([state], self.slots.get(state, 0))
+        tokens = CounterMetricFamily(
+            "aura_tokens", "Model tokens by employee and direction",
+            labels=["employee", "direction"],
+        )
+        cost = CounterMetricFamily("aura_cost_usd", "Spend in USD by employee", labels=["employee"])
+        for employee, tin, tout, usd in self.ledger:
+            tokens.add_metric([employee, "in"], tin)
+            tokens.add_metric([employee, "out"], tout)
+            cost.add_metric([employee], usd)
+        return [jobs, finished, slots, tokens, cost]
+
+
+class Metrics:
+    """One registry per process; the HTTP edges render it at `/metrics`."""
+
+    def __init__(self, db: Database, pool_size: int) -> None:
+        self.db = db
+        self.pool_size = pool_size
+        self.registry = CollectorRegistry()
+        self.tool_calls = Counter(
+            "aura_mcp_tool_calls", "MCP tool calls by tool and outcome",
+            ["tool", "outcome"], registry=self.registry,
+        )
+        self.tool_seconds = Histogram(
+            "aura_mcp_tool_call_duration_seconds", "MCP tool call latency",
+            ["tool"], registry=self.registry,
+        )
+        self._system = _SystemCollector()
+        self.registry.register(self._system)
+
+    def observe_tool_call(self, tool: str, outcome: str, seconds: float) -> None:
+        self.tool_calls.labels(tool, outcome).inc()
+        self.tool_seconds.labels(tool).observe(seconds)
+
+    async def render(self) -> bytes:
+        async with self.db.connection() as conn:
+            jobs = await conn.fetch(_SYSTEM_QUERIES["jobs"])
+            slots = await conn.fetch(_SYSTEM_QUERIES["slots"], self.pool_size)
+            ledger = await conn.fetch(_SYSTEM_QUERIES["ledger"])
+        self._system.jobs = {r["status"]: r["n"] for r in jobs}
+        self._system.slots = {r["state"]: r["n"] for r in slots}
+        self._system.ledger = [
+            (r["employee"], int(r["tin"]), int(r["tout"]), float(r["cost"])) for r in ledger
+        ]
+        return generate_latest(self.registry)

@@ -1,0 +1,181 @@
+"""Runs the process: `aura up` (everything), `aura serve` (API + MCP), `aura worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from rich.console import Console
+
+from mcp_server import embedded_pg
+from mcp_server.app import System, build_system
+from mcp_server.logging import configure
+from mcp_server.settings import Settings
+from orchestra import backups, migrations
+
+log = logging.getLogger("mcp_server.runner")
+# Longest a clean stop may take before connections are cut (DESIGN: within 10 seconds).
+SHUTDOWN_GRACE_S = 5.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runner owns SIGINT/SIGTERM for all parts."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Database:
+    dsn: str
+    embedded: embedded_pg.EmbeddedPostgres | None
+
+    def pg_dump(self) -> str:
+        return backups.find_pg_dump([embedded_pg.pg_bin_dir()])
+
+
+def open_database(settings: Settings) -> Database:
+    if settings.database_url is not None:
+        return Database(settings.database_url.get_secret_value(), None)
+    server = embedded_pg.start(settings.data_dir)
+    return Database(server.dsn, server)
+
+
+async def migrate_and_backup(settings: Settings, database: Database) -> list[str]:
+    applied = await migrations.migrate(database.dsn)
+    names = [f"{m.version:03d}_{m.name}" for m in applied]
+    if applied and settings.backup_after_migrate:
+        path = await backups.dump(
+            database.dsn, settings.backup_dir, database.pg_dump(), label="post-migrate"
+        )
+        log.info("backup written after migrations", extra={"path": str(path)})
+    return names
+
+
+FIRST_TOKEN_NAME = "first"
+
+
+async def ensure_first_token(system: System) -> Path:
+    """On first start, one MCP token for the Director's IDE, written 0600 under data_dir."""
+    path = system.settings.data_dir / "first-mcp.token"
+    if path.exists() or await system.tokens.list_tokens():
+        return path
+    issued = await system.tokens.create(FIRST_TOKEN_NAME, actor="system:first-start")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(issued.token + "\n")
+    return path
+
+
+def _banner(settings: Settings, token_path: Path, started: float, parts: list[str]) -> None:
+    console = Console(stderr=True)
+    mcp_url = f"http://{settings.mcp_host}:{settings.mcp_port}/mcp"
+    console.print(f"[bold green]Aura Orchestra is up[/] ({', '.join(parts)}) "
+                  f"in {time.monotonic() - started:.1f}s")
+    console.print(f"  Director API  http://{settings.api_host}:{settings.api_port}/api/v1")
+    console.print(f"  MCP endpoint  {mcp_url}")
+    console.print(f"  Director key  {settings.director_key_path.resolve()}"
+                  if settings.director_key is None else "  Director key  (from AURA_DIRECTOR_KEY)")
+    if token_path.exists():
+        console.print(f"  First MCP token  {token_path.resolve()}")
+        console.print("  Connect Claude Code:")
+        console.print(
+            f"    claude mcp add --transport http aura {mcp_url} "
+            f"--header \"Authorization: Bearer $(cat {token_path.resolve()})\"", soft_wrap=True,
+        )
+    console.print("  Ctrl-C stops it.")
+
+
+async def run(settings: Settings, *, api: bool, mcp: bool, worker: bool) -> None:
+    started = time.monotonic()
+    service = "up" if api and mcp and worker else ("serve" if api else "worker")
+    configure(service, settings.log_dir, settings.log_level)
+    database = await asyncio.to_thread(open_database, settings)
+    system: System | None = None
+    try:
+        applied = await migrate_and_backup(settings, database)
+        if applied:
+            log.info("migrations applied", extra={"migrations": applied})
+        system = await build_system(settings, database.dsn)
+        token_path = await ensure_first_token(system)
+        await _serve(system, settings, api=api, mcp=mcp, worker=worker,
+                     on_ready=lambda parts: _banner(settings, token_path, started, parts))
+    finally:
+        if system is not None:
+            await system.close()
+        if database.embedded is not None:
+            await asyncio.to_thread(database.embedded.stop)
+        log.info("stopped")
+
+
+async def _serve(
+    system: System, settings: Settings, *, api: bool, mcp: bool, worker: bool, on_ready: object
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    servers: list[_Server] = []
+    if api:
+        servers.append(_uvicorn(system.api_app(), settings.api_host, settings.api_port))
+    if mcp:
+        servers.append(_uvicorn(system.mcp_app(), settings.mcp_host, settings.mcp_port))
+    tasks = [asyncio.create_task(s.serve(), name=f"http:{s.config.port}") for s in servers]
+    if worker:
+        tasks.append(asyncio.create_task(system.manager.run(stop), name="worker"))
+    while servers and not all(s.started for s in servers):
+        if any(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.05)
+    parts = [p for p, on in (("api", api), ("mcp", mcp), ("worker", worker)) if on]
+    if callable(on_ready) and all(s.started for s in servers):
+        on_ready(parts)
+    stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    for server in servers:
+        server.should_exit = True
+    _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S + 2)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done - {stopper}:
+        if task.exception() is not None:
+            raise SystemExit(f"{task.get_name()} failed: {task.exception()}")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+
+
+def _uvicorn(app: Any, host: str, port: int) -> _Server:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, lifespan="on",
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S), ws="none",
+    )
+    return _Server(config)
+
+
+async def run_stdio(settings: Settings) -> None:
+    """The MCP server over stdio for IDEs that spawn it; logs go to the file only."""
+    configure("mcp-stdio", settings.log_dir, settings.log_level)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "stream", None) is sys.stdout:
+            root.removeHandler(handler)
+    database = await asyncio.to_thread(open_database, settings)
+    await migrate_and_backup(settings, database)
+    system = await build_system(settings, database.dsn)
+    try:
+        await system.mcp_server().run_stdio_async()
+    finally:
+        await system.close()

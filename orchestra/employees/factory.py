@@ -1,0 +1,25 @@
+"""Builds the adapter that reaches an employee, by the kind of employee it is."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from orchestra.employees.base import EmployeeAdapter
+from orchestra.employees.cli import CliEmployee
+from orchestra.employees.ollama import OllamaEmployee
+from orchestra.errors import InvalidInput
+from orchestra.models import Adapter, Employee
+
+
+def build_adapter(employee: Employee, *, ollama_url: str) -> EmployeeAdapter:
+    """The adapter for `employee`; Ollama employees without their own `base_url` use
+    `ollama_url`. Raises `InvalidInput` for a kind of employee not supported yet."""
+    match employee.adapter:
+        case Adapter.OLLAMA:
+            return OllamaEmployee(employee, employee.base_url or ollama_url)
+        case Adapter.CLI:
+            return CliEmployee(employee)
+        case Adapter.OPENAI | Adapter.GEMINI:
+            raise InvalidInput(f"adapter '{employee.adapter.value}' is not available yet")
+        case _:
+            assert_never(employee.adapter)

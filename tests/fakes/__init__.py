@@ -1,0 +1,1 @@
+"""Protocol-faithful fake provider servers that speak the real HTTP APIs on loopback."""

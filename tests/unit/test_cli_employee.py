@@ -1,0 +1,282 @@
+"""The command-line employee, running real scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest
+from orchestra.employees.cli import CliEmployee
+from orchestra.errors import InvalidInput
+from orchestra.models import Adapter, Employee
+from orchestra.snapshots import RunLog
+
+RECORDER = """\
+import json, os, sys
+prompt_file = sys.argv[2]
+record = {
+    "arg": sys.argv[1],
+    "prompt_file": prompt_file,
+    "file_text": open(prompt_file, encoding="utf-8").read(),
+    "stdin": sys.stdin.read(),
+    "cwd": os.getcwd(),
+    "env": os.environ.get("AURA_TEST_FLAVOUR"),
+}
+with open("record.json", "w", encoding="utf-8") as out:
+    json.dump(record, out)
+print("recorded")
+"""
+
+
+def script(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / "bin" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def cli(name: str, *argv: str) -> CliEmployee:
+    return CliEmployee(Employee(name=name, adapter=Adapter.CLI, command=tuple(argv)))
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    path = tmp_path / "sandbox"
+    path.mkdir()
+    (path / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    return path
+
+
+@pytest.fixture
+def runlog(tmp_path: Path) -> RunLog:
+    return RunLog(tmp_path / "snapshots" / "job" / "runlog.txt")
+
+
+def missing(path: Path) -> bool:
+    return not path.exists()
+
+
+def is_gone(pid: int) -> bool:
+    """True when the process no longer exists (or is a zombie nobody has reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def wait_gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if is_gone(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return is_gone(pid)
+
+
+async def test_command_gets_the_prompt_as_argument_file_and_stdin(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    recorder = script(tmp_path, "recorder.py", RECORDER)
+    employee = cli("rec", sys.executable, str(recorder), "{prompt}", "{prompt_file}")
+    prompt = "fix add() in calc.py"
+
+    result = await employee.work(WorkRequest(prompt, sandbox, timeout_s=30), runlog)
+
+    record = json.loads((sandbox / "record.json").read_text())
+    assert record["arg"] == prompt
+    assert record["file_text"] == prompt
+    assert record["stdin"] == prompt
+    assert Path(record["cwd"]) == sandbox
+    prompt_file = Path(record["prompt_file"])
+    assert not prompt_file.is_relative_to(sandbox)  # never part of the sandbox's diff
+    assert missing(prompt_file)  # deleted afterwards
+    assert result.text == "recorded\n"
+    assert result.exit_code == 0
+
+
+async def test_a_prompt_quoting_a_placeholder_is_passed_verbatim(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    recorder = script(tmp_path, "recorder.py", RECORDER)
+    employee = cli("rec", sys.executable, str(recorder), "{prompt}", "{prompt_file}")
+    prompt = "explain {prompt_file} and {prompt}"
+
+    await employee.work(WorkRequest(prompt, sandbox, timeout_s=30), runlog)
+
+    record = json.loads((sandbox / "record.json").read_text())
+    assert record["arg"] == prompt
+    assert record["file_text"] == prompt
+
+
+async def test_command_edits_files_in_the_workdir_and_stdout_is_the_reply(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    fixer = script(
+        tmp_path,
+        "fixer.sh",
+        "#!/bin/bash\n"
+        "sed -i 's/a - b/a + b/' calc.py\n"
+        "echo 'fixed calc.py'\n"
+        "echo 'a warning' >&2\n",
+    )
+    result = await cli("fixer", str(fixer)).work(
+        WorkRequest("fix it", sandbox, timeout_s=30), runlog
+    )
+
+    assert (sandbox / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert result.text == "fixed calc.py\n"  # stderr is logged, not part of the reply
+    assert result.usage.tokens_in == 0 and result.usage.tokens_out == 0
+
+
+async def test_non_zero_exit_raises_employee_failed_with_the_code_and_last_output(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    failing = script(
+        tmp_path,
+        "failing.sh",
+        "#!/bin/bash\n"
+        "for i in $(seq 1 50); do echo line $i; done\n"
+        "echo 'fatal: broke' >&2\n"
+        "exit 3\n",
+    )
+    with pytest.raises(EmployeeFailed) as failure:
+        await cli("flaky", str(failing)).work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+
+    message = str(failure.value)
+    assert not isinstance(failure.value, EmployeeTimeout)
+    assert "'flaky'" in message and "code 3" in message
+    assert "fatal: broke" in message and "line 50" in message
+    assert "line 1\n" not in message  # only the last lines are quoted
+    assert "exit code 3" in runlog.path.read_text()
+
+
+async def test_timeout_kills_the_whole_process_group_including_children(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    hanging = script(
+        tmp_path,
+        "hang.sh",
+        "#!/bin/bash\nsleep 100 &\necho $! > child.pid\necho $$ > parent.pid\necho started\nwait\n",
+    )
+    start = time.monotonic()
+    with pytest.raises(EmployeeTimeout, match="did not finish within 1s"):
+        await cli("hanger", str(hanging)).work(WorkRequest("x", sandbox, timeout_s=1), runlog)
+
+    assert time.monotonic() - start < 5
+    child = int((sandbox / "child.pid").read_text())
+    parent = int((sandbox / "parent.pid").read_text())
+    assert await wait_gone(child), "the child `sleep 100` survived the timeout"
+    assert await wait_gone(parent)
+    log = runlog.path.read_text()
+    assert "TIMEOUT hanger" in log and "started" in log
+
+
+async def test_background_children_do_not_outlive_a_finished_command(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    leaver = script(
+        tmp_path,
+        "leaver.sh",
+        "#!/bin/bash\nsleep 100 >/dev/null 2>&1 &\necho $! > child.pid\necho done\n",
+    )
+    result = await cli("leaver", str(leaver)).work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+
+    assert result.text == "done\n"
+    assert await wait_gone(int((sandbox / "child.pid").read_text()))
+
+
+async def test_cancelling_the_work_kills_the_process_group(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    hanging = script(tmp_path, "hang.sh", "#!/bin/bash\nsleep 100 &\necho $! > child.pid\nwait\n")
+    task = asyncio.create_task(
+        cli("hanger", str(hanging)).work(WorkRequest("x", sandbox, timeout_s=60), runlog)
+    )
+    pid_file = sandbox / "child.pid"
+    for _ in range(100):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await wait_gone(int(pid_file.read_text()))
+
+
+async def test_run_log_records_prompt_command_output_and_exit_code(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    talker = script(tmp_path, "talker.sh", '#!/bin/bash\necho "got: $1"\necho oops >&2\n')
+    await cli("talker", str(talker), "{prompt}").work(
+        WorkRequest("short prompt", sandbox, timeout_s=30), runlog
+    )
+
+    log = runlog.path.read_text()
+    order = [
+        log.index("PROMPT to talker (cli)\nshort prompt\n"),
+        log.index(f"COMMAND talker\n{talker} 'short prompt'\n"),
+        log.index("STDOUT from talker\ngot: short prompt\n"),
+        log.index("EXIT talker\nexit code 0"),
+    ]
+    assert order == sorted(order)
+    assert "STDERR from talker\noops\n" in log
+
+
+async def test_a_long_prompt_is_elided_from_the_logged_command(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    talker = script(tmp_path, "talker.sh", "#!/bin/bash\necho ok\n")
+    prompt = "word " * 100
+    await cli("talker", str(talker), "--message={prompt}").work(
+        WorkRequest(prompt, sandbox, timeout_s=30), runlog
+    )
+
+    log = runlog.path.read_text()
+    assert f"--message=<prompt: {len(prompt)} chars>" in log
+    assert log.count(prompt) == 1  # once, in the PROMPT entry
+
+
+async def test_without_a_workdir_the_command_runs_in_a_throwaway_directory(
+    tmp_path: Path, runlog: RunLog
+) -> None:
+    pwd = script(tmp_path, "pwd.sh", "#!/bin/bash\npwd\n")
+    result = await cli("pwd", str(pwd)).work(WorkRequest("x", None, timeout_s=30), runlog)
+    where = Path(result.text.strip())
+    assert where.is_absolute()
+    assert missing(where)  # removed afterwards
+
+
+async def test_environment_is_inherited_plus_overrides(
+    tmp_path: Path, sandbox: Path, runlog: RunLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURA_INHERITED", "from-parent")
+    env_script = script(
+        tmp_path, "env.sh", '#!/bin/bash\necho "$AURA_INHERITED $AURA_TEST_FLAVOUR"\n'
+    )
+    employee = CliEmployee(
+        Employee(name="env", adapter=Adapter.CLI, command=(str(env_script),)),
+        env={"AURA_TEST_FLAVOUR": "vanilla"},
+    )
+    result = await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+    assert result.text == "from-parent vanilla\n"
+
+
+async def test_a_missing_program_raises_employee_failed(sandbox: Path, runlog: RunLog) -> None:
+    employee = cli("nobody", "/nonexistent/agent", "{prompt}")
+    with pytest.raises(EmployeeFailed, match="could not start '/nonexistent/agent'"):
+        await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+
+
+async def test_load_and_unload_are_no_ops_and_a_command_is_required() -> None:
+    employee = cli("noop", "true")
+    await employee.load()
+    await employee.unload()
+    with pytest.raises(InvalidInput, match="no command"):
+        CliEmployee(Employee(name="empty", adapter=Adapter.CLI))

@@ -1,0 +1,178 @@
+"""Acceptance checks confined by bubblewrap: results, isolation, limits and the run log."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from governance.validation import BwrapValidator
+from orchestra.errors import Unavailable
+from orchestra.snapshots import RunLog
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+PY = shlex.quote(sys.executable)
+ETC_ESCAPE = Path("/etc/aura-escape")
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    root = tmp_path / "sandbox"
+    root.mkdir()
+    (root / "hello.txt").write_text("hello\n")
+    return root
+
+
+@pytest.fixture
+def runlog(tmp_path: Path) -> RunLog:
+    return RunLog(tmp_path / "snap" / "runlog.txt")
+
+
+async def test_passing_commands_pass_and_run_in_the_sandbox(sandbox: Path, runlog: RunLog) -> None:
+    report = await BwrapValidator().validate(
+        sandbox, ["grep -q hello hello.txt", "test \"$(pwd)\" = " + shlex.quote(str(sandbox))],
+        runlog,
+    )
+    assert report.passed
+    assert [c.exit_code for c in report.checks] == [0, 0]
+
+
+async def test_a_failure_fails_the_report_but_every_command_still_runs(
+    sandbox: Path, runlog: RunLog
+) -> None:
+    report = await BwrapValidator().validate(
+        sandbox, ["echo first", "echo boom >&2; exit 3", "echo third > third.txt"], runlog
+    )
+    assert not report.passed
+    assert [(c.passed, c.exit_code) for c in report.checks] == [(True, 0), (False, 3), (True, 0)]
+    assert report.checks[1].output_tail == "boom\n"  # stderr is captured with stdout
+    assert (sandbox / "third.txt").read_text() == "third\n"
+
+
+async def test_no_commands_is_an_empty_passing_report(sandbox: Path, runlog: RunLog) -> None:
+    report = await BwrapValidator().validate(sandbox, [], runlog)
+    assert report.passed and report.checks == ()
+
+
+async def test_the_network_is_unreachable_inside(sandbox: Path, runlog: RunLog) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"
+        # The probe works on the host, so a failure inside is the sandbox's doing.
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        report = await BwrapValidator().validate(
+            sandbox, [f"{PY} -c {shlex.quote(probe)}"], runlog
+        )
+    assert not report.passed
+    assert "ConnectionRefusedError" in report.checks[0].output_tail
+
+
+async def test_only_the_sandbox_is_writable(
+    sandbox: Path, runlog: RunLog, tmp_path: Path
+) -> None:
+    beside = tmp_path / "beside.txt"  # outside the sandbox, on the host
+    in_root = Path("/root") / f"aura-test-{uuid.uuid4().hex}"
+    report = await BwrapValidator().validate(
+        sandbox,
+        [
+            f"touch {shlex.quote(str(in_root))}",
+            f"touch {shlex.quote(str(beside))}",  # lands in the private /tmp, if anywhere
+            "touch inside.txt",
+            f"mount -o remount,rw,bind / 2>&1; touch {ETC_ESCAPE}",
+        ],
+        runlog,
+    )
+    assert [c.passed for c in report.checks] == [False, True, True, False]
+    assert "Read-only file system" in report.checks[0].output_tail
+    assert [_exists(p) for p in (in_root, beside, ETC_ESCAPE)] == [False, False, False]
+    assert _exists(sandbox / "inside.txt")
+
+
+async def test_secrets_in_the_service_environment_do_not_reach_commands(
+    sandbox: Path, runlog: RunLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    report = await BwrapValidator().validate(sandbox, ['test -z "$OPENAI_API_KEY"'], runlog)
+    assert report.passed
+
+
+async def test_time_limit_kills_the_command_and_marks_it_timed_out(
+    sandbox: Path, runlog: RunLog
+) -> None:
+    started = time.monotonic()
+    report = await BwrapValidator(time_limit_s=1).validate(
+        sandbox, ["echo started; sleep 30", "echo next"], runlog
+    )
+    assert time.monotonic() - started < 10
+    slow, after = report.checks
+    assert slow.timed_out and slow.exit_code is None and not slow.passed
+    assert slow.output_tail == "started\n"
+    assert after.passed
+    assert "timed out after 1 s" in runlog.path.read_text()
+
+
+async def test_memory_limit_stops_a_greedy_command(sandbox: Path, runlog: RunLog) -> None:
+    greedy = f"{PY} -c 'x = bytearray(1024 * 1024 * 1024)'"
+    report = await BwrapValidator(memory_limit_mb=256).validate(sandbox, [greedy], runlog)
+    assert not report.passed
+    assert "MemoryError" in report.checks[0].output_tail
+
+
+async def test_output_tail_keeps_the_last_4000_characters(sandbox: Path, runlog: RunLog) -> None:
+    report = await BwrapValidator().validate(
+        sandbox, [f"{PY} -c \"print('x' * 10000 + 'END')\""], runlog
+    )
+    tail = report.checks[0].output_tail
+    assert len(tail) == 4000 and tail.endswith("END\n")
+
+
+async def test_run_log_records_each_command_its_exit_code_duration_and_output(
+    sandbox: Path, runlog: RunLog
+) -> None:
+    await BwrapValidator().validate(sandbox, ["echo out-one", "echo out-two; exit 7"], runlog)
+    log = runlog.path.read_text()
+    assert "CHECK 1/2 $ echo out-one" in log
+    assert "CHECK 1/2 passed: exit 0;" in log
+    assert "CHECK 2/2 $ echo out-two; exit 7" in log
+    assert "CHECK 2/2 failed: exit 7;" in log
+    assert " ms\nout-two\n" in log
+    assert log.index("out-one") < log.index("out-two")
+    assert "VALIDATION failed" in log
+
+
+async def test_missing_bubblewrap_is_unavailable_never_unconfined(
+    sandbox: Path, runlog: RunLog
+) -> None:
+    marker = sandbox / "ran.txt"
+    validator = BwrapValidator(bwrap="/nonexistent/bwrap")
+    with pytest.raises(Unavailable, match="install it"):
+        await validator.validate(sandbox, [f"touch {marker}"], runlog)
+    assert not marker.exists()
+
+
+async def test_cancelling_validation_kills_the_running_command(
+    sandbox: Path, runlog: RunLog
+) -> None:
+    task = asyncio.create_task(
+        BwrapValidator().validate(sandbox, ["sleep 1; touch late.txt"], runlog)
+    )
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(1.5)
+    assert not _exists(sandbox / "late.txt")

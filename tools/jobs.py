@@ -1,0 +1,160 @@
+"""Job tools: submit_job, get_job, wait_job and ask."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from governance.identity import client_from_request
+from orchestra.models import Job, JobKind, NewJob
+from tools.errors import tool_errors
+from tools.services import ToolServices
+from tools.shaping import JobResult, SubmitResult, job_result
+
+# IDE clients give up on a call after about 60 s; no call here holds the line longer than 45.
+MAX_WAIT_S = 45.0
+DEFAULT_WAIT_S = 30.0
+# Progress at least this often while waiting; some clients reset their timeout on it.
+PROGRESS_EVERY_S = 5.0
+
+WaitSeconds = Annotated[
+    float, Field(ge=0, le=MAX_WAIT_S, description="seconds to wait, at most 45")
+]
+
+
+class AskResult(BaseModel):
+    answered: bool = Field(description="false when time ran out; wait_job(job_id) for the rest")
+    answer: str | None
+    employee: str | None
+    job_id: str
+    status: str
+    error: str | None
+    latency_ms: int
+
+
+def _client(ctx: Context[Any, Any]) -> str:
+    return client_from_request(ctx.request_context.request)
+
+
+async def _wait(
+    services: ToolServices, job_id: uuid.UUID, timeout_s: float, ctx: Context[Any, Any] | None
+) -> Job:
+    """The job once terminal, or as it stands when `timeout_s` runs out (never an error)."""
+    deadline = time.monotonic() + timeout_s
+    tick = 0
+    with services.events.watch(job_id) as changed:
+        while True:
+            job = await services.queue.get(job_id)
+            remaining = deadline - time.monotonic()
+            if job.status.is_terminal or remaining <= 0:
+                return job
+            if ctx is not None:
+                tick += 1
+                last = services.snapshots.runlog(job.id).last_line()
+                message = f"{job.status.value}: {last}" if last else job.status.value
+                await ctx.report_progress(tick, None, message[:500])
+            changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(remaining, PROGRESS_EVERY_S))
+
+
+def register(server: MCPServer, services: ToolServices) -> None:
+    @tool_errors
+    async def submit_job(
+        prompt: Annotated[str, Field(description="what the employee should do")],
+        ctx: Context[Any, Any],
+        project: Annotated[str | None, Field(
+            description="absolute path of the project to work on, inside AURA_WORKSPACES; "
+            "the employee works on a copy, never the original")] = None,
+        employee: Annotated[str | None, Field(
+            description="employee name from list_employees; omit to let the manager choose")
+        ] = None,
+        acceptance: Annotated[list[str] | None, Field(
+            description="shell commands run in the sandbox afterwards; all must exit 0")
+        ] = None,
+        priority: Annotated[int, Field(ge=-100, le=100, description="higher runs first")] = 0,
+        max_attempts: Annotated[int, Field(ge=1, le=5)] = 1,
+        idempotency_key: Annotated[str | None, Field(
+            description="resubmitting with the same key returns the first job")] = None,
+    ) -> SubmitResult:
+        submitted = await services.queue.submit(
+            NewJob(prompt=prompt, kind=JobKind.TASK, project=project, employee=employee,
+                   acceptance=tuple(acceptance or ()), priority=priority,
+                   max_attempts=max_attempts, client=_client(ctx),
+                   idempotency_key=idempotency_key),
+            actor=f"client:{_client(ctx)}",
+        )
+        job = submitted.job
+        return SubmitResult(job_id=str(job.id), status=job.status.value, created=submitted.created)
+
+    @tool_errors
+    async def get_job(job_id: Annotated[str, Field(description="id from submit_job")]) -> JobResult:
+        return job_result(await services.queue.get(job_id))
+
+    @tool_errors
+    async def wait_job(
+        job_id: Annotated[str, Field(description="id from submit_job")],
+        ctx: Context[Any, Any],
+        timeout_s: WaitSeconds = DEFAULT_WAIT_S,
+    ) -> JobResult:
+        job = await services.queue.get(job_id)
+        return job_result(await _wait(services, job.id, timeout_s, ctx))
+
+    @tool_errors
+    async def ask(
+        prompt: Annotated[str, Field(description="the question")],
+        ctx: Context[Any, Any],
+        employee: Annotated[str | None, Field(
+            description="employee name from list_employees; omit to let the manager choose")
+        ] = None,
+        timeout_s: WaitSeconds = DEFAULT_WAIT_S,
+    ) -> AskResult:
+        started = time.monotonic()
+        submitted = await services.queue.submit(
+            NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee, client=_client(ctx)),
+            actor=f"client:{_client(ctx)}",
+        )
+        job = await _wait(services, submitted.job.id, timeout_s, ctx)
+        done = job.status.is_terminal
+        return AskResult(
+            answered=done and job.error is None,
+            answer=job.output if done else None,
+            employee=job.employee,
+            job_id=str(job.id),
+            status=job.status.value,
+            error=job.error,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+
+    server.add_tool(
+        submit_job,
+        description="Queue work for an employee, optionally on a copy of a project with "
+        "acceptance commands. Returns a job_id at once; follow it with wait_job.",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                    idempotent_hint=False, open_world_hint=True),
+    )
+    server.add_tool(
+        get_job,
+        description="A job's status, employee, validation report, cost (USD), output and diff.",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
+    )
+    server.add_tool(
+        wait_job,
+        description="Wait up to timeout_s seconds (default 30, max 45) for a job to finish; "
+        "returns its current state either way, so call again while it is not finished.",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
+    )
+    server.add_tool(
+        ask,
+        description="Ask one employee one question and get the answer now. If it takes "
+        "longer than timeout_s (default 30, max 45) you get a job_id for wait_job instead.",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                    idempotent_hint=False, open_world_hint=True),
+    )

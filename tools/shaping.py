@@ -1,0 +1,76 @@
+"""The structured results tools return, and how a job becomes one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from orchestra.models import Job
+
+# Results stay small for the caller's context; the whole text stays in a resource.
+MAX_RESULT_CHARS = 20_000
+
+
+class JobResult(BaseModel):
+    """A job as callers see it (DESIGN §10)."""
+
+    job_id: str
+    status: str = Field(description="pending_approval, queued, running, validating, "
+                        "succeeded, failed, cancelled or rejected")
+    kind: str
+    employee: str | None
+    attempts: int
+    max_attempts: int
+    validation: dict[str, Any] | None
+    cost: str = Field(description="USD spent on model calls so far")
+    tokens_in: int
+    tokens_out: int
+    output: str | None
+    output_truncated: bool = False
+    diff: str | None
+    diff_truncated: bool = False
+    error: str | None
+    created_at: str
+    finished_at: str | None
+    resources: dict[str, str]
+
+
+class SubmitResult(BaseModel):
+    job_id: str
+    status: str
+    created: bool = Field(description="false when the idempotency key matched an earlier job")
+
+
+def _cut(text: str | None, uri: str) -> tuple[str | None, bool]:
+    if text is None or len(text) <= MAX_RESULT_CHARS:
+        return text, False
+    note = f"\n[cut at {MAX_RESULT_CHARS} of {len(text)} characters; read {uri} for all]"
+    return text[:MAX_RESULT_CHARS] + note, True
+
+
+def job_result(job: Job) -> JobResult:
+    base = f"aura://jobs/{job.id}"
+    output, output_cut = _cut(job.output, f"{base}/output")
+    diff, diff_cut = _cut(job.diff, f"{base}/diff")
+    return JobResult(
+        job_id=str(job.id),
+        status=job.status.value,
+        kind=job.kind.value,
+        employee=job.employee,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        validation=job.validation,
+        cost=str(job.cost),
+        tokens_in=job.tokens_in,
+        tokens_out=job.tokens_out,
+        output=output,
+        output_truncated=output_cut,
+        diff=diff,
+        diff_truncated=diff_cut,
+        error=job.error,
+        created_at=job.created_at.isoformat(),
+        finished_at=job.finished_at.isoformat() if job.finished_at else None,
+        resources={"job": base, "runlog": f"{base}/runlog", "output": f"{base}/output",
+                   "diff": f"{base}/diff"},
+    )
