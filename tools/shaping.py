@@ -61,7 +61,7 @@ def job_result(job: Job) -> JobResult:
         attempts=job.attempts,
         max_attempts=job.max_attempts,
         validation=job.validation,
-        cost=str(job.cost),
+        cost=f"{job.cost:f}",
         tokens_in=job.tokens_in,
         tokens_out=job.tokens_out,
         output=output,

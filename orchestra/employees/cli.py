@@ -27,6 +27,7 @@ _SHOWN_PROMPT_CHARS = 60  # longer prompts are elided from the logged command li
 _TAIL_LINES = 20  # lines of output quoted in a failure message
 _PIPE_GRACE_S = 2.0  # how long output may keep flowing after the command itself exited
 _READ_SIZE = 65536
+_POLL_S = 0.1
 
 
 def _substitute(argv: Sequence[str], prompt: str, prompt_file: str) -> list[str]:
@@ -36,6 +37,25 @@ def _substitute(argv: Sequence[str], prompt: str, prompt_file: str) -> list[str]
         return prompt_file if match.group(0) == "{prompt_file}" else prompt
 
     return [_PLACEHOLDER.sub(value, arg) for arg in argv]
+
+
+async def _exited(proc: asyncio.subprocess.Process, pumps: Sequence[asyncio.Task[None]]) -> None:
+    """Return once the command itself has exited.
+
+    Not just `proc.wait()`: on some Python versions that also waits for the pipes to close,
+    which a child that inherited them can put off indefinitely. The exit code is known as soon
+    as the process is reaped, so look at it whenever the output or the waiter moves, and at
+    least every `_POLL_S`.
+    """
+    if proc.returncode is not None:
+        return
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        while proc.returncode is None:
+            watched = [waiter, *(pump for pump in pumps if not pump.done())]
+            await asyncio.wait(watched, timeout=_POLL_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 def _kill_group(pgid: int) -> None:
@@ -135,16 +155,15 @@ class CliEmployee:
         try:
             try:
                 async with asyncio.timeout(request.timeout_s):
-                    await proc.wait()
+                    await _exited(proc, pumps)
                     # Children that inherited the pipes may keep them open; give them a moment.
                     await asyncio.wait(pumps, timeout=_PIPE_GRACE_S)
             except TimeoutError:
                 timed_out = True
         finally:
             # Nothing the command started outlives it: kill its whole group (it leads it).
-            proc.kill() if proc.returncode is None else None
-            if proc.returncode is None:
-                await proc.wait()
+            _kill_group(proc.pid)
+            await _exited(proc, pumps)
             _, pending = await asyncio.wait([*pumps, feeder], timeout=_PIPE_GRACE_S)
             for task in pending:
                 task.cancel()

@@ -184,11 +184,14 @@ async def test_background_children_do_not_outlive_a_finished_command(
     leaver = script(
         tmp_path,
         "leaver.sh",
-        "#!/bin/bash\nsleep 100 >/dev/null 2>&1 &\necho $! > child.pid\necho done\n",
+        # The child inherits stdout, so the output does not end when the script does.
+        "#!/bin/bash\nsleep 100 &\necho $! > child.pid\necho done\n",
     )
+    start = time.monotonic()
     result = await cli("leaver", str(leaver)).work(WorkRequest("x", sandbox, timeout_s=30), runlog)
 
-    assert result.text == "done\n"
+    assert time.monotonic() - start < 10
+    assert result.text == "done\n" and result.exit_code == 0
     assert await wait_gone(int((sandbox / "child.pid").read_text()))
 
 

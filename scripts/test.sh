@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole check: venv set-up as in dev_up.sh, bubblewrap if missing (as root, via apt-get),
+# then ruff, mypy, import-linter and pytest, stopping at the first failure. Extra arguments go
+# to pytest (e.g. scripts/test.sh -k audit). AURA_TEST_DATABASE_URL selects an external
+# PostgreSQL instead of the embedded one.
+set -euo pipefail
+
+started=$SECONDS
+report() {
+    local rc=$?
+    local elapsed=$((SECONDS - started))
+    if ((rc == 0)); then
+        echo "==> all checks passed in ${elapsed}s (wall time)"
+    else
+        echo "==> FAILED (exit $rc) after ${elapsed}s (wall time)" >&2
+    fi
+}
+trap report EXIT
+
+# shellcheck source=scripts/_venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+aura_cd_root
+aura_ensure_venv
+
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing bubblewrap (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    else
+        echo "warning: bubblewrap (bwrap) is not installed and this is not root with apt-get;" >&2
+        echo "warning: the acceptance-check (validation) tests will be skipped." >&2
+    fi
+fi
+
+step() {
+    echo "==> $*"
+    "$@"
+}
+
+step "$AURA_VENV/bin/ruff" check .
+step "$AURA_VENV/bin/mypy"
+step "$AURA_VENV/bin/lint-imports"
+step "$AURA_VENV/bin/pytest" -q "$@"

@@ -1,0 +1,125 @@
+"""The three-slot pool: residency, LRU eviction with real Ollama unloads, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from governance.auditor import Auditor
+from orchestra.employees.cache import AdapterCache
+from orchestra.models import NewJob, SlotState
+from orchestra.pool import Pool
+from orchestra.roster import Roster
+from orchestra.store.db import Database
+from tests.fakes.ollama_server import FakeOllama
+from tests.integration.helpers import hire, queue_for
+
+MODELS = ("m0", "m1", "m2", "m3")
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    with FakeOllama(MODELS) as fake:
+        yield fake
+
+
+async def _pool(db: Database, ollama: FakeOllama, size: int = 3) -> Pool:
+    for model in MODELS:
+        await hire(db, f"e-{model}", "ollama", model=model)
+    adapters = AdapterCache(Roster(db, Auditor()), ollama_url=ollama.url)
+    return Pool(db, Auditor(), adapters.get, size=size, poll_seconds=0.05)
+
+
+async def _job(db: Database) -> uuid.UUID:
+    return (await queue_for(db).submit(NewJob(prompt="x"), actor="t")).job.id
+
+
+async def _run(pool: Pool, db: Database, name: str) -> int:
+    employee = await Roster(db, Auditor()).get(name)
+    lease = await pool.acquire(employee, await _job(db), "w", timeout=5)
+    await pool.release(lease)
+    return lease.index
+
+
+async def test_employee_stays_resident_and_reuses_its_slot(
+    db: Database, ollama: FakeOllama
+) -> None:
+    pool = await _pool(db, ollama)
+    first = await _run(pool, db, "e-m0")
+    second = await _run(pool, db, "e-m0")
+    assert first == second
+    loads = [r for r in ollama.requests if r.path == "/api/generate" and r.body.get("model") == "m0"]
+    assert len(loads) == 1  # loaded once, then resident
+    slots = await pool.slots()
+    assert slots[first].state is SlotState.IDLE and slots[first].employee == "e-m0"
+
+
+async def test_fourth_employee_evicts_the_least_recently_used(
+    db: Database, ollama: FakeOllama
+) -> None:
+    pool = await _pool(db, ollama)
+    for name in ("e-m0", "e-m1", "e-m2"):
+        await _run(pool, db, name)
+    await _run(pool, db, "e-m0")  # m0 is now the most recent; m1 is the LRU
+    assert ollama.loaded == {"m0", "m1", "m2"}
+    await _run(pool, db, "e-m3")
+    assert ollama.loaded == {"m0", "m2", "m3"}
+    residents = {s.employee for s in await pool.slots()}
+    assert residents == {"e-m0", "e-m2", "e-m3"}
+
+
+async def test_busy_slots_are_never_evicted_and_acquire_waits(
+    db: Database, ollama: FakeOllama
+) -> None:
+    pool = await _pool(db, ollama, size=1)
+    roster = Roster(db, Auditor())
+    held = await pool.acquire(await roster.get("e-m0"), await _job(db), "w", timeout=5)
+    waiter = asyncio.create_task(
+        pool.acquire(await roster.get("e-m1"), await _job(db), "w", timeout=5)
+    )
+    await asyncio.sleep(0.3)
+    assert not waiter.done()
+    assert ollama.loaded == {"m0"}
+    await pool.release(held)
+    lease = await waiter
+    assert lease.evicted == "e-m0" and ollama.loaded == {"m1"}
+
+
+async def test_acquire_times_out_when_every_slot_stays_busy(
+    db: Database, ollama: FakeOllama
+) -> None:
+    pool = await _pool(db, ollama, size=1)
+    roster = Roster(db, Auditor())
+    await pool.acquire(await roster.get("e-m0"), await _job(db), "w", timeout=5)
+    with pytest.raises(TimeoutError):
+        await pool.acquire(await roster.get("e-m1"), await _job(db), "w", timeout=0.3)
+
+
+async def test_three_slots_hold_across_concurrent_acquirers(
+    db: Database, ollama: FakeOllama
+) -> None:
+    pool = await _pool(db, ollama)
+    roster = Roster(db, Auditor())
+    employees = [await roster.get(f"e-{m}") for m in MODELS]
+    jobs = [await _job(db) for _ in range(3)]
+    leases = await asyncio.gather(
+        *(pool.acquire(e, j, "w", timeout=5) for e, j in zip(employees, jobs, strict=False))
+    )
+    assert sorted(lease.index for lease in leases) == [0, 1, 2]
+    async with db.connection() as conn:
+        busy = await conn.fetchval("SELECT count(*) FROM pool_slots WHERE state = 'busy'")
+    assert busy == 3
+
+
+async def test_failed_load_empties_the_slot(db: Database, ollama: FakeOllama) -> None:
+    pool = await _pool(db, ollama)
+    await hire(db, "ghost", "ollama", model="not-pulled")
+    from orchestra.errors import Unavailable
+
+    with pytest.raises(Unavailable, match="could not load ghost"):
+        await pool.acquire(await Roster(db, Auditor()).get("ghost"), await _job(db), "w",
+                           timeout=5)
+    assert all(s.state is SlotState.EMPTY for s in await pool.slots())
