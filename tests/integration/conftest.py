@@ -1,0 +1,37 @@
+"""A whole System (the composition root's graph) on this test's own database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from mcp_server.app import System, build_system
+from mcp_server.settings import Settings
+from tests.fakes.ollama_server import FakeOllama
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    with FakeOllama(("llama", "qwen")) as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(tmp_path: Path, workspace: Path, ollama: FakeOllama) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", sandbox_dir=tmp_path / "sandboxes",
+        snapshot_dir=tmp_path / "snapshots", backup_dir=tmp_path / "backups",
+        workspaces=str(workspace), ollama_url=ollama.url, director_key="test-director-key",
+        lease_seconds=5, poll_seconds=0.5, _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def system(settings: Settings, db_url: str) -> AsyncIterator[System]:
+    built = await build_system(settings, db_url)
+    try:
+        yield built
+    finally:
+        await built.close()

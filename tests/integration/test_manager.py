@@ -1,0 +1,106 @@
+"""The worker's whole path: employee, sandbox, edits, validation, retries, archives."""
+
+from __future__ import annotations
+
+import dataclasses
+import tarfile
+from pathlib import Path
+
+from mcp_server.app import System
+from orchestra.models import Job, JobStatus, NewJob
+from tests.fakes.ollama_server import FakeOllama
+from tests.integration.helpers import hire
+
+
+async def _run_next(system: System) -> Job:
+    claimed = await system.queue.claim(system.manager.worker, 30)
+    assert claimed is not None
+    return await system.manager.run_job(claimed)
+
+
+async def test_api_model_edits_arrive_through_the_edit_format(
+    system: System, ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "greet.py").write_text("print('hi')\n")
+    ollama.script("llama", "Done.\n<<<FILE greet.py\nprint('hello')\n>>>FILE\n")
+    await hire(system.db, "llama", "ollama")
+    submitted = await system.queue.submit(
+        NewJob(prompt="say hello", employee="llama", project=str(workspace),
+               acceptance=("python3 greet.py | grep -q hello",)), actor="t")
+    job = await _run_next(system)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert "-print('hi')\n+print('hello')" in (job.diff or "")
+    assert (workspace / "greet.py").read_text() == "print('hi')\n"  # the project is untouched
+    sent = [r for r in ollama.requests if r.path == "/api/chat"][-1]
+    assert "<<<FILE" in str(sent.body) and "print('hi')" in str(sent.body)
+    snap = system.settings.snapshot_dir.resolve() / str(submitted.job.id)
+    with tarfile.open(snap / "after.tar.gz") as tar:
+        member = tar.extractfile("after/greet.py")
+        assert member is not None and member.read() == b"print('hello')\n"
+
+
+async def test_edits_escaping_the_sandbox_fail_the_job(
+    system: System, ollama: FakeOllama, workspace: Path
+) -> None:
+    ollama.script("llama", "<<<FILE ../../escape.txt\npwned\n>>>FILE\n")
+    await hire(system.db, "llama", "ollama")
+    await system.queue.submit(
+        NewJob(prompt="x", employee="llama", project=str(workspace)), actor="t")
+    job = await _run_next(system)
+    assert job.status is JobStatus.FAILED and "refused" in (job.error or "")
+    assert not (workspace.parent / "escape.txt").exists()
+
+
+async def test_failure_with_attempts_left_goes_back_to_the_queue(
+    system: System, workspace: Path, tmp_path: Path
+) -> None:
+    # Fails on the first run, succeeds on the second: the counter file lives outside.
+    counter = tmp_path / "count"
+    script = tmp_path / "flaky.sh"
+    script.write_text(f'#!/bin/sh\necho x >> {counter}\n[ $(wc -l < {counter}) -ge 2 ]\n')
+    script.chmod(0o755)
+    await hire(system.db, "flaky", command=[str(script)])
+    system.manager.config = dataclasses.replace(system.manager.config, retry_backoff_seconds=0)
+    await system.queue.submit(
+        NewJob(prompt="x", employee="flaky", project=str(workspace), max_attempts=2), actor="t")
+    first = await _run_next(system)
+    assert first.status is JobStatus.QUEUED and "exit" in (first.error or "")
+    second = await _run_next(system)
+    assert second.status is JobStatus.SUCCEEDED and second.attempts == 2
+
+
+async def test_every_model_call_gets_one_ledger_row(
+    system: System, workspace: Path
+) -> None:
+    await hire(system.db, "llama", "ollama", price_in="1.5", price_out="3")
+    for prompt in ("one two three", "four five"):
+        await system.queue.submit(NewJob(prompt=prompt, employee="llama"), actor="t")
+        await _run_next(system)
+    async with system.db.connection() as conn:
+        rows = await conn.fetch("SELECT tokens_in, tokens_out, cost, latency_ms FROM ledger"
+                                " ORDER BY id")
+    assert [r["tokens_in"] for r in rows] == [3, 2]
+    first = rows[0]
+    expected = (first["tokens_in"] * 1.5 + first["tokens_out"] * 3) / 1_000_000
+    assert float(first["cost"]) == expected and first["latency_ms"] >= 0
+
+
+async def test_whole_job_life_leaves_a_verifiable_audit_chain(
+    system: System, workspace: Path
+) -> None:
+    (workspace / "f.txt").write_text("a\n")
+    await hire(system.db, "writer", command=["sh", "-c", "echo b >> f.txt"])
+    submitted = await system.queue.submit(
+        NewJob(prompt="x", employee="writer", project=str(workspace),
+               acceptance=("grep -q b f.txt",)), actor="t")
+    job = await _run_next(system)
+    assert job.status is JobStatus.SUCCEEDED
+    async with system.db.connection() as conn:
+        actions = [r["action"] for r in await conn.fetch(
+            "SELECT action FROM audit_log WHERE subject = $1 ORDER BY seq",
+            str(submitted.job.id))]
+    assert actions == ["job.submitted", "job.claimed", "job.assigned", "job.validating",
+                       "job.succeeded"]
+    assert (await system.auditor.verify(system.db)).ok
+    runlog = (system.settings.snapshot_dir.resolve() / str(job.id) / "runlog.txt").read_text()
+    assert "grep -q b f.txt" in runlog and "exit" in runlog.lower()
