@@ -137,7 +137,8 @@ class Aura:
         with httpx.Client(timeout=2) as http:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    pytest.fail(f"aura up exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
+                    code = self.proc.returncode
+                    pytest.fail(f"aura up exited with {code}:\n{_tail(self.log_path)}")
                 with contextlib.suppress(httpx.HTTPError):
                     if http.get(f"{self.api}/ready").status_code == 200:
                         seconds = time.monotonic() - started
@@ -242,7 +243,7 @@ def token(director: httpx.Client) -> str:
 
 @pytest.fixture(scope="module")
 def hired(aura: Aura, director: httpx.Client) -> dict[str, dict[str, Any]]:
-    bodies = [
+    bodies: list[dict[str, Any]] = [
         {"name": OLLAMA_EMPLOYEE, "adapter": "ollama", "model": "llama3.2"},
         {"name": CLI_EMPLOYEE, "adapter": "cli",
          "command": ["/bin/sh", str(aura.root / "scribe.sh"), "{prompt}"]},
@@ -253,6 +254,16 @@ def hired(aura: Aura, director: httpx.Client) -> dict[str, dict[str, Any]]:
         assert response.status_code == 201, response.text
         hired[body["name"]] = response.json()
     return hired
+
+
+@contextlib.asynccontextmanager
+async def director_api(aura: Aura) -> AsyncIterator[httpx.AsyncClient]:
+    """The Director's view from inside an async test (a fresh key read: it survives restarts)."""
+    async with httpx.AsyncClient(
+        base_url=f"{aura.api}/api/v1", timeout=30,
+        headers={"Authorization": f"Bearer {aura.director_key}"},
+    ) as client:
+        yield client
 
 
 @contextlib.asynccontextmanager
@@ -267,10 +278,10 @@ def _error_text(result: Any) -> str:
 
 
 async def _wait_until_done(
-    client: Client, job_id: str, progress: list[tuple[float, float | None, str | None]]
+    client: Client, job_id: str, notes: list[tuple[float, float | None, str | None]]
 ) -> dict[str, Any]:
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append((progress, total, message))
 
     deadline = time.monotonic() + 60
     while True:
@@ -459,14 +470,15 @@ def test_mcp_refuses_a_missing_or_bad_token(aura: Aura) -> None:
 
 
 async def test_tool_calls_are_audited_under_the_token_name_and_the_chain_verifies(
-    aura: Aura, director: httpx.Client, token: str, hired: dict[str, dict[str, Any]]
+    aura: Aura, token: str, hired: dict[str, dict[str, Any]]
 ) -> None:
     async with mcp_client(aura, token) as client:
         listed = await client.call_tool("list_employees", {})
         assert not listed.is_error
         missing = await client.call_tool("get_job", {"job_id": "not-a-uuid"})
         assert missing.is_error
-    report = director.get("/audit/verify").json()
+    async with director_api(aura) as director:
+        report = (await director.get("/audit/verify")).json()
     assert report["ok"] is True, report
     assert report["entries"] > 0 and report["first_bad_seq"] is None
     conn = await asyncpg.connect(aura.database_url)
@@ -487,13 +499,14 @@ async def test_metrics_on_both_ports(
 ) -> None:
     async with mcp_client(aura, token) as client:
         await client.call_tool("pool_status", {})
-    for base in (aura.api, aura.mcp):
-        response = httpx.get(f"{base}/metrics", timeout=10)
-        assert response.status_code == 200
-        text = response.text
-        assert 'aura_mcp_tool_calls_total{outcome="ok",tool="pool_status"}' in text
-        assert "aura_jobs_finished_total" in text
-        assert "aura_pool_slots" in text
+    async with httpx.AsyncClient(timeout=10) as http:
+        for base in (aura.api, aura.mcp):
+            response = await http.get(f"{base}/metrics")
+            assert response.status_code == 200
+            text = response.text
+            assert 'aura_mcp_tool_calls_total{outcome="ok",tool="pool_status"}' in text
+            assert 'aura_jobs_finished_total{status="succeeded"}' in text
+            assert "aura_pool_slots" in text
 
 
 def test_pool_shape(director: httpx.Client, hired: dict[str, dict[str, Any]]) -> None:
@@ -514,15 +527,12 @@ async def test_restart_reuses_the_data(
 ) -> None:
     aura.stop_and_check()
     await asyncio.to_thread(aura.start)
-    with httpx.Client(
-        base_url=f"{aura.api}/api/v1", timeout=30,
-        headers={"Authorization": f"Bearer {aura.director_key}"},
-    ) as director:
-        names = {e["name"] for e in director.get("/employees").json()["employees"]}
-        assert {OLLAMA_EMPLOYEE, CLI_EMPLOYEE} <= names
-        jobs = director.get("/jobs").json()["jobs"]
+    async with director_api(aura) as director:
+        employees = (await director.get("/employees")).json()["employees"]
+        assert {OLLAMA_EMPLOYEE, CLI_EMPLOYEE} <= {e["name"] for e in employees}
+        jobs = (await director.get("/jobs")).json()["jobs"]
         assert any(j["status"] == "succeeded" for j in jobs)
-        assert director.get("/audit/verify").json()["ok"] is True
+        assert (await director.get("/audit/verify")).json()["ok"] is True
     # The token issued before the restart still opens the MCP endpoint.
     async with mcp_client(aura, token) as client:
         listed = await client.call_tool("list_employees", {})

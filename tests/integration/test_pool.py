@@ -51,7 +51,9 @@ async def test_employee_stays_resident_and_reuses_its_slot(
     first = await _run(pool, db, "e-m0")
     second = await _run(pool, db, "e-m0")
     assert first == second
-    loads = [r for r in ollama.requests if r.path == "/api/generate" and r.body.get("model") == "m0"]
+    loads = [
+        r for r in ollama.requests if r.path == "/api/generate" and r.body.get("model") == "m0"
+    ]
     assert len(loads) == 1  # loaded once, then resident
     slots = await pool.slots()
     assert slots[first].state is SlotState.IDLE and slots[first].employee == "e-m0"
