@@ -71,6 +71,7 @@ async def ensure_first_token(system: System) -> Path:
     path = system.settings.data_dir / "first-mcp.token"
     if path.exists() or await system.tokens.list_tokens():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     issued = await system.tokens.create(FIRST_TOKEN_NAME, actor="system:first-start")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
