@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from governance.anchors import Anchor
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
 
@@ -95,8 +96,20 @@ class Auditor:
         )
         return int(seq)
 
-    async def verify(self, db: Database, *, batch: int = 5000) -> VerifyReport:
-        """Recompute the whole chain; name the first entry that does not hold and why."""
+    async def head(self, db: Database) -> Anchor:
+        async with db.connection() as conn:
+            row = await conn.fetchrow(_Q["read_head"])
+        return Anchor(int(row["seq"]), str(row["hash"]))
+
+    async def verify(
+        self, db: Database, *, anchors: Sequence[Anchor] = (), batch: int = 5000
+    ) -> VerifyReport:
+        """Recompute the whole chain; name the first entry that does not hold and why.
+
+        `anchors` (from `AnchorFile.read`) catch what an internally consistent rewrite hides:
+        an anchored entry whose hash changed, or a log shorter than the newest anchor.
+        """
+        anchored = {a.seq: a.hash for a in anchors}
         expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
         async with db.connection() as conn:
             head = await conn.fetchrow(_Q["read_head"])
@@ -108,11 +121,16 @@ class Auditor:
                 for row in rows:
                     count += 1
                     bad = _check_entry(row, expected_seq, prev_hash)
+                    if bad is None and anchored.get(row["seq"], row["hash"]) != row["hash"]:
+                        bad = "head_mismatch"
                     if bad is not None:
                         return VerifyReport(False, count, row["seq"], bad, head["seq"])
                     expected_seq, prev_hash = row["seq"] + 1, row["hash"]
                 last_seq = rows[-1]["seq"]
-        if head["seq"] != expected_seq - 1 or head["hash"] != prev_hash:
+        newest_anchor = max(anchored, default=0)
+        if head["seq"] != expected_seq - 1 or head["hash"] != prev_hash or (
+            newest_anchor > head["seq"]
+        ):
             return VerifyReport(False, count, expected_seq, "head_mismatch", head["seq"])
         return VerifyReport(True, count, None, None, head["seq"])
 

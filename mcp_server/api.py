@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route
 
 from governance.access import TokenRegistry, director_key_matches
 from governance.accountant import Accountant
+from governance.anchors import AnchorFile
 from governance.auditor import Auditor
 from mcp_server.http import (
     Probe,
@@ -46,6 +47,7 @@ class ApiServices:
     auditor: Auditor
     accountant: Accountant
     tools: ToolServices
+    anchors: AnchorFile
 
 
 def _director_only(key: str, handler: Handler) -> Handler:
@@ -120,7 +122,8 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         return JSONResponse((await pool_view(s.tools)).model_dump())
 
     async def audit_verify(_: Request) -> Response:
-        return JSONResponse((await s.auditor.verify(s.db)).as_dict())
+        report = await s.auditor.verify(s.db, anchors=s.anchors.read())
+        return JSONResponse(report.as_dict())
 
     async def ledger(request: Request) -> Response:
         return JSONResponse({"entries": await s.accountant.entries(s.db, limit=_limit(request))})

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from governance.access import TokenRegistry
 from governance.accountant import Accountant
+from governance.anchors import AnchorFile
 from governance.auditor import Auditor
 from governance.middleware import GovernanceMiddleware
 from governance.validation import BwrapValidator
@@ -50,6 +51,7 @@ class System:
     metrics: Metrics
     tools: ToolServices
     director_key: str
+    anchors: AnchorFile
 
     async def close(self) -> None:
         await self.events.stop()
@@ -68,6 +70,7 @@ class System:
         services = ApiServices(
             db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
             tokens=self.tokens, auditor=self.auditor, accountant=Accountant(), tools=self.tools,
+            anchors=self.anchors,
         )
         return build_api(services, self.readiness, self.metrics.render)
 
@@ -116,4 +119,5 @@ async def build_system(settings: Settings, dsn: str) -> System:
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,
         manager=manager, metrics=Metrics(db, settings.pool_slots), tools=tools,
         director_key=settings.ensure_director_key(),
+        anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),
     )

@@ -135,6 +135,7 @@ async def _serve(
     tasks = [asyncio.create_task(s.serve(), name=f"http:{s.config.port}") for s in servers]
     if worker:
         tasks.append(asyncio.create_task(system.manager.run(stop), name="worker"))
+    tasks.append(asyncio.create_task(anchor_audit_head(system, stop), name="anchors"))
     while servers and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
@@ -156,6 +157,24 @@ async def _serve(
             raise SystemExit(f"{task.get_name()} failed: {task.exception()}")
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
+
+
+ANCHOR_EVERY_S = 10.0
+
+
+async def anchor_audit_head(system: System, stop: asyncio.Event) -> None:
+    """Write the audit head outside the database every few seconds and once more at the end."""
+    while True:
+        stopping = stop.is_set()
+        try:
+            head = await system.auditor.head(system.db)
+            await asyncio.to_thread(system.anchors.record, head)
+        except Exception:
+            log.exception("could not anchor the audit head; will try again")
+        if stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ANCHOR_EVERY_S)
 
 
 def _uvicorn(app: Any, host: str, port: int) -> _Server:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import pytest
 
-from governance.auditor import Auditor
+from governance.anchors import Anchor, AnchorFile
+from governance.auditor import Auditor, entry_hash
 from orchestra.store.db import Database
 
 
@@ -96,3 +99,38 @@ async def test_truncated_tail_is_a_head_mismatch(db: Database) -> None:
     await _tamper(db, "DELETE FROM audit_log WHERE seq = 4")
     report = await auditor.verify(db)
     assert (report.ok, report.kind, report.entries) == (False, "head_mismatch", 3)
+
+
+async def test_consistent_rewrite_is_caught_by_the_anchor(db: Database, tmp_path: Path) -> None:
+    auditor = Auditor()
+    await _append(db, auditor, 3)
+    anchors = AnchorFile(tmp_path / "anchors.jsonl")
+    assert anchors.record(await auditor.head(db))
+    assert not anchors.record(await auditor.head(db))  # the same head is written once
+    # A superuser rewrites entry 2 and recomputes every hash after it, and the head.
+    async with db.transaction() as conn:
+        await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        rows = await conn.fetch("SELECT * FROM audit_log ORDER BY seq")
+        prev = rows[0]["hash"]
+        for row in rows[1:]:
+            details = {"i": 42} if row["seq"] == 2 else row["details"]
+            digest = entry_hash(prev, seq=row["seq"], ts=row["ts"], actor=row["actor"],
+                                action=row["action"], subject=row["subject"], details=details)
+            await conn.execute("UPDATE audit_log SET details=$2, prev_hash=$3, hash=$4"
+                               " WHERE seq=$1", row["seq"], details, prev, digest)
+            prev = digest
+        await conn.execute("UPDATE audit_head SET hash = $1", prev)
+        await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
+    assert (await auditor.verify(db)).ok  # the chain alone cannot tell
+    report = await auditor.verify(db, anchors=anchors.read())
+    assert (report.ok, report.first_bad_seq, report.kind) == (False, 3, "head_mismatch")
+
+
+async def test_log_shorter_than_its_newest_anchor_is_a_head_mismatch(
+    db: Database, tmp_path: Path
+) -> None:
+    auditor = Auditor()
+    await _append(db, auditor, 3)
+    anchors = [Anchor(5, "f" * 64)]  # the log once reached seq 5
+    report = await auditor.verify(db, anchors=anchors)
+    assert (report.ok, report.kind) == (False, "head_mismatch")
