@@ -98,7 +98,8 @@ async def build_system(settings: Settings, dsn: str) -> System:
     auditor = Auditor()
     roster = Roster(db, auditor)
     adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
-    pool = Pool(db, auditor, adapters.get, size=settings.pool_slots)
+    pool = Pool(db, auditor, adapters.get, size=settings.pool_slots,
+                wait_for_slot=events.wait_for_slot)
     queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots))
     snapshots = SnapshotStore(settings.snapshot_dir.resolve())
     manager = Manager(

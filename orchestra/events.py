@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 CHANNEL = "aura_jobs"
+POOL_CHANNEL = "aura_pool"
 
 
 class JobEvents:
@@ -25,11 +26,13 @@ class JobEvents:
         self.dsn = dsn
         self._conn: asyncpg.Connection | None = None
         self._queued = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
 
     async def start(self) -> None:
         self._conn = await asyncpg.connect(self.dsn)
         await self._conn.add_listener(CHANNEL, self._on_notify)
+        await self._conn.add_listener(POOL_CHANNEL, self._on_pool_notify)
 
     async def stop(self) -> None:
         if self._conn is not None:
@@ -47,6 +50,15 @@ class JobEvents:
             return
         for event in self._waiters.get(job_id, ()):
             event.set()
+
+    def _on_pool_notify(self, _conn: Any, _pid: int, _channel: str, _payload: object) -> None:
+        self._slot_freed.set()
+
+    async def wait_for_slot(self, timeout: float) -> None:
+        """Return when a pool slot may have been freed, or after `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._slot_freed.wait(), timeout)
+        self._slot_freed.clear()
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when a job may have been queued, or after `timeout` seconds."""

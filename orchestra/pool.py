@@ -8,10 +8,10 @@ employee, which it unloads first. When every slot is busy or loading, it waits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from orchestra.employees.base import EmployeeAdapter
 from orchestra.errors import Unavailable
@@ -24,6 +24,8 @@ from orchestra.store.rows import slot_from_row
 _P = load("pool")
 
 AdapterFor = Callable[[str], Awaitable[EmployeeAdapter]]
+# Waits until a slot may have been freed anywhere (NOTIFY on `aura_pool`) or the timeout passes.
+SlotWaiter = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,8 @@ class Pool:
         adapter_for: AdapterFor,
         *,
         size: int = 3,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = 5.0,
+        wait_for_slot: SlotWaiter | None = None,
     ) -> None:
         if not 1 <= size <= 3:
             raise ValueError("the pool has 1 to 3 slots")
@@ -57,6 +60,7 @@ class Pool:
         self.size = size
         self.poll_seconds = poll_seconds
         self._released = asyncio.Event()
+        self._wait_for_slot = wait_for_slot
 
     async def slots(self) -> list[Slot]:
         async with self.db.connection() as conn:
@@ -72,11 +76,22 @@ class Pool:
                 lease = await self._try_take(employee, job_id, worker)
                 if lease is not None:
                     return lease
-                self._released.clear()
-                # Another worker's release only shows in the table, so poll as well.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._released.wait(), self.poll_seconds)
+                await self._until_a_slot_may_be_free()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _until_a_slot_may_be_free(self) -> None:
+        # A release in this process sets `_released`; one elsewhere arrives as a NOTIFY. Either
+        # may be missed between the failed take and this wait, so the wait is also bounded.
+        self._released.clear()
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._released.wait())]
+        if self._wait_for_slot is not None:
+            waits.append(asyncio.ensure_future(self._wait_for_slot(self.poll_seconds)))
+        try:
+            await asyncio.wait(waits, timeout=self.poll_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _try_take(
         self, employee: Employee, job_id: uuid.UUID, worker: str

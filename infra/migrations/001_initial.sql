@@ -172,3 +172,14 @@ END $$;
 
 CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OF status ON jobs
     FOR EACH ROW EXECUTE FUNCTION jobs_notify();
+
+-- A slot that frees up is announced on `aura_pool`, so workers waiting for a slot on any host
+-- wake at once instead of polling.
+CREATE FUNCTION pool_slots_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('aura_pool', NEW.index::text || ' ' || NEW.state);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER pool_slots_notify AFTER UPDATE OF state ON pool_slots
+    FOR EACH ROW WHEN (NEW.state IN ('idle', 'empty')) EXECUTE FUNCTION pool_slots_notify();

@@ -125,3 +125,32 @@ async def test_failed_load_empties_the_slot(db: Database, ollama: FakeOllama) ->
         await pool.acquire(await Roster(db, Auditor()).get("ghost"), await _job(db), "w",
                            timeout=5)
     assert all(s.state is SlotState.EMPTY for s in await pool.slots())
+
+
+async def test_release_by_another_worker_wakes_a_waiter_through_notify(
+    db: Database, ollama: FakeOllama, db_url: str
+) -> None:
+    from orchestra.events import JobEvents
+
+    events = JobEvents(db_url)
+    await events.start()
+    try:
+        holder = await _pool(db, ollama, size=1)
+        adapters = AdapterCache(Roster(db, Auditor()), ollama_url=ollama.url)
+        # A second worker's pool: its own process-local event never fires; only NOTIFY can.
+        waiter_pool = Pool(db, Auditor(), adapters.get, size=1, poll_seconds=30,
+                           wait_for_slot=events.wait_for_slot)
+        roster = Roster(db, Auditor())
+        held = await holder.acquire(await roster.get("e-m0"), await _job(db), "w1", timeout=5)
+        waiter = asyncio.create_task(
+            waiter_pool.acquire(await roster.get("e-m0"), await _job(db), "w2", timeout=20)
+        )
+        await asyncio.sleep(0.3)
+        loop = asyncio.get_running_loop()
+        released_at = loop.time()
+        await holder.release(held)
+        lease = await asyncio.wait_for(waiter, 5)
+        assert loop.time() - released_at < 2  # far sooner than the 30 s poll
+        assert lease.index == held.index
+    finally:
+        await events.stop()
