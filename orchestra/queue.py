@@ -114,23 +114,17 @@ class JobQueue:
         worker: str,
         to: JobStatus,
         *,
-        employee: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> Job:
         """A leased job's move to a non-terminal status (e.g. running → validating)."""
         allowed = [s.value for s in _LEASED if to in JOB_TRANSITIONS[s]]
         async with self.db.transaction() as conn:
-            row = await conn.fetchrow(
-                _Q["move_leased_job"], job.id, worker, to.value, employee, allowed
-            )
+            row = await conn.fetchrow(_Q["move_leased_job"], job.id, worker, to.value, allowed)
             if row is None:
                 raise Conflict(f"job {job.id} is no longer leased to {worker}")
-            if employee is not None:
-                await conn.execute(_Q["set_attempt_employee"], job.id, job.attempts, employee,
-                                   (details or {}).get("slot"))
             await self.audit.record(
                 conn, actor=f"worker:{worker}", action=f"job.{to.value}", subject=str(job.id),
-                details={"employee": employee, **(details or {})},
+                details=details or {},
             )
         return job_from_row(row)
 

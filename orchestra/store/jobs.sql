@@ -39,9 +39,6 @@ RETURNING *;
 -- insert_attempt --
 INSERT INTO job_attempts (job_id, attempt, worker) VALUES ($1, $2, $3);
 
--- set_attempt_employee --
-UPDATE job_attempts SET employee = $3, slot_index = $4 WHERE job_id = $1 AND attempt = $2;
-
 -- finish_attempt --
 UPDATE job_attempts SET finished_at = now(), outcome = $3, error = $4
 WHERE job_id = $1 AND attempt = $2 AND finished_at IS NULL;
@@ -53,8 +50,8 @@ RETURNING id;
 
 -- move_leased_job --
 -- A status change by the worker that holds the lease; no row means the lease was lost.
-UPDATE jobs SET status = $3, employee = coalesce($4, employee)
-WHERE id = $1 AND lease_owner = $2 AND status = ANY($5::job_status[])
+UPDATE jobs SET status = $3
+WHERE id = $1 AND lease_owner = $2 AND status = ANY($4::job_status[])
 RETURNING *;
 
 -- add_usage --
