@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import socket
 import statistics
@@ -32,9 +33,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -105,7 +106,8 @@ async def database(admin_url: str | None, workdir: Path) -> AsyncIterator[str]:
         import pgserver
 
         server = await asyncio.to_thread(
-            pgserver.get_server, workdir / "pg", cleanup_mode="stop"
+            pgserver.get_server,  # type: ignore[attr-defined]
+            workdir / "pg", cleanup_mode="stop",
         )
         try:
             dsn = server.get_uri()
@@ -142,7 +144,7 @@ def bare_server(pool: asyncpg.Pool) -> MCPServer:
         row = await pool.fetchrow("SELECT * FROM jobs WHERE id = $1", uuid.UUID(job_id))
         if row is None:
             raise ValueError(f"no job {job_id}")
-        return job_result(job_from_row(row))
+        return job_result(job_from_row(cast(Mapping[str, Any], row)))
 
     @server.tool()
     async def submit_job(
@@ -155,6 +157,7 @@ def bare_server(pool: asyncpg.Pool) -> MCPServer:
             "VALUES ('task', 'queued', $1, $2) RETURNING id, status",
             prompt, employee,
         )
+        assert row is not None
         return SubmitResult(job_id=str(row["id"]), status=str(row["status"]), created=True)
 
     return server
@@ -185,7 +188,9 @@ def timed(client: Client, tool: str, arguments: Callable[[int], dict[str, Any]])
     return call
 
 
-async def measure(calls: dict[str, Call], n: int, warmup: int, block: int) -> dict[str, list[float]]:
+async def measure(
+    calls: dict[str, Call], n: int, warmup: int, block: int
+) -> dict[str, list[float]]:
     """Warm every side up, then N timed calls each, in blocks, alternating who goes first."""
     for call in calls.values():
         for _ in range(warmup):
@@ -280,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a PostgreSQL server to create a throw-away database on "
                         "(default: an embedded one in a temporary directory)")
     args = parser.parse_args(argv)
+    # Warnings and worse on stderr, before the SDK's MCPServer installs its own INFO handler;
+    # stdout carries only the result line.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.n < 2 or args.block < 1 or args.warmup < 0:
         parser.error("--n must be at least 2, --block at least 1, --warmup not negative")
     print(json.dumps(asyncio.run(run(args))), flush=True)
