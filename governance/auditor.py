@@ -1,14 +1,16 @@
 """The auditor: an append-only, hash-chained log of every state change (DESIGN §8).
 
-Each entry's hash is sha256 over the previous entry's hash and the canonical JSON of the entry
-(sorted keys, no whitespace, UTF-8). `audit_head` holds the tip; taking its row lock hands out
-a gap-free `seq` and serialises appenders, so the chain has exactly one order.
+Each entry's hash is sha256 over the previous entry's hash followed by the canonical JSON of the
+entry: the array `[seq, ts, actor, action, subject, details]` as PostgreSQL renders jsonb (UTC
+time with microseconds, `details` in jsonb's own key order). The database function
+`audit_append` (migration 001) writes an entry in one round trip under the `audit_head` row
+lock, which hands out a gap-free `seq`; `verify` rebuilds the same text here, in Python, from
+the stored columns, so a rewritten row cannot hide behind the database's own arithmetic.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,31 +25,30 @@ _Q = load("audit")
 
 BreakKind = Literal["gap", "link", "content", "head_mismatch"]
 
+# PostgreSQL's escape_json: these escapes, other control characters as \u00XX, the rest as is.
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+            "\r": "\\r", "\t": "\\t"}
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+def pg_json_string(text: str) -> str:
+    out = [_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if c < " " else c) for c in text]
+    return '"' + "".join(out) + '"'
 
 
-def entry_hash(
-    prev_hash: str,
-    *,
-    seq: int,
-    ts: datetime,
-    actor: str,
-    action: str,
-    subject: str | None,
-    details: Mapping[str, Any],
+def canonical_entry(
+    *, seq: int, ts: datetime, actor: str, action: str, subject: str | None, details_text: str
 ) -> str:
-    entry = {
-        "seq": seq,
-        "ts": ts.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": details,
-    }
-    payload = prev_hash + canonical_json(entry)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    """The text `audit_append` hashes, rebuilt from stored columns (`details_text` is the
+    column's jsonb text, i.e. `details::text`)."""
+    stamp = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    subject_json = "null" if subject is None else pg_json_string(subject)
+    parts = [str(seq), pg_json_string(stamp), pg_json_string(actor), pg_json_string(action),
+             subject_json, details_text]
+    return "[" + ", ".join(parts) + "]"
+
+
+def entry_hash(prev_hash: str, canonical: str) -> str:
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +83,8 @@ class Auditor:
         subject: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> int:
-        # Round-trip the details through JSON so the hash covers exactly what jsonb stores.
-        clean = json.loads(canonical_json(dict(details or {})))
-        # Microsecond precision: what timestamptz keeps, so verify recomputes the same text.
-        ts = datetime.now(UTC)
-        head = await conn.fetchrow(_Q["advance_head"])
-        seq, prev_hash = head["seq"], head["hash"]
-        digest = entry_hash(
-            prev_hash, seq=seq, ts=ts, actor=actor, action=action, subject=subject, details=clean
-        )
-        await conn.execute(
-            _Q["append_entry"], seq, ts, actor, action, subject, clean, prev_hash, digest
-        )
+        """Append an entry inside the caller's transaction (or alone, in autocommit)."""
+        seq = await conn.fetchval(_Q["append_entry"], actor, action, subject, dict(details or {}))
         return int(seq)
 
     async def head(self, db: Database) -> Anchor:
@@ -140,13 +131,8 @@ def _check_entry(row: Mapping[str, Any], expected_seq: int, prev_hash: str) -> B
         return "gap"
     if row["prev_hash"] != prev_hash:
         return "link"
-    recomputed = entry_hash(
-        row["prev_hash"],
-        seq=row["seq"],
-        ts=row["ts"],
-        actor=row["actor"],
-        action=row["action"],
-        subject=row["subject"],
-        details=row["details"],
+    canonical = canonical_entry(
+        seq=row["seq"], ts=row["ts"], actor=row["actor"], action=row["action"],
+        subject=row["subject"], details_text=row["details_text"],
     )
-    return None if recomputed == row["hash"] else "content"
+    return None if entry_hash(row["prev_hash"], canonical) == row["hash"] else "content"

@@ -9,9 +9,8 @@ from typing import Any
 
 from mcp.server.context import CallNext, ServerRequestContext
 
-from governance.auditor import Auditor
 from governance.identity import client_from_request
-from orchestra.store.db import Database
+from governance.journal import AuditJournal, PendingEntry
 
 log = logging.getLogger("governance.middleware")
 
@@ -26,13 +25,14 @@ def _outcome(result: Any) -> str:
 
 
 class GovernanceMiddleware:
-    """An SDK `ServerMiddleware`: wraps `tools/call`, lets every other method pass."""
+    """An SDK `ServerMiddleware`: wraps `tools/call`, lets every other method pass.
 
-    def __init__(
-        self, db: Database, auditor: Auditor, observe: ToolCallObserver | None = None
-    ) -> None:
-        self.db = db
-        self.auditor = auditor
+    Every call is recorded in the audit chain as `mcp.tool_call` with the client's token name,
+    the tool, the outcome and the latency, through the batching journal.
+    """
+
+    def __init__(self, journal: AuditJournal, observe: ToolCallObserver | None = None) -> None:
+        self.journal = journal
         self.observe = observe
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
@@ -48,13 +48,9 @@ class GovernanceMiddleware:
             return result
         finally:
             latency = time.perf_counter() - started
-            await self._record(client, tool, outcome, latency)
-
-    async def _record(self, client: str, tool: str, outcome: str, latency: float) -> None:
-        if self.observe is not None:
-            self.observe(tool, outcome, latency)
-        async with self.db.transaction() as conn:
-            await self.auditor.record(
-                conn, actor=f"client:{client}", action="mcp.tool_call", subject=tool,
+            if self.observe is not None:
+                self.observe(tool, outcome, latency)
+            self.journal.add(PendingEntry(
+                actor=f"client:{client}", action="mcp.tool_call", subject=tool,
                 details={"outcome": outcome, "latency_ms": round(latency * 1000, 3)},
-            )
+            ))

@@ -15,6 +15,7 @@ from governance.access import TokenRegistry
 from governance.accountant import Accountant
 from governance.anchors import AnchorFile
 from governance.auditor import Auditor
+from governance.journal import AuditJournal
 from governance.middleware import GovernanceMiddleware
 from governance.validation import BwrapValidator
 from mcp_server.api import ApiServices, build_api
@@ -52,8 +53,10 @@ class System:
     tools: ToolServices
     director_key: str
     anchors: AnchorFile
+    journal: AuditJournal
 
     async def close(self) -> None:
+        await self.journal.close()
         await self.events.stop()
         await self.db.close()
 
@@ -75,7 +78,7 @@ class System:
         return build_api(services, self.readiness, self.metrics.render)
 
     def mcp_server(self) -> Any:
-        governance = GovernanceMiddleware(self.db, self.auditor, self.metrics.observe_tool_call)
+        governance = GovernanceMiddleware(self.journal, self.metrics.observe_tool_call)
         return build_mcp_server(self.tools, governance, tool_set=self.settings.mcp_tools)
 
     def mcp_app(self) -> Starlette:
@@ -121,4 +124,5 @@ async def build_system(settings: Settings, dsn: str) -> System:
         manager=manager, metrics=Metrics(db, settings.pool_slots), tools=tools,
         director_key=settings.ensure_director_key(),
         anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),
+        journal=AuditJournal(db),
     )

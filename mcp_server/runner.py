@@ -179,7 +179,7 @@ async def anchor_audit_head(system: System, stop: asyncio.Event) -> None:
 
 def _uvicorn(app: Any, host: str, port: int) -> _Server:
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, lifespan="on",
+        app, host=host, port=port, log_config=None, lifespan="on", access_log=False,
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S), ws="none",
     )
     return _Server(config)

@@ -48,26 +48,23 @@ class JobQueue:
     async def submit(self, new: NewJob, *, actor: str) -> Submitted:
         _check_new_job(new)
         project = str(self.workspaces.resolve_project(new.project)) if new.project else None
-        async with self.db.transaction() as conn:
-            if new.employee is not None:
-                await _require_working_employee(conn, new.employee)
+        async with self.db.connection() as conn:
             row = await conn.fetchrow(
-                _Q["insert_job"], new.kind.value, JobStatus.QUEUED.value, new.prompt, project,
+                _Q["submit_job"], new.kind.value, JobStatus.QUEUED.value, new.prompt, project,
                 new.employee, list(new.acceptance), new.priority, new.max_attempts, new.client,
-                new.idempotency_key,
+                new.idempotency_key, actor,
             )
-            if row is None:  # the idempotency key's unique index said: this job exists
+            if row is not None:
+                return Submitted(job_from_row(row), created=True)
+            if new.idempotency_key is not None:
                 existing = await conn.fetchrow(
                     _Q["get_job_by_idempotency_key"], new.client, new.idempotency_key
                 )
-                return Submitted(job_from_row(existing), created=False)
-            job = job_from_row(row)
-            await self.audit.record(
-                conn, actor=actor, action="job.submitted", subject=str(job.id),
-                details={"kind": job.kind.value, "employee": new.employee, "project": project,
-                         "acceptance": list(new.acceptance), "priority": new.priority},
-            )
-        return Submitted(job, created=True)
+                if existing is not None:
+                    return Submitted(job_from_row(existing), created=False)
+            assert new.employee is not None  # the only other reason no row came back
+            await _require_working_employee(conn, new.employee)
+        raise Conflict(f"employee {new.employee!r} cannot take this job now; try again")
 
     async def get(self, job_id: uuid.UUID | str) -> Job:
         key = _parse_job_id(job_id)

@@ -20,15 +20,17 @@ class RunLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, section: str, body: str = "") -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         text = f"[{stamp}] {section}\n"
         if body:
             text += body if body.endswith("\n") else body + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
+        with self._lock:
+            # Created on first write, so readers (`wait_job`, resources) leave no directories.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
 
     def last_line(self) -> str:
         """The last non-empty line, for progress messages; empty when nothing is logged yet."""

@@ -183,3 +183,27 @@ END $$;
 
 CREATE TRIGGER pool_slots_notify AFTER UPDATE OF state ON pool_slots
     FOR EACH ROW WHEN (NEW.state IN ('idle', 'empty')) EXECUTE FUNCTION pool_slots_notify();
+
+-- Appends one audit entry in one round trip: takes the head's row lock (gap-free seq, one
+-- appender at a time), hashes, inserts, moves the head. The hashed text is the jsonb array
+-- [seq, ts, actor, action, subject, details] as PostgreSQL renders it, prefixed by the previous
+-- hash; `governance/auditor.py` rebuilds the same text from the stored columns to verify.
+CREATE FUNCTION audit_append(p_actor text, p_action text, p_subject text, p_details jsonb)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_seq   bigint;
+    v_prev  text;
+    v_ts    timestamptz := date_trunc('microseconds', clock_timestamp());
+    v_hash  text;
+BEGIN
+    UPDATE audit_head SET seq = seq + 1 RETURNING seq, hash INTO v_seq, v_prev;
+    v_hash := encode(sha256(convert_to(v_prev || jsonb_build_array(
+        v_seq,
+        to_char(v_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        p_actor, p_action, p_subject, coalesce(p_details, '{}'::jsonb))::text, 'UTF8')), 'hex');
+    INSERT INTO audit_log (seq, ts, actor, action, subject, details, prev_hash, hash)
+    VALUES (v_seq, v_ts, p_actor, p_action, p_subject, coalesce(p_details, '{}'::jsonb),
+            v_prev, v_hash);
+    UPDATE audit_head SET hash = v_hash;
+    RETURN v_seq;
+END $$;

@@ -1,9 +1,23 @@
--- insert_job --
-INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
-                  max_attempts, client, idempotency_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING *;
+-- submit_job --
+-- The job and its audit entry in one statement (one round trip, atomic): inserted only when
+-- the named employee takes work, and not when the idempotency key is taken. No row back means
+-- one of those two; the caller finds out which.
+WITH inserted AS (
+    INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
+                      max_attempts, client, idempotency_key)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+    WHERE $5::text IS NULL OR EXISTS (
+        SELECT 1 FROM employees WHERE name = $5 AND status IN ('probation', 'active'))
+    ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+), audited AS (
+    SELECT audit_append($11, 'job.submitted', inserted.id::text, jsonb_build_object(
+        'kind', inserted.kind, 'employee', inserted.requested_employee,
+        'project', inserted.project, 'acceptance', inserted.acceptance,
+        'priority', inserted.priority)) AS audit_seq
+    FROM inserted
+)
+SELECT inserted.*, audited.audit_seq FROM inserted, audited;
 
 -- get_job_by_idempotency_key --
 SELECT * FROM jobs WHERE client IS NOT DISTINCT FROM $1 AND idempotency_key = $2;

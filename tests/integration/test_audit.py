@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from governance.anchors import Anchor, AnchorFile
-from governance.auditor import Auditor, entry_hash
+from governance.auditor import Auditor, canonical_entry, entry_hash
 from orchestra.store.db import Database
 
 
@@ -17,6 +17,17 @@ async def _append(db: Database, auditor: Auditor, n: int) -> None:
         async with db.transaction() as conn:
             await auditor.record(conn, actor="test", action="thing.done", subject=f"s{i}",
                                  details={"i": i, "note": "héllo", "nested": {"b": 1, "a": [1.5]}})
+
+
+async def test_awkward_text_hashes_the_same_in_python_and_postgresql(db: Database) -> None:
+    auditor = Auditor()
+    awkward = 'quote " backslash \\ newline \n tab \t bell \x07 del \x7f é 漢 😀 \u2028'
+    async with db.transaction() as conn:
+        await auditor.record(conn, actor=awkward, action="a", subject=awkward,
+                             details={awkward: [awkward, 1.5, 1e-7, 10**20, None, True]})
+        await auditor.record(conn, actor="b", action="b", subject=None, details={})
+    report = await auditor.verify(db)
+    assert report.ok, report
 
 
 async def test_intact_chain_verifies(db: Database) -> None:
@@ -114,8 +125,10 @@ async def test_consistent_rewrite_is_caught_by_the_anchor(db: Database, tmp_path
         prev = rows[0]["hash"]
         for row in rows[1:]:
             details = {"i": 42} if row["seq"] == 2 else row["details"]
-            digest = entry_hash(prev, seq=row["seq"], ts=row["ts"], actor=row["actor"],
-                                action=row["action"], subject=row["subject"], details=details)
+            details_text = await conn.fetchval("SELECT $1::jsonb::text", details)
+            digest = entry_hash(prev, canonical_entry(
+                seq=row["seq"], ts=row["ts"], actor=row["actor"], action=row["action"],
+                subject=row["subject"], details_text=details_text))
             await conn.execute("UPDATE audit_log SET details=$2, prev_hash=$3, hash=$4"
                                " WHERE seq=$1", row["seq"], details, prev, digest)
             prev = digest

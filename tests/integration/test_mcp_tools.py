@@ -129,6 +129,7 @@ async def test_every_tool_call_is_audited_with_its_outcome(system: System) -> No
     async with Client(system.mcp_server()) as client:
         await call(client, "list_employees")
         await tool_error(client, "get_job", job_id="not-a-uuid")
+    await system.journal.flush()
     async with system.db.connection() as conn:
         rows = await conn.fetch(
             "SELECT actor, subject, details FROM audit_log WHERE action = 'mcp.tool_call'"
