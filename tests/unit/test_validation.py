@@ -19,7 +19,13 @@ from orchestra.snapshots import RunLog
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 
-PY = shlex.quote(sys.executable)
+# An interpreter outside /tmp: the sandbox mounts a private /tmp, which would hide a virtualenv
+# that lives there (as a fresh clone under /tmp does).
+PY = shlex.quote(next(
+    (p for p in (shutil.which("python3", path="/usr/bin:/bin"), sys.executable)
+     if p and not p.startswith("/tmp/")),
+    "python3",
+))
 ETC_ESCAPE = Path("/etc/aura-escape")
 
 
