@@ -20,6 +20,7 @@ class RunLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._dir_ready = False
 
     def write(self, section: str, body: str = "") -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -28,7 +29,9 @@ class RunLog:
             text += body if body.endswith("\n") else body + "\n"
         with self._lock:
             # Created on first write, so readers (`wait_job`, resources) leave no directories.
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._dir_ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._dir_ready = True
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(text)
 
