@@ -23,115 +23,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import httpx2
-import uvicorn
+from _support import database, free_port, mcp_session, serve
 from mcp.client.client import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from mcp_server.app import System, build_system
 from mcp_server.settings import Settings
-from orchestra.migrations import migrate
 from orchestra.roster import HireRequest
 from orchestra.store.rows import job_from_row
 from tools.shaping import JobResult, SubmitResult, job_result
 
 TARGET_RATIO = 1.25
 EMPLOYEE = "llama"
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without signal handlers of its own (it shares this process's loop)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[str]:
-    """Serve an ASGI app on 127.0.0.1:port in this event loop; yields the `/mcp` URL."""
-    server = _Server(uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on",
-        ws="none",
-    ))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError(f"the server on port {port} stopped while starting")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
-@contextlib.asynccontextmanager
-async def mcp_session(url: str, token: str | None) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    http = httpx2.AsyncClient(headers=headers, timeout=60)
-    async with http, Client(streamable_http_client(url, http_client=http)) as client:
-        yield client
-
-
-@contextlib.asynccontextmanager
-async def database(admin_url: str | None, workdir: Path) -> AsyncIterator[str]:
-    """A fresh, migrated database: on `admin_url`'s server, or an embedded one in `workdir`."""
-    if admin_url is None:
-        import pgserver
-
-        server = await asyncio.to_thread(
-            pgserver.get_server,  # type: ignore[attr-defined]
-            workdir / "pg", cleanup_mode="stop",
-        )
-        try:
-            dsn = server.get_uri()
-            await migrate(dsn)
-            yield dsn
-        finally:
-            await asyncio.to_thread(server.cleanup)
-        return
-    name = f"aura_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-    try:
-        await migrate(dsn)
-        yield dsn
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def bare_server(pool: asyncpg.Pool) -> MCPServer:

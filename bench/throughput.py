@@ -37,28 +37,22 @@ import os
 import pstats
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-import httpx2
-import uvicorn
+from _support import database, free_port, mcp_session, serve
 from mcp.client.client import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server.app import System, build_system
 from mcp_server.settings import Settings
 from orchestra.events import CHANNEL
-from orchestra.migrations import migrate
 from orchestra.models import JobKind, NewJob
 from orchestra.roster import HireRequest
 
@@ -68,20 +62,6 @@ MODEL = "llama3.2"
 REPLY = "42"
 TERMINAL = ("succeeded", "failed", "cancelled", "rejected")
 _TOKEN_ENV = "AURA_BENCH_TOKEN"  # hands the MCP token to the submitting process
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without signal handlers of its own (it shares this process's loop)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -114,68 +94,6 @@ def fake_ollama(log_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@contextlib.asynccontextmanager
-async def database(admin_url: str | None, workdir: Path) -> AsyncIterator[str]:
-    """A fresh, migrated database: on `admin_url`'s server, or an embedded one in `workdir`."""
-    if admin_url is None:
-        import pgserver
-
-        server = await asyncio.to_thread(
-            pgserver.get_server,  # type: ignore[attr-defined]
-            workdir / "pg", cleanup_mode="stop",
-        )
-        try:
-            dsn = server.get_uri()
-            await migrate(dsn)
-            yield dsn
-        finally:
-            await asyncio.to_thread(server.cleanup)
-        return
-    name = f"aura_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-    try:
-        await migrate(dsn)
-        yield dsn
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[str]:
-    """Serve an ASGI app on 127.0.0.1:port in this event loop; yields the `/mcp` URL."""
-    server = _Server(uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on",
-        ws="none",
-    ))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError(f"the server on port {port} stopped while starting")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
-@contextlib.asynccontextmanager
-async def mcp_session(url: str, token: str) -> AsyncIterator[Client]:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
-    async with http, Client(streamable_http_client(url, http_client=http)) as client:
-        yield client
 
 
 class Finished:

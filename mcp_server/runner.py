@@ -28,7 +28,7 @@ log = logging.getLogger("mcp_server.runner")
 SHUTDOWN_GRACE_S = 5.0
 
 
-class _Server(uvicorn.Server):
+class SignalFreeServer(uvicorn.Server):
     """uvicorn without its own signal handling: the runner owns SIGINT/SIGTERM for all parts."""
 
     @contextlib.contextmanager
@@ -127,7 +127,7 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    servers: list[_Server] = []
+    servers: list[SignalFreeServer] = []
     if api:
         servers.append(_uvicorn(system.api_app(), settings.api_host, settings.api_port))
     if mcp:
@@ -177,12 +177,12 @@ async def anchor_audit_head(system: System, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), ANCHOR_EVERY_S)
 
 
-def _uvicorn(app: Any, host: str, port: int) -> _Server:
+def _uvicorn(app: Any, host: str, port: int) -> SignalFreeServer:
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, lifespan="on", access_log=False,
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S), ws="none",
     )
-    return _Server(config)
+    return SignalFreeServer(config)
 
 
 async def run_stdio(settings: Settings) -> None:
