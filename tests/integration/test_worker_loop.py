@@ -1,0 +1,91 @@
+"""The worker loop as it runs in `aura up`: NOTIFY wake-ups, heartbeats, no held transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+
+from mcp_server.app import System
+from orchestra.models import JobStatus, NewJob
+from tests.integration.helpers import hire
+
+
+@contextlib.asynccontextmanager
+async def running(system: System, **config: float) -> AsyncIterator[None]:
+    system.manager.config = dataclasses.replace(system.manager.config, **config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(system.manager.run(stop))
+    await asyncio.sleep(0.2)  # the worker is idle, waiting
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def _wait_terminal(system: System, job_id: object, timeout: float) -> JobStatus:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        job = await system.queue.get(str(job_id))
+        if job.status.is_terminal:
+            return job.status
+        await asyncio.sleep(0.02)
+    return (await system.queue.get(str(job_id))).status
+
+
+async def test_an_idle_worker_wakes_on_notify_not_on_its_poll(system: System) -> None:
+    await hire(system.db, "echo", command=["echo", "hi"])
+    async with running(system, poll_seconds=30):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
+        status = await _wait_terminal(system, job.id, 10)
+        assert status is JobStatus.SUCCEEDED
+        assert loop.time() - started < 5  # far sooner than the 30 s poll
+
+
+async def test_heartbeat_keeps_a_long_job_from_being_rescued(
+    system: System, workspace: Path
+) -> None:
+    await hire(system.db, "slow", command=["sleep", "2"])
+    async with running(system, lease_seconds=0.6, poll_seconds=0.2):
+        job = (await system.queue.submit(
+            NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")).job
+        assert await _wait_terminal(system, job.id, 15) is JobStatus.SUCCEEDED
+    done = await system.queue.get(job.id)
+    assert done.attempts == 1  # never lost its lease, never claimed twice
+    async with system.db.connection() as conn:
+        rescued = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'job.lease_expired'")
+    assert rescued == 0
+
+
+async def test_no_transaction_is_open_while_an_employee_works(
+    system: System, workspace: Path, db_url: str
+) -> None:
+    await hire(system.db, "thinker", command=["sleep", "1.5"])
+    watcher = await asyncpg.connect(db_url)
+    try:
+        async with running(system, poll_seconds=0.2):
+            job = (await system.queue.submit(
+                NewJob(prompt="x", employee="thinker", project=str(workspace)), actor="t")).job
+            seen_running = False
+            for _ in range(60):
+                if (await system.queue.get(job.id)).employee == "thinker":
+                    seen_running = True
+                    open_tx = await watcher.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+                        " AND state <> 'idle'")
+                    assert open_tx == 0
+                await asyncio.sleep(0.05)
+            assert seen_running
+            assert await _wait_terminal(system, job.id, 10) is JobStatus.SUCCEEDED
+    finally:
+        await watcher.close()
