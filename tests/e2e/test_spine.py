@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -513,6 +514,25 @@ async def test_metrics_on_both_ports(
             assert 'aura_mcp_tool_calls_total{outcome="ok",tool="pool_status"}' in text
             assert 'aura_jobs_finished_total{status="succeeded"}' in text
             assert "aura_pool_slots" in text
+
+
+def test_cli_audit_verify_and_token_list_go_through_the_api(
+    aura: Aura, token: str
+) -> None:
+    def aura_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mcp_server.cli", *args], cwd=REPO_ROOT, env=aura.env(),
+            capture_output=True, text=True, timeout=60,
+        )
+
+    verify = aura_cli("audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout)["ok"] is True
+    tokens = aura_cli("token", "list")
+    assert tokens.returncode == 0 and TOKEN_NAME in tokens.stdout
+    assert token not in tokens.stdout  # listed by name, never shown again
+    unknown = aura_cli("job", "00000000-0000-0000-0000-000000000000")
+    assert unknown.returncode == 2 and "404" in unknown.stderr
 
 
 def test_pool_shape(director: httpx.Client, hired: dict[str, dict[str, Any]]) -> None:
