@@ -102,7 +102,11 @@ class Auditor:
         """
         anchored = {a.seq: a.hash for a in anchors}
         expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-        async with db.connection() as conn:
+        # One snapshot: entries appended while this runs (every tool call adds one) must not look
+        # like a head that ran ahead of its chain.
+        async with db.connection() as conn, conn.transaction(
+            isolation="repeatable_read", readonly=True
+        ):
             head = await conn.fetchrow(_Q["read_head"])
             last_seq = 0
             while True:

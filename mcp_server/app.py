@@ -101,12 +101,12 @@ async def build_system(settings: Settings, dsn: str) -> System:
     auditor = Auditor()
     roster = Roster(db, auditor)
     adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
-    pool = Pool(db, auditor, adapters.get, size=settings.pool_slots,
+    pool = Pool(db, adapters.get, size=settings.pool_slots,
                 wait_for_slot=events.wait_for_slot)
     queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots))
     snapshots = SnapshotStore(settings.snapshot_dir.resolve())
     manager = Manager(
-        db=db, queue=queue, roster=roster, pool=pool, adapters=adapters,
+        queue=queue, roster=roster, pool=pool, adapters=adapters,
         sandboxes=SandboxStore(settings.sandbox_dir.resolve()), snapshots=snapshots,
         ledger=Accountant(),
         validator=BwrapValidator(time_limit_s=settings.validation_timeout_seconds),

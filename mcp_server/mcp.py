@@ -24,7 +24,8 @@ from tools import jobs as job_tools
 from tools import roster as roster_tools
 from tools.services import ToolServices
 
-CORE_TOOLS = frozenset({"submit_job", "get_job", "wait_job", "cancel_job", "ask", "list_employees"})
+# DESIGN §9's core set; cancel_job joins it when it exists.
+CORE_TOOLS = frozenset({"submit_job", "get_job", "wait_job", "ask", "list_employees"})
 
 INSTRUCTIONS = (
     "Aura Orchestra runs work on governed model employees. Use ask for a quick question, "

@@ -8,30 +8,28 @@ No database connection is held while an employee or a command runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestra.edits import apply_edits, parse_edits
 from orchestra.employees.base import EmployeeFailed, WorkRequest, WorkResult
 from orchestra.employees.cache import AdapterCache
-from orchestra.errors import AuraError, Conflict
+from orchestra.errors import AuraError
 from orchestra.events import JobEvents
 from orchestra.hooks import CallLedger, ValidationReport, Validator
 from orchestra.models import Adapter, Employee, Job, JobStatus
 from orchestra.pool import Pool
 from orchestra.prompting import compose_prompt
-from orchestra.queue import JobQueue
+from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
 from orchestra.sandbox import SandboxStore, unified_diff
 from orchestra.snapshots import RunLog, SnapshotStore
-from orchestra.store.db import Database
-from orchestra.store.queries import load
 
 log = logging.getLogger("orchestra.manager")
-_Q = load("jobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +50,12 @@ class Outcome:
     error: str | None = None
 
 
-class LeaseLost(Exception):
-    """Another worker rescued this job; this worker must stop touching it."""
-
-
 class Manager:
     """Runs jobs from the queue. Collaborators come in through the constructor."""
 
     def __init__(
         self,
         *,
-        db: Database,
         queue: JobQueue,
         roster: Roster,
         pool: Pool,
@@ -74,7 +67,6 @@ class Manager:
         events: JobEvents,
         config: ManagerConfig,
     ) -> None:
-        self.db = db
         self.queue = queue
         self.roster = roster
         self.pool = pool
@@ -92,7 +84,7 @@ class Manager:
         return self.config.worker_id
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and run jobs until `stop` is set; then let running jobs finish or be rescued."""
+        """Claim and run jobs until `stop` is set; then hand running jobs back to the queue."""
         rescuer = asyncio.create_task(self._rescue_loop(stop))
         capacity = asyncio.Semaphore(self.config.concurrency)
         try:
@@ -112,34 +104,37 @@ class Manager:
             await asyncio.gather(rescuer, *self._running, return_exceptions=True)
 
     async def _claim_or_wait(self, stop: asyncio.Event) -> Job | None:
-        job = await self.queue.claim(self.worker, self.config.lease_seconds)
+        try:
+            job = await self.queue.claim(self.worker, self.config.lease_seconds)
+        except Exception:
+            # The database restarting must not end the worker: wait, then look again.
+            log.exception("claiming a job failed; trying again")
+            job = None
         if job is None and not stop.is_set():
-            waiter = asyncio.create_task(self.events.wait_for_work(self.config.poll_seconds))
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+            await _first_of(self.events.wait_for_work(self.config.poll_seconds), stop.wait())
         return job
 
     async def _run_guarded(self, job: Job, capacity: asyncio.Semaphore) -> None:
         try:
             await self.run_job(job)
+        except asyncio.CancelledError:
+            raise
         except Exception:
-            log.exception("job %s crashed the worker's handler", job.id)
+            log.exception("job %s could not be concluded; its lease will return it", job.id)
         finally:
             capacity.release()
 
     async def _rescue_loop(self, stop: asyncio.Event) -> None:
         interval = max(0.5, self.config.lease_seconds / 3)
+        actor = f"worker:{self.worker}"
         while not stop.is_set():
             try:
-                rescued = await self.queue.requeue_expired(actor=f"worker:{self.worker}")
-                for job in rescued:
+                for job in await self.queue.requeue_expired(actor=actor):
                     log.warning("rescued job %s from a lost worker (now %s)", job.id, job.status)
+                await self.pool.free_orphans(actor=actor)
             except Exception:
                 log.exception("lease rescue failed; will try again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            await _first_of(asyncio.sleep(interval), stop.wait())
 
     async def run_job(self, job: Job) -> Job:
         """One attempt of a claimed job, start to finish, under a heartbeated lease."""
@@ -153,15 +148,26 @@ class Manager:
             runlog.write("LEASE LOST", "another worker took over this job")
             return job
         except asyncio.CancelledError:
-            if beat.done() and beat.result() is False:
-                runlog.write("LEASE LOST", "the lease expired; another worker took over")
-                return job
-            raise
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # This worker is stopping: give the job back now rather than after its lease.
+                await asyncio.shield(self._hand_back(job, runlog))
+                raise
+            runlog.write("LEASE LOST", "the lease expired; another worker took over")
+            return job
         finally:
             beat.cancel()
         return await self._conclude(job, outcome, runlog)
 
-    async def _heartbeat(self, job: Job, work: asyncio.Task[Outcome]) -> bool:
+    async def _hand_back(self, job: Job, runlog: RunLog) -> None:
+        try:
+            if await self.queue.hand_back(job, self.worker):
+                runlog.write("HANDED BACK", "the worker stopped; the job is queued again")
+                await asyncio.to_thread(self.sandboxes.remove, job.id)
+        except Exception:
+            log.exception("could not hand job %s back; its lease will return it", job.id)
+
+    async def _heartbeat(self, job: Job, work: asyncio.Task[Outcome]) -> None:
         interval = self.config.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
@@ -172,32 +178,38 @@ class Manager:
                 continue
             if not alive:
                 work.cancel()
-                return False
+                return
 
     async def _attempt(self, job: Job, runlog: RunLog) -> Outcome:
         try:
             employee = await self.roster.pick(job.requested_employee)
             sandbox = await self._prepare_sandbox(job)
             result = await self._work(job, employee, sandbox, runlog)
-        except (EmployeeFailed, AuraError) as exc:
-            if isinstance(exc, Conflict):
-                raise LeaseLost(str(exc)) from exc
-            runlog.write("ERROR", str(exc))
-            return Outcome(None, None, ValidationReport(), error=str(exc))
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            return self._failed(exc, runlog)
+        await self.queue.start_validating(job, self.worker)
         try:
-            await self.queue.move(job, self.worker, JobStatus.VALIDATING)
-        except Conflict as exc:
-            raise LeaseLost(str(exc)) from exc
-        error = None
-        if sandbox is not None and employee.adapter is not Adapter.CLI:
-            error = await asyncio.to_thread(self._apply_edits, sandbox, result.text, runlog)
-        report = ValidationReport()
-        if error is None and job.acceptance and sandbox is not None:
-            report = await self.validator.validate(sandbox, job.acceptance, runlog)
-        diff = None
-        if sandbox is not None and job.project is not None:
-            diff = await asyncio.to_thread(self._finish_sandbox, job, sandbox)
+            error = None
+            if sandbox is not None and employee.adapter is not Adapter.CLI:
+                error = await asyncio.to_thread(self._apply_edits, sandbox, result.text, runlog)
+            report = ValidationReport()
+            if error is None and job.acceptance and sandbox is not None:
+                report = await self.validator.validate(sandbox, job.acceptance, runlog)
+            diff = None
+            if sandbox is not None:
+                diff = await asyncio.to_thread(self._finish_sandbox, job, sandbox)
+        except Exception as exc:
+            return self._failed(exc, runlog, output=result.text)
         return Outcome(result.text, diff, report, error)
+
+    def _failed(self, exc: Exception, runlog: RunLog, output: str | None = None) -> Outcome:
+        if not isinstance(exc, EmployeeFailed | AuraError):
+            log.exception("unexpected error in a job attempt")
+        message = str(exc) or type(exc).__name__
+        runlog.write("ERROR", message)
+        return Outcome(output, None, ValidationReport(), error=message)
 
     async def _prepare_sandbox(self, job: Job) -> Path | None:
         if job.project is None:
@@ -215,39 +227,21 @@ class Manager:
         self, job: Job, employee: Employee, sandbox: Path | None, runlog: RunLog
     ) -> WorkResult:
         adapter = await self.adapters.get(employee.name)
+        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, sandbox)
         lease = await self.pool.acquire(
             employee, job.id, self.worker, timeout=self.config.job_timeout_seconds
         )
         try:
-            await self._assign(job, employee, lease.index)
-            prompt = compose_prompt(job.prompt, employee, sandbox)
+            await self.queue.assign(job, self.worker, employee.name, lease.index)
             started = time.perf_counter()
             result = await adapter.work(
                 WorkRequest(prompt, sandbox, self.config.job_timeout_seconds), runlog
             )
             latency_ms = int((time.perf_counter() - started) * 1000)
         finally:
-            await self.pool.release(lease)
-        async with self.db.transaction() as conn:
-            cost = await self.ledger.record_call(
-                conn, job_id=job.id, employee=employee, usage=result.usage, latency_ms=latency_ms
-            )
-            await conn.execute(
-                _Q["add_usage"], job.id, result.usage.tokens_in, result.usage.tokens_out, cost
-            )
+            await asyncio.shield(self.pool.release(lease, self.worker))
+        await self.queue.charge(job, employee, result.usage, latency_ms, self.ledger)
         return result
-
-    async def _assign(self, job: Job, employee: Employee, slot: int) -> None:
-        async with self.db.transaction() as conn:
-            row = await conn.fetchrow(
-                _Q["assign_employee"], job.id, self.worker, employee.name, job.attempts, slot
-            )
-            if row is None:
-                raise Conflict(f"job {job.id} is no longer leased to {self.worker}")
-            await self.queue.audit.record(
-                conn, actor=f"worker:{self.worker}", action="job.assigned", subject=str(job.id),
-                details={"employee": employee.name, "slot": slot, "attempt": job.attempts},
-            )
 
     def _apply_edits(self, sandbox: Path, reply: str, runlog: RunLog) -> str | None:
         try:
@@ -259,9 +253,13 @@ class Manager:
         return None
 
     def _finish_sandbox(self, job: Job, sandbox: Path) -> str:
-        assert job.project is not None
+        """`after.tar.gz`, and the diff against the project as it was when the job began."""
         self.snapshots.archive(job.id, "after", sandbox)
-        return unified_diff(Path(job.project), sandbox)
+        # Against `before.tar.gz`, not the live project: edits the Director makes meanwhile must
+        # not show up reverted in this job's diff.
+        with tempfile.TemporaryDirectory(prefix="aura-before-") as scratch:
+            before = self.snapshots.extract(job.id, "before", Path(scratch))
+            return unified_diff(before, sandbox)
 
     async def _conclude(self, job: Job, outcome: Outcome, runlog: RunLog) -> Job:
         report = outcome.report.as_dict()
@@ -272,16 +270,29 @@ class Manager:
         try:
             if error is not None and job.attempts < job.max_attempts:
                 runlog.write("RETRY", error)
-                return await self.queue.retry(
+                concluded = await self.queue.retry(
                     job, self.worker, backoff_seconds=self.config.retry_backoff_seconds,
                     output=outcome.output, validation=report, error=error,
                 )
-            status = JobStatus.SUCCEEDED if error is None else JobStatus.FAILED
-            runlog.write(f"FINISHED {status.value}", error or "")
-            return await self.queue.finish(
-                job, self.worker, status, output=outcome.output, diff=outcome.diff,
-                validation=report, error=error,
-            )
-        except Conflict:
+            else:
+                status = JobStatus.SUCCEEDED if error is None else JobStatus.FAILED
+                runlog.write(f"FINISHED {status.value}", error or "")
+                concluded = await self.queue.finish(
+                    job, self.worker, status, output=outcome.output, diff=outcome.diff,
+                    validation=report, error=error,
+                )
+        except LeaseLost:
             runlog.write("LEASE LOST", "the job was rescued before it could finish")
             return job
+        await asyncio.to_thread(self.sandboxes.remove, job.id)
+        return concluded
+
+
+async def _first_of(*waits: Awaitable[object]) -> None:
+    """Wait until the first of `waits` completes, then cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -174,4 +174,3 @@ class NewJob:
     max_attempts: int = 1
     client: str | None = None
     idempotency_key: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)

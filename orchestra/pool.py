@@ -15,7 +15,6 @@ from typing import Any
 
 from orchestra.employees.base import EmployeeAdapter
 from orchestra.errors import Unavailable
-from orchestra.hooks import AuditTrail
 from orchestra.models import Employee, Slot
 from orchestra.store.db import Database
 from orchestra.store.queries import load
@@ -45,7 +44,6 @@ class Pool:
     def __init__(
         self,
         db: Database,
-        audit: AuditTrail,
         adapter_for: AdapterFor,
         *,
         size: int = 3,
@@ -55,7 +53,6 @@ class Pool:
         if not 1 <= size <= 3:
             raise ValueError("the pool has 1 to 3 slots")
         self.db = db
-        self.audit = audit
         self.adapter_for = adapter_for
         self.size = size
         self.poll_seconds = poll_seconds
@@ -70,14 +67,21 @@ class Pool:
     async def acquire(
         self, employee: Employee, job_id: uuid.UUID, worker: str, *, timeout: float
     ) -> SlotLease:
-        """A slot with `employee` resident and busy on `job_id`; waits up to `timeout` s."""
-        async with asyncio.timeout(timeout):
-            while True:
-                lease = await self._try_take(employee, job_id, worker)
-                if lease is not None:
-                    return lease
-                await self._until_a_slot_may_be_free()
-        raise AssertionError("unreachable")  # pragma: no cover
+        """A slot with `employee` resident and busy on `job_id`; waits up to `timeout` s.
+
+        Raises `Unavailable` when no slot frees up in time or the employee cannot be loaded.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    lease = await self._try_take(employee, job_id, worker)
+                    if lease is not None:
+                        return lease
+                    await self._until_a_slot_may_be_free()
+        except TimeoutError:
+            raise Unavailable(
+                f"no pool slot came free for {employee.name} within {timeout:g} s"
+            ) from None
 
     async def _until_a_slot_may_be_free(self) -> None:
         # A release in this process sets `_released`; one elsewhere arrives as a NOTIFY. Either
@@ -96,42 +100,48 @@ class Pool:
     async def _try_take(
         self, employee: Employee, job_id: uuid.UUID, worker: str
     ) -> SlotLease | None:
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn:
             row = await conn.fetchrow(_P["take_slot"], employee.name, self.size, job_id, worker)
-            if row is None:
-                return None
-            evicted = row["previous_employee"] if row["previous_state"] == "idle" else None
-            if evicted == employee.name:
-                evicted = None
-            if row["state"] == "loading":
-                await self.audit.record(
-                    conn, actor=f"worker:{worker}", action="pool.load", subject=employee.name,
-                    details={"slot": row["index"], "evicted": evicted, "job_id": str(job_id)},
-                )
+        if row is None:
+            return None
+        evicted = row["previous_employee"] if row["previous_state"] == "idle" else None
+        if evicted == employee.name:
+            evicted = None
         lease = SlotLease(row["index"], job_id, employee.name, row["state"] == "loading", evicted)
         if lease.loaded:
-            await self._load(lease, employee)
+            await self._load(lease, employee, worker)
         return lease
 
-    async def _load(self, lease: SlotLease, employee: Employee) -> None:
+    async def _load(self, lease: SlotLease, employee: Employee, worker: str) -> None:
         # The slot is marked `loading` and committed first: no transaction is held across the
         # provider calls, and other workers see the slot as taken.
         try:
             if lease.evicted is not None:
                 await (await self.adapter_for(lease.evicted)).unload()
             await (await self.adapter_for(employee.name)).load()
-        except Exception as exc:
-            async with self.db.transaction() as conn:
-                await conn.execute(_P["empty_slot"], lease.index, lease.job_id)
-            self._released.set()
-            raise Unavailable(
-                f"could not load {employee.name} into slot {lease.index}: {exc}"
-            ) from exc
-        async with self.db.transaction() as conn:
-            await conn.execute(_P["mark_busy"], lease.index, lease.job_id)
+        except BaseException as exc:
+            # Cancelled or failed mid-load: the slot must not stay `loading` for ever.
+            await asyncio.shield(self._empty(lease, worker, reason=type(exc).__name__))
+            if isinstance(exc, Exception):
+                raise Unavailable(
+                    f"could not load {employee.name} into slot {lease.index}: {exc}"
+                ) from exc
+            raise
+        async with self.db.connection() as conn:
+            await conn.execute(_P["mark_busy"], lease.index, lease.job_id, worker)
 
-    async def release(self, lease: SlotLease) -> None:
-        """The job is done with the slot; the employee stays resident (idle)."""
-        async with self.db.transaction() as conn:
-            await conn.execute(_P["release_slot"], lease.index, lease.job_id)
+    async def _empty(self, lease: SlotLease, worker: str, *, reason: str) -> None:
+        async with self.db.connection() as conn:
+            await conn.execute(_P["empty_slot"], lease.index, lease.job_id, worker, reason)
         self._released.set()
+
+    async def release(self, lease: SlotLease, worker: str) -> None:
+        """The job is done with the slot; the employee stays resident (idle)."""
+        async with self.db.connection() as conn:
+            await conn.execute(_P["release_slot"], lease.index, lease.job_id, worker)
+        self._released.set()
+
+    async def free_orphans(self, *, actor: str) -> None:
+        """Free slots whose job is no longer running anywhere (see `free_orphaned_slots`)."""
+        async with self.db.connection() as conn:
+            await conn.execute(_P["free_orphaned_slots"], actor)

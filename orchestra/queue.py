@@ -9,13 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
 from orchestra.errors import Conflict, InvalidInput, NotFound
-from orchestra.hooks import AuditTrail
-from orchestra.models import JOB_TRANSITIONS, WORKING_STATUSES, Job, JobKind, JobStatus, NewJob
+from orchestra.hooks import AuditTrail, CallLedger, Usage
+from orchestra.models import WORKING_STATUSES, Employee, Job, JobKind, JobStatus, NewJob
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
 from orchestra.store.rows import employee_from_row, job_from_row
@@ -29,6 +28,33 @@ MAX_ACCEPTANCE_COMMANDS = 20
 MAX_COMMAND_CHARS = 4_000
 # A job that keeps losing its worker (it may be what kills it) stops being retried.
 LEASE_LOSS_GRACE = 3
+
+
+class LeaseLost(Conflict):
+    """The job is no longer leased to this worker (it was rescued); stop touching it."""
+
+    def __init__(self, job_id: uuid.UUID, worker: str) -> None:
+        super().__init__(f"job {job_id} is no longer leased to {worker}")
+
+
+def storable(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; an employee's output sometimes does."""
+    return text.replace("\x00", "\ufffd") if text is not None else None
+
+
+def storable_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The same for jsonb, which refuses \\u0000 in any string, key or value."""
+    return _without_nul(value) if value is not None else None
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +113,9 @@ class JobQueue:
 
     async def claim(self, worker: str, lease_seconds: float) -> Job | None:
         """Lease the best queued job to `worker`, or return None when there is none."""
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn:
             row = await conn.fetchrow(_Q["claim_job"], worker, lease_seconds)
-            if row is None:
-                return None
-            job = job_from_row(row)
-            await conn.execute(_Q["insert_attempt"], job.id, job.attempts, worker)
-            await self.audit.record(
-                conn, actor=f"worker:{worker}", action="job.claimed", subject=str(job.id),
-                details={"attempt": job.attempts},
-            )
-        return job
+        return job_from_row(row) if row is not None else None
 
     async def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> bool:
         """Extend the lease; False means it was lost (the job was rescued from this worker)."""
@@ -105,24 +123,34 @@ class JobQueue:
             row = await conn.fetchrow(_Q["heartbeat"], job_id, worker, lease_seconds)
         return row is not None
 
-    async def move(
+    async def assign(self, job: Job, worker: str, employee: str, slot: int) -> None:
+        """Record who works on this attempt, and in which slot."""
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(_Q["assign_employee"], job.id, worker, employee, slot)
+        if row is None:
+            raise LeaseLost(job.id, worker)
+
+    async def charge(
         self,
         job: Job,
-        worker: str,
-        to: JobStatus,
-        *,
-        details: dict[str, Any] | None = None,
-    ) -> Job:
-        """A leased job's move to a non-terminal status (e.g. running → validating)."""
-        allowed = [s.value for s in _LEASED if to in JOB_TRANSITIONS[s]]
+        employee: Employee,
+        usage: Usage,
+        latency_ms: int,
+        ledger: CallLedger,
+    ) -> Decimal:
+        """One model call: the ledger row and the job's running totals, in one transaction."""
         async with self.db.transaction() as conn:
-            row = await conn.fetchrow(_Q["move_leased_job"], job.id, worker, to.value, allowed)
-            if row is None:
-                raise Conflict(f"job {job.id} is no longer leased to {worker}")
-            await self.audit.record(
-                conn, actor=f"worker:{worker}", action=f"job.{to.value}", subject=str(job.id),
-                details=details or {},
+            cost = await ledger.record_call(
+                conn, job_id=job.id, employee=employee, usage=usage, latency_ms=latency_ms
             )
+            await conn.execute(_Q["add_usage"], job.id, usage.tokens_in, usage.tokens_out, cost)
+        return cost
+
+    async def start_validating(self, job: Job, worker: str) -> Job:
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(_Q["start_validating"], job.id, worker)
+        if row is None:
+            raise LeaseLost(job.id, worker)
         return job_from_row(row)
 
     async def finish(
@@ -137,20 +165,15 @@ class JobQueue:
         error: str | None,
     ) -> Job:
         """Terminal outcome of a leased job, its attempt row and its audit entry, at once."""
-        if not status.is_terminal:
-            raise InvalidInput(f"{status.value} is not a terminal status")
-        async with self.db.transaction() as conn:
+        if status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            raise InvalidInput(f"a worker finishes a job as succeeded or failed, not {status}")
+        async with self.db.connection() as conn:
             row = await conn.fetchrow(
-                _Q["finish_job"], job.id, worker, status.value, output, diff, validation, error
+                _Q["finish_job"], job.id, worker, status.value, storable(output),
+                storable(diff), storable_json(validation), storable(error),
             )
-            if row is None:
-                raise Conflict(f"job {job.id} is no longer leased to {worker}")
-            await conn.execute(_Q["finish_attempt"], job.id, job.attempts, status.value, error)
-            await self.audit.record(
-                conn, actor=f"worker:{worker}", action=f"job.{status.value}", subject=str(job.id),
-                details={"attempt": job.attempts, "error": error,
-                         "validation_passed": (validation or {}).get("passed")},
-            )
+        if row is None:
+            raise LeaseLost(job.id, worker)
         return job_from_row(row)
 
     async def retry(
@@ -164,18 +187,20 @@ class JobQueue:
         error: str,
     ) -> Job:
         """A failed attempt with attempts left goes back to `queued` after a backoff."""
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn:
             row = await conn.fetchrow(
-                _Q["retry_job"], job.id, worker, backoff_seconds, output, validation, error
+                _Q["retry_job"], job.id, worker, backoff_seconds, storable(output),
+                storable_json(validation), storable(error),
             )
-            if row is None:
-                raise Conflict(f"job {job.id} is no longer leased to {worker}")
-            await conn.execute(_Q["finish_attempt"], job.id, job.attempts, "retry", error)
-            await self.audit.record(
-                conn, actor=f"worker:{worker}", action="job.retry", subject=str(job.id),
-                details={"attempt": job.attempts, "error": error, "backoff_s": backoff_seconds},
-            )
+        if row is None:
+            raise LeaseLost(job.id, worker)
         return job_from_row(row)
+
+    async def hand_back(self, job: Job, worker: str) -> bool:
+        """The worker is stopping: requeue its job now. False when it no longer held it."""
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(_Q["hand_back_job"], job.id, worker)
+        return row is not None
 
     async def requeue_expired(self, *, actor: str, limit: int = 100) -> list[Job]:
         """Jobs whose lease ran out (their worker died) go back to the queue, never lost.
@@ -188,7 +213,7 @@ class JobQueue:
                 gave_up = row["attempts"] >= row["max_attempts"] + LEASE_LOSS_GRACE
                 status = JobStatus.FAILED if gave_up else JobStatus.QUEUED
                 error = f"lease expired: worker {row['lease_owner']} stopped answering"
-                updated = await conn.fetchrow(_Q["requeue_expired"], row["id"], status.value, error)
+                updated = await conn.fetchrow(_Q["end_lost_lease"], row["id"], status.value, error)
                 await conn.execute(_Q["finish_attempt"], row["id"], row["attempts"], "lost", error)
                 await self.audit.record(
                     conn, actor=actor, action="job.lease_expired", subject=str(row["id"]),
@@ -202,7 +227,6 @@ class JobQueue:
         return rescued
 
 
-_LEASED = (JobStatus.RUNNING, JobStatus.VALIDATING)
 
 
 async def _require_working_employee(conn: Connection, name: str) -> None:
@@ -250,7 +274,3 @@ def _parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
     except ValueError:
         raise InvalidInput(f"job id {job_id!r} is not a UUID") from None
 
-
-def is_illegal_transition(exc: BaseException) -> bool:
-    """True for the database guard's refusal of an illegal status move."""
-    return isinstance(exc, asyncpg.CheckViolationError) and "illegal job transition" in str(exc)

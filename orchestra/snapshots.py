@@ -70,3 +70,10 @@ class SnapshotStore:
             tar.add(source, arcname=name)
         tmp.replace(target)
         return target
+
+    def extract(self, job_id: object, name: str, destination: Path) -> Path:
+        """Unpack `<job>/<name>.tar.gz` under `destination`; returns the unpacked directory."""
+        with tarfile.open(self.job_dir(job_id) / f"{name}.tar.gz", "r:gz") as tar:
+            # Our own archive, but still: no absolute paths, no `..`, no device files.
+            tar.extractall(destination, filter="tar")
+        return destination / name

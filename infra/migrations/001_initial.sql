@@ -53,7 +53,7 @@ CREATE TABLE jobs (
 );
 
 -- One job per (client, idempotency key): the database decides, not check-then-insert.
-CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (client, idempotency_key)
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (client, idempotency_key) NULLS NOT DISTINCT
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_claimable ON jobs (priority DESC, created_at) WHERE status = 'queued';
 CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE status IN ('running', 'validating');

@@ -9,10 +9,6 @@ SELECT seq, hash FROM audit_head;
 SELECT seq, ts, actor, action, subject, details::text AS details_text, prev_hash, hash
 FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2;
 
--- tail --
-SELECT seq, ts, actor, action, subject, details, hash
-FROM audit_log ORDER BY seq DESC LIMIT $1;
-
 -- append_entries --
 -- Several entries in one round trip, in array order (unnest yields in order, and each
 -- audit_append takes the head in turn).

@@ -32,58 +32,126 @@ ORDER BY created_at DESC LIMIT $3;
 
 -- claim_job --
 -- One round trip: pick the best queued job (priority, then a job whose employee is already
--- resident in a slot, then age), lock it past other workers, and lease it.
-UPDATE jobs SET status = 'running',
-                attempts = attempts + 1,
-                lease_owner = $1,
-                lease_expires_at = now() + make_interval(secs => $2),
-                started_at = coalesce(started_at, now())
-WHERE id = (
-    SELECT id FROM jobs
-    WHERE status = 'queued' AND run_after <= now()
-    ORDER BY priority DESC,
-             (requested_employee IS NOT NULL AND requested_employee IN (
-                 SELECT employee FROM pool_slots WHERE employee IS NOT NULL)) DESC,
-             created_at
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
+-- resident in a slot, then age), lock it past other workers, lease it, open its attempt and
+-- audit the claim.
+WITH claimed AS (
+    UPDATE jobs SET status = 'running',
+                    attempts = attempts + 1,
+                    lease_owner = $1,
+                    lease_expires_at = now() + make_interval(secs => $2),
+                    started_at = coalesce(started_at, now())
+    WHERE id = (
+        SELECT id FROM jobs
+        WHERE status = 'queued' AND run_after <= now()
+        ORDER BY priority DESC,
+                 (requested_employee IS NOT NULL AND requested_employee IN (
+                     SELECT employee FROM pool_slots WHERE employee IS NOT NULL)) DESC,
+                 created_at
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING *
+), attempt AS (
+    INSERT INTO job_attempts (job_id, attempt, worker)
+    SELECT id, attempts, $1 FROM claimed
+), audited AS (
+    SELECT audit_append('worker:' || $1, 'job.claimed', claimed.id::text,
+                        jsonb_build_object('attempt', claimed.attempts))
+    FROM claimed
 )
-RETURNING *;
-
--- insert_attempt --
-INSERT INTO job_attempts (job_id, attempt, worker) VALUES ($1, $2, $3);
-
--- finish_attempt --
-UPDATE job_attempts SET finished_at = now(), outcome = $3, error = $4
-WHERE job_id = $1 AND attempt = $2 AND finished_at IS NULL;
+SELECT claimed.* FROM claimed, audited;
 
 -- heartbeat --
 UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
 WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
 RETURNING id;
 
--- move_leased_job --
--- A status change by the worker that holds the lease; no row means the lease was lost.
-UPDATE jobs SET status = $3
-WHERE id = $1 AND lease_owner = $2 AND status = ANY($4::job_status[])
-RETURNING *;
+-- assign_employee --
+-- The employee and slot of this attempt, by the worker that holds the lease.
+WITH assigned AS (
+    UPDATE jobs SET employee = $3
+    WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+    RETURNING id, attempts
+), attempt AS (
+    UPDATE job_attempts a SET employee = $3, slot_index = $4
+    FROM assigned WHERE a.job_id = assigned.id AND a.attempt = assigned.attempts
+), audited AS (
+    SELECT audit_append('worker:' || $2, 'job.assigned', assigned.id::text,
+                        jsonb_build_object('employee', $3::text, 'slot', $4::int,
+                                           'attempt', assigned.attempts))
+    FROM assigned
+)
+SELECT assigned.id FROM assigned, audited;
+
+-- start_validating --
+WITH moved AS (
+    UPDATE jobs SET status = 'validating'
+    WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+    RETURNING *
+), audited AS (
+    SELECT audit_append('worker:' || $2, 'job.validating', moved.id::text, '{}'::jsonb)
+    FROM moved
+)
+SELECT moved.* FROM moved, audited;
 
 -- add_usage --
 UPDATE jobs SET tokens_in = tokens_in + $2, tokens_out = tokens_out + $3, cost = cost + $4
 WHERE id = $1;
 
 -- finish_job --
-UPDATE jobs SET status = $3, output = $4, diff = $5, validation = $6, error = $7,
-                finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
-RETURNING *;
+-- The terminal outcome ($3: succeeded or failed), the attempt's end and the audit entry.
+WITH finished AS (
+    UPDATE jobs SET status = $3, output = $4, diff = $5, validation = $6, error = $7,
+                    finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
+    RETURNING *
+), attempt AS (
+    UPDATE job_attempts a SET finished_at = now(), outcome = $3::text, error = $7
+    FROM finished WHERE a.job_id = finished.id AND a.attempt = finished.attempts
+), audited AS (
+    SELECT audit_append('worker:' || $2, 'job.' || $3::text, finished.id::text,
+                        jsonb_build_object('attempt', finished.attempts, 'error', $7::text,
+                                           'validation_passed', $6::jsonb -> 'passed'))
+    FROM finished
+)
+SELECT finished.* FROM finished, audited;
 
 -- retry_job --
-UPDATE jobs SET status = 'queued', run_after = now() + make_interval(secs => $3),
-                output = $4, validation = $5, error = $6,
-                lease_owner = NULL, lease_expires_at = NULL
-WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
-RETURNING *;
+-- A failed attempt with attempts left: back to the queue after a backoff ($3 seconds).
+WITH retried AS (
+    UPDATE jobs SET status = 'queued', run_after = now() + make_interval(secs => $3),
+                    output = $4, validation = $5, error = $6,
+                    lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
+    RETURNING *
+), attempt AS (
+    UPDATE job_attempts a SET finished_at = now(), outcome = 'retry', error = $6
+    FROM retried WHERE a.job_id = retried.id AND a.attempt = retried.attempts
+), audited AS (
+    SELECT audit_append('worker:' || $2, 'job.retry', retried.id::text,
+                        jsonb_build_object('attempt', retried.attempts, 'error', $6::text,
+                                           'backoff_s', $3::float8))
+    FROM retried
+)
+SELECT retried.* FROM retried, audited;
+
+-- hand_back_job --
+-- The worker is stopping: the job returns to the queue at once, not after its lease expires.
+-- The interrupted attempt keeps its number (attempt rows are history) but is not a failure.
+WITH handed AS (
+    UPDATE jobs SET status = 'queued', run_after = now(),
+                    lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
+    RETURNING *
+), attempt AS (
+    UPDATE job_attempts a SET finished_at = now(), outcome = 'interrupted',
+                              error = 'the worker stopped'
+    FROM handed WHERE a.job_id = handed.id AND a.attempt = handed.attempts
+), audited AS (
+    SELECT audit_append('worker:' || $2, 'job.handed_back', handed.id::text, '{}'::jsonb)
+    FROM handed
+)
+SELECT handed.* FROM handed, audited;
 
 -- lock_expired_leases --
 SELECT id, attempts, max_attempts, lease_owner FROM jobs
@@ -92,15 +160,14 @@ ORDER BY lease_expires_at
 LIMIT $1
 FOR UPDATE SKIP LOCKED;
 
--- requeue_expired --
+-- end_lost_lease --
+-- A job whose worker stopped answering: back to the queue ($2 = queued), or failed when it has
+-- lost too many workers ($2 = failed).
 UPDATE jobs SET status = $2, error = $3, lease_owner = NULL, lease_expires_at = NULL,
                 finished_at = CASE WHEN $2 = 'failed'::job_status THEN now() END
 WHERE id = $1
 RETURNING *;
 
--- assign_employee --
-WITH attempt AS (
-    UPDATE job_attempts SET employee = $3, slot_index = $5 WHERE job_id = $1 AND attempt = $4
-)
-UPDATE jobs SET employee = $3 WHERE id = $1 AND lease_owner = $2
-RETURNING id;
+-- finish_attempt --
+UPDATE job_attempts SET finished_at = now(), outcome = $3, error = $4
+WHERE job_id = $1 AND attempt = $2 AND finished_at IS NULL;

@@ -10,6 +10,7 @@ import pytest
 
 from governance.auditor import Auditor
 from orchestra.employees.cache import AdapterCache
+from orchestra.errors import Unavailable
 from orchestra.models import NewJob, SlotState
 from orchestra.pool import Pool
 from orchestra.roster import Roster
@@ -30,17 +31,22 @@ async def _pool(db: Database, ollama: FakeOllama, size: int = 3) -> Pool:
     for model in MODELS:
         await hire(db, f"e-{model}", "ollama", model=model)
     adapters = AdapterCache(Roster(db, Auditor()), ollama_url=ollama.url)
-    return Pool(db, Auditor(), adapters.get, size=size, poll_seconds=0.05)
+    return Pool(db, adapters.get, size=size, poll_seconds=0.05)
 
 
-async def _job(db: Database) -> uuid.UUID:
-    return (await queue_for(db).submit(NewJob(prompt="x"), actor="t")).job.id
+async def _job(db: Database, worker: str = "w") -> uuid.UUID:
+    """A job leased to `worker`: the pool gives slots only to jobs their worker holds."""
+    queue = queue_for(db)
+    await queue.submit(NewJob(prompt="x"), actor="t")
+    job = await queue.claim(worker, 30)
+    assert job is not None
+    return job.id
 
 
 async def _run(pool: Pool, db: Database, name: str) -> int:
     employee = await Roster(db, Auditor()).get(name)
     lease = await pool.acquire(employee, await _job(db), "w", timeout=5)
-    await pool.release(lease)
+    await pool.release(lease, "w")
     return lease.index
 
 
@@ -85,7 +91,7 @@ async def test_busy_slots_are_never_evicted_and_acquire_waits(
     await asyncio.sleep(0.3)
     assert not waiter.done()
     assert ollama.loaded == {"m0"}
-    await pool.release(held)
+    await pool.release(held, "w")
     lease = await waiter
     assert lease.evicted == "e-m0" and ollama.loaded == {"m1"}
 
@@ -96,7 +102,7 @@ async def test_acquire_times_out_when_every_slot_stays_busy(
     pool = await _pool(db, ollama, size=1)
     roster = Roster(db, Auditor())
     await pool.acquire(await roster.get("e-m0"), await _job(db), "w", timeout=5)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(Unavailable, match="no pool slot came free"):
         await pool.acquire(await roster.get("e-m1"), await _job(db), "w", timeout=0.3)
 
 
@@ -119,8 +125,6 @@ async def test_three_slots_hold_across_concurrent_acquirers(
 async def test_failed_load_empties_the_slot(db: Database, ollama: FakeOllama) -> None:
     pool = await _pool(db, ollama)
     await hire(db, "ghost", "ollama", model="not-pulled")
-    from orchestra.errors import Unavailable
-
     with pytest.raises(Unavailable, match="could not load ghost"):
         await pool.acquire(await Roster(db, Auditor()).get("ghost"), await _job(db), "w",
                            timeout=5)
@@ -138,17 +142,18 @@ async def test_release_by_another_worker_wakes_a_waiter_through_notify(
         holder = await _pool(db, ollama, size=1)
         adapters = AdapterCache(Roster(db, Auditor()), ollama_url=ollama.url)
         # A second worker's pool: its own process-local event never fires; only NOTIFY can.
-        waiter_pool = Pool(db, Auditor(), adapters.get, size=1, poll_seconds=30,
+        waiter_pool = Pool(db, adapters.get, size=1, poll_seconds=30,
                            wait_for_slot=events.wait_for_slot)
         roster = Roster(db, Auditor())
-        held = await holder.acquire(await roster.get("e-m0"), await _job(db), "w1", timeout=5)
+        held = await holder.acquire(await roster.get("e-m0"), await _job(db, "w1"), "w1",
+                                    timeout=5)
         waiter = asyncio.create_task(
-            waiter_pool.acquire(await roster.get("e-m0"), await _job(db), "w2", timeout=20)
+            waiter_pool.acquire(await roster.get("e-m0"), await _job(db, "w2"), "w2", timeout=20)
         )
         await asyncio.sleep(0.3)
         loop = asyncio.get_running_loop()
         released_at = loop.time()
-        await holder.release(held)
+        await holder.release(held, "w1")
         lease = await asyncio.wait_for(waiter, 5)
         assert loop.time() - released_at < 2  # far sooner than the 30 s poll
         assert lease.index == held.index

@@ -156,7 +156,7 @@ async def test_every_queue_change_keeps_the_audit_chain_intact(db: Database) -> 
     await queue.submit(NewJob(prompt="x"), actor="t")
     job = await queue.claim("w", 30)
     assert job is not None
-    job = await queue.move(job, "w", JobStatus.VALIDATING)
+    job = await queue.start_validating(job, "w")
     await queue.finish(job, "w", JobStatus.SUCCEEDED, output="ok", diff=None, validation=None,
                        error=None)
     report = await Auditor().verify(db)
