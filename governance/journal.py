@@ -9,7 +9,6 @@ when the process stops. A flush that fails is retried; nothing is dropped silent
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ class AuditJournal:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._closing = False
 
     def add(self, entry: PendingEntry) -> None:
         self._pending.append(entry)
@@ -65,20 +65,28 @@ class AuditJournal:
                 raise
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(self.max_delay_s)  # let a burst gather into one round trip
+            if not self._closing:
+                await asyncio.sleep(self.max_delay_s)  # let a burst gather into one round trip
             try:
                 await self.flush()
             except Exception:
                 log.exception("audit journal flush failed; %d entries kept", len(self._pending))
+                if self._closing:
+                    return
                 await asyncio.sleep(self.retry_s)
                 self._wake.set()
 
     async def close(self) -> None:
+        """Flush and stop. The flusher is never cancelled mid-write, so nothing is written twice."""
+        self._closing = True
+        self._wake.set()
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        await self.flush()
+            await self._flusher
+        try:
+            await self.flush()
+        except Exception:
+            log.error("%d audit entries could not be written at shutdown", len(self._pending))
+            raise

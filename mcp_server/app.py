@@ -103,7 +103,9 @@ async def build_system(settings: Settings, dsn: str) -> System:
     adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
     pool = Pool(db, adapters.get, size=settings.pool_slots,
                 wait_for_slot=events.wait_for_slot)
-    queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots))
+    reserved = [settings.data_dir, settings.sandbox_dir, settings.snapshot_dir,
+                settings.backup_dir]
+    queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots, reserved=reserved))
     snapshots = SnapshotStore(settings.snapshot_dir.resolve())
     manager = Manager(
         queue=queue, roster=roster, pool=pool, adapters=adapters,

@@ -64,14 +64,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _api(settings: Settings, url: str | None) -> httpx.Client:
     base = url or f"http://{settings.api_host}:{settings.api_port}"
-    try:
-        key = settings.ensure_director_key()
-    except OSError as exc:
-        raise CliError(f"cannot read the Director key: {exc}") from exc
+    key = _director_key(settings)
     return httpx.Client(
         base_url=base.rstrip("/") + "/api/v1", timeout=60,
         headers={"Authorization": f"Bearer {key}"},
     )
+
+
+def _director_key(settings: Settings) -> str:
+    """The key from AURA_DIRECTOR_KEY(_FILE) or the key file; the CLI never creates one."""
+    if settings.director_key is not None:
+        return settings.director_key.get_secret_value()
+    try:
+        return settings.director_key_path.read_text("utf-8").strip()
+    except OSError as exc:
+        raise CliError(
+            f"cannot read the Director key at {settings.director_key_path} ({exc.strerror}); "
+            "start Aura once with `aura up`, or set AURA_DIRECTOR_KEY"
+        ) from exc
 
 
 def _call(client: httpx.Client, method: str, path: str, body: Any = None) -> Any:

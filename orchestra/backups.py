@@ -7,6 +7,7 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from orchestra.errors import Unavailable
 
@@ -23,15 +24,29 @@ def find_pg_dump(extra_dirs: list[Path] | None = None) -> str:
     return found
 
 
+def split_password(dsn: str) -> tuple[str, str | None]:
+    """A connection URL without its password, and the password (None when there is none)."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn, None
+    userinfo = quote(unquote(parts.username or ""), safe="")
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}")), unquote(parts.password)
+
+
 async def dump(dsn: str, backup_dir: Path, pg_dump: str, *, label: str = "backup") -> Path:
     """Write a custom-format dump named `aura-<label>-<UTC time>.dump`; returns its path."""
     backup_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = backup_dir / f"aura-{label}-{stamp}.dump"
     partial = target.with_suffix(".partial")
+    dbname, password = split_password(dsn)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = password  # not on the command line, where `ps` would show it
     proc = await asyncio.create_subprocess_exec(
-        pg_dump, "--format=custom", f"--file={partial}", f"--dbname={dsn}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        pg_dump, "--format=custom", f"--file={partial}", f"--dbname={dbname}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     _, err = await proc.communicate()
     if proc.returncode != 0:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections import defaultdict
 from typing import Any
 
 import asyncpg
 
+log = logging.getLogger("orchestra.events")
 CHANNEL = "aura_jobs"
 POOL_CHANNEL = "aura_pool"
 
@@ -28,13 +30,49 @@ class JobEvents:
         self._queued = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+        self._stopping = False
+        self._reconnect: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._conn = await asyncpg.connect(self.dsn)
-        await self._conn.add_listener(CHANNEL, self._on_notify)
-        await self._conn.add_listener(POOL_CHANNEL, self._on_pool_notify)
+        self._stopping = False
+        await self._listen()
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        await conn.add_listener(CHANNEL, self._on_notify)
+        await conn.add_listener(POOL_CHANNEL, self._on_pool_notify)
+        conn.add_termination_listener(self._on_lost)
+        self._conn = conn
+
+    def _on_lost(self, _conn: Any) -> None:
+        if self._stopping:
+            return
+        self._conn = None
+        self._wake_everyone()  # notifications may have been missed: everyone looks again
+        if self._reconnect is None or self._reconnect.done():
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self, retry_s: float = 1.0) -> None:
+        while not self._stopping and self._conn is None:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError):
+                await asyncio.sleep(retry_s)
+                continue
+            log.info("listening for job events again")
+            self._wake_everyone()
+
+    def _wake_everyone(self) -> None:
+        self._queued.set()
+        self._slot_freed.set()
+        for waiters in self._waiters.values():
+            for event in waiters:
+                event.set()
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=2)

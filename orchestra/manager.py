@@ -11,10 +11,10 @@ import asyncio
 import logging
 import tempfile
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestra.aio import complete_despite_cancel, first_of
 from orchestra.edits import apply_edits, parse_edits
 from orchestra.employees.base import EmployeeFailed, WorkRequest, WorkResult
 from orchestra.employees.cache import AdapterCache
@@ -111,7 +111,7 @@ class Manager:
             log.exception("claiming a job failed; trying again")
             job = None
         if job is None and not stop.is_set():
-            await _first_of(self.events.wait_for_work(self.config.poll_seconds), stop.wait())
+            await first_of(self.events.wait_for_work(self.config.poll_seconds), stop.wait())
         return job
 
     async def _run_guarded(self, job: Job, capacity: asyncio.Semaphore) -> None:
@@ -134,7 +134,7 @@ class Manager:
                 await self.pool.free_orphans(actor=actor)
             except Exception:
                 log.exception("lease rescue failed; will try again")
-            await _first_of(asyncio.sleep(interval), stop.wait())
+            await first_of(asyncio.sleep(interval), stop.wait())
 
     async def run_job(self, job: Job) -> Job:
         """One attempt of a claimed job, start to finish, under a heartbeated lease."""
@@ -151,7 +151,7 @@ class Manager:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 # This worker is stopping: give the job back now rather than after its lease.
-                await asyncio.shield(self._hand_back(job, runlog))
+                await complete_despite_cancel(self._hand_back(job, runlog))
                 raise
             runlog.write("LEASE LOST", "the lease expired; another worker took over")
             return job
@@ -239,7 +239,7 @@ class Manager:
             )
             latency_ms = int((time.perf_counter() - started) * 1000)
         finally:
-            await asyncio.shield(self.pool.release(lease, self.worker))
+            await complete_despite_cancel(self.pool.release(lease, self.worker))
         await self.queue.charge(job, employee, result.usage, latency_ms, self.ledger)
         return result
 
@@ -286,13 +286,3 @@ class Manager:
             return job
         await asyncio.to_thread(self.sandboxes.remove, job.id)
         return concluded
-
-
-async def _first_of(*waits: Awaitable[object]) -> None:
-    """Wait until the first of `waits` completes, then cancel the rest."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from orchestra.aio import complete_despite_cancel
 from orchestra.employees.base import EmployeeAdapter
 from orchestra.errors import Unavailable
 from orchestra.models import Employee, Slot
@@ -121,7 +122,7 @@ class Pool:
             await (await self.adapter_for(employee.name)).load()
         except BaseException as exc:
             # Cancelled or failed mid-load: the slot must not stay `loading` for ever.
-            await asyncio.shield(self._empty(lease, worker, reason=type(exc).__name__))
+            await complete_despite_cancel(self._empty(lease, worker, reason=type(exc).__name__))
             if isinstance(exc, Exception):
                 raise Unavailable(
                     f"could not load {employee.name} into slot {lease.index}: {exc}"

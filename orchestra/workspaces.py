@@ -21,9 +21,13 @@ from orchestra.errors import Forbidden, InvalidInput, NotFound
 class Workspaces:
     """The roots jobs may work in, and the check that a project lies inside one of them."""
 
-    def __init__(self, roots: Sequence[Path]) -> None:
+    def __init__(self, roots: Sequence[Path], *, reserved: Sequence[Path] = ()) -> None:
+        """`reserved`: Aura's own directories (data, sandboxes, snapshots, backups). A project
+        may neither contain one (its keys and other jobs' copies would be copied, archived and
+        shown to a model) nor lie inside one."""
         self._configured = tuple(Path(root) for root in roots if str(root).strip())
         self._roots = tuple(root.expanduser().resolve(strict=False) for root in self._configured)
+        self._reserved = tuple(Path(p).expanduser().resolve(strict=False) for p in reserved)
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -69,6 +73,12 @@ class Workspaces:
             raise self._outside(project)
         if not real.is_dir():
             raise InvalidInput(f"project {project} is not a directory")
+        for own in self._reserved:
+            if own == real or own.is_relative_to(real) or real.is_relative_to(own):
+                raise Forbidden(
+                    f"project {project} overlaps Aura's own directory {own}; move Aura's data, "
+                    "sandbox and snapshot directories out of the project"
+                )
         return real
 
     def _inside(self, path: Path) -> bool:

@@ -188,6 +188,7 @@ class FakeOllama:
         self._expires_at: dict[str, datetime] = {}
         self._scripts: dict[str, str] = {}
         self._delays: dict[str, float] = {}
+        self._load_delays: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: uvicorn.Server | None = None
@@ -239,6 +240,11 @@ class FakeOllama:
         with self._lock:
             self._delays[self._registered(model) or model] = seconds
 
+    def load_delay(self, model: str, seconds: float) -> None:
+        """Make loading `model` (a request with an empty prompt) take `seconds`."""
+        with self._lock:
+            self._load_delays[self._registered(model) or model] = seconds
+
     def reset(self) -> None:
         """Forget requests, loaded models, scripts and delays (models stay registered)."""
         with self._lock:
@@ -247,6 +253,7 @@ class FakeOllama:
             self._expires_at.clear()
             self._scripts.clear()
             self._delays.clear()
+            self._load_delays.clear()
 
     # ------------------------------------------------------------------- lifecycle
 
@@ -489,6 +496,8 @@ class FakeOllama:
                 self._unload(name)
                 reason = "unload"
             else:
+                # Real loads take seconds (weights into memory); tests may ask for that.
+                await asyncio.sleep(self._load_delays.get(name, 0.0))
                 self._load(name, keep_alive)
                 reason = "load"
             done: dict[str, Any] = {"model": requested, "created_at": created}

@@ -48,3 +48,12 @@ def test_bad_setting_is_reported_with_its_name(
 def test_hire_command_must_be_a_json_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hire", "x", "--adapter", "cli", "--command", "not json"]) == EXIT_USAGE
     assert "JSON list" in capsys.readouterr().err
+
+
+def test_cli_never_creates_a_director_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AURA_DIRECTOR_KEY")
+    assert main(["jobs"]) == EXIT_USAGE
+    assert "cannot read the Director key" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "director.key").exists()

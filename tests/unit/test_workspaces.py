@@ -91,3 +91,17 @@ def test_workspace_root_given_through_a_symlink_still_contains_its_projects(
     alias = tmp_path / "alias"
     alias.symlink_to(ws)
     assert Workspaces([alias]).resolve_project(str(ws / "proj")) == (ws / "proj").resolve()
+
+
+def test_project_containing_auras_own_directories_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "code"
+    aura = root / "aura-orchestra"
+    (aura / ".aura").mkdir(parents=True)
+    workspaces = Workspaces([root], reserved=[aura / ".aura", aura / "sandboxes"])
+    with pytest.raises(Forbidden, match="overlaps Aura's own directory"):
+        workspaces.resolve_project(str(aura))
+    with pytest.raises(Forbidden, match="overlaps"):
+        workspaces.resolve_project(str(aura / ".aura"))
+    other = root / "other"
+    other.mkdir()
+    assert workspaces.resolve_project(str(other)) == other.resolve()

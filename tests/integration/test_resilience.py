@@ -1,0 +1,231 @@
+"""What goes wrong in real life: odd output, lost leases, stops, restarts, concurrent readers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+
+from governance.auditor import Auditor
+from mcp_server.app import System
+from orchestra.models import JobStatus, NewJob
+from orchestra.queue import LEASE_LOSS_GRACE
+from tests.fakes.ollama_server import FakeOllama
+from tests.integration.helpers import hire, queue_for
+
+
+@contextlib.asynccontextmanager
+async def running(system: System, **config: float) -> AsyncIterator[asyncio.Event]:
+    system.manager.config = dataclasses.replace(system.manager.config, **config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(system.manager.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def until(predicate: object, timeout: float = 10) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def _claim_and_run(system: System) -> object:
+    job = await system.queue.claim(system.manager.worker, 30)
+    assert job is not None
+    return await system.manager.run_job(job)
+
+
+async def test_output_with_nul_bytes_is_stored_not_stranded(
+    system: System, workspace: Path
+) -> None:
+    await hire(system.db, "binary", command=["printf", "a\\000b"])
+    await system.queue.submit(
+        NewJob(prompt="x", employee="binary", project=str(workspace)), actor="t")
+    job = await _claim_and_run(system)
+    assert job.status is JobStatus.SUCCEEDED  # type: ignore[attr-defined]
+    assert job.output == "a\ufffdb"  # type: ignore[attr-defined]
+
+
+async def test_suspended_employee_fails_the_job_with_a_clear_error(system: System) -> None:
+    await hire(system.db, "echo")
+    await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")
+    async with system.db.connection() as conn:
+        await conn.execute("UPDATE employees SET status = 'suspended' WHERE name = 'echo'")
+    job = await _claim_and_run(system)
+    assert job.status is JobStatus.FAILED  # type: ignore[attr-defined]
+    assert "suspended" in (job.error or "")  # type: ignore[attr-defined]
+
+
+async def test_diff_is_against_the_project_as_the_job_found_it(
+    system: System, workspace: Path, tmp_path: Path
+) -> None:
+    (workspace / "a.txt").write_text("one\n")
+    gate = tmp_path / "gate"
+    script = tmp_path / "agent.sh"
+    # The agent waits until the Director has edited the real project meanwhile.
+    script.write_text(f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\necho two >> a.txt\n")
+    script.chmod(0o755)
+    await hire(system.db, "agent", command=[str(script)])
+    submitted = await system.queue.submit(
+        NewJob(prompt="x", employee="agent", project=str(workspace)), actor="t")
+    claimed = await system.queue.claim(system.manager.worker, 30)
+    assert claimed is not None
+    work = asyncio.create_task(system.manager.run_job(claimed))
+    await asyncio.sleep(0.5)
+    (workspace / "b.txt").write_text("the Director's own new file\n")
+    gate.touch()
+    job = await asyncio.wait_for(work, 15)
+    assert job.status is JobStatus.SUCCEEDED
+    assert "+two" in (job.diff or "") and "b.txt" not in (job.diff or "")
+    # The sandbox is gone once the job is done; the archives stay.
+    assert not (system.settings.sandbox_dir / str(submitted.job.id)).exists()
+    assert (system.settings.snapshot_dir / str(submitted.job.id) / "after.tar.gz").exists()
+
+
+async def test_stopping_the_worker_hands_a_running_job_back(
+    system: System, workspace: Path
+) -> None:
+    await hire(system.db, "slow", command=["sleep", "30"])
+    job = (await system.queue.submit(
+        NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")).job
+    loop = asyncio.get_running_loop()
+    async with running(system, poll_seconds=0.2):
+        await until(lambda: _status_is(system, job.id, JobStatus.RUNNING))
+        await asyncio.sleep(0.3)
+        stopping = loop.time()
+    assert loop.time() - stopping < 5  # did not wait for the 30 s agent
+    after = await system.queue.get(job.id)
+    assert after.status is JobStatus.QUEUED and after.lease_owner is None
+    async with system.db.connection() as conn:
+        outcome = await conn.fetchval(
+            "SELECT outcome FROM job_attempts WHERE job_id = $1 AND attempt = 1", job.id)
+        slots = await conn.fetch("SELECT state FROM pool_slots WHERE job_id IS NOT NULL")
+    assert outcome == "interrupted" and slots == []
+
+
+async def _status_is(system: System, job_id: object, status: JobStatus) -> bool:
+    return (await system.queue.get(str(job_id))).status is status
+
+
+async def test_worker_that_lost_its_lease_stops_without_finishing(
+    system: System, workspace: Path
+) -> None:
+    await hire(system.db, "slow", command=["sleep", "5"])
+    await system.queue.submit(
+        NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")
+    system.manager.config = dataclasses.replace(system.manager.config, lease_seconds=0.6)
+    claimed = await system.queue.claim(system.manager.worker, 0.6)
+    assert claimed is not None
+    work = asyncio.create_task(system.manager.run_job(claimed))
+    await asyncio.sleep(0.3)
+    async with system.db.connection() as conn:  # another worker rescued and re-leased it
+        await conn.execute("UPDATE jobs SET lease_owner = 'other' WHERE id = $1", claimed.id)
+    result = await asyncio.wait_for(work, 5)  # the heartbeat noticed and cut the work short
+    assert result.status is JobStatus.RUNNING
+    after = await system.queue.get(claimed.id)
+    assert after.lease_owner == "other" and after.finished_at is None
+
+
+async def test_running_worker_rescues_a_dead_workers_job(system: System) -> None:
+    await hire(system.db, "echo")
+    job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
+    dead = await system.queue.claim("dead-worker", 0.2)
+    assert dead is not None and dead.id == job.id
+    async with running(system, lease_seconds=1.5, poll_seconds=0.2):
+        await until(lambda: _status_is(system, job.id, JobStatus.SUCCEEDED), timeout=15)
+    done = await system.queue.get(job.id)
+    assert done.attempts == 2
+
+
+async def test_a_job_that_keeps_losing_workers_finally_fails(db: object) -> None:
+    queue = queue_for(db)  # type: ignore[arg-type]
+    job = (await queue.submit(NewJob(prompt="x"), actor="t")).job
+    for _ in range(1 + LEASE_LOSS_GRACE):
+        claimed = await queue.claim("doomed", 0.01)
+        assert claimed is not None
+        await asyncio.sleep(0.05)
+        rescued = await queue.requeue_expired(actor="rescuer")
+    assert [j.status for j in rescued] == [JobStatus.FAILED]
+    assert "lease expired" in (rescued[0].error or "")
+    assert (await queue.get(job.id)).status is JobStatus.FAILED
+
+
+async def test_orphaned_slot_is_freed(system: System) -> None:
+    job = (await system.queue.submit(NewJob(prompt="x"), actor="t")).job
+    await hire(system.db, "echo")
+    async with system.db.connection() as conn:
+        await conn.execute(
+            "UPDATE pool_slots SET state='loading', employee='echo', job_id=$1 WHERE index=2",
+            job.id)  # the job is only queued: nobody is loading anything for it
+    await system.pool.free_orphans(actor="test")
+    slots = await system.pool.slots()
+    assert slots[2].state.value == "empty" and slots[2].job_id is None
+
+
+async def test_cancelled_load_does_not_leave_the_slot_loading(
+    system: System, ollama: FakeOllama
+) -> None:
+    ollama.load_delay("llama", 3)
+    await hire(system.db, "llama", "ollama")
+    await system.queue.submit(NewJob(prompt="x", employee="llama"), actor="t")
+    job = await system.queue.claim("w", 30)
+    assert job is not None
+    employee = await system.roster.get("llama")
+    attempt = asyncio.create_task(system.pool.acquire(employee, job.id, "w", timeout=10))
+    await asyncio.sleep(0.5)
+    assert [s.state.value for s in await system.pool.slots()].count("loading") == 1
+    attempt.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await attempt
+    slots = await system.pool.slots()
+    assert all(s.state.value == "empty" and s.job_id is None for s in slots), slots
+
+
+async def test_verify_holds_while_entries_are_appended(system: System) -> None:
+    auditor = Auditor()
+
+    async def writer() -> None:
+        for i in range(200):
+            async with system.db.connection() as conn:
+                await auditor.record(conn, actor="t", action="noise", details={"i": i})
+
+    task = asyncio.create_task(writer())
+    reports = []
+    while not task.done():
+        reports.append(await auditor.verify(system.db))
+    await task
+    assert reports and all(r.ok for r in reports), [r for r in reports if not r.ok][:1]
+
+
+async def test_idempotency_key_without_a_client_is_still_one_job(db: object) -> None:
+    queue = queue_for(db)  # type: ignore[arg-type]
+    new = NewJob(prompt="x", idempotency_key="same")
+    first = await queue.submit(new, actor="t")
+    second = await queue.submit(new, actor="t")
+    assert first.job.id == second.job.id and not second.created
+
+
+async def test_lost_listen_connection_comes_back(system: System, db_url: str) -> None:
+    await hire(system.db, "echo")
+    async with running(system, poll_seconds=30):
+        admin = await asyncpg.connect(db_url)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+        finally:
+            await admin.close()
+        await asyncio.sleep(1.5)  # time to reconnect
+        job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
+        await until(lambda: _status_is(system, job.id, JobStatus.SUCCEEDED), timeout=10)
