@@ -1,18 +1,24 @@
 """The accountant's validation: a job's acceptance commands, confined by bubblewrap (DESIGN §6.5).
 
-Each command runs as `/bin/sh -c COMMAND` inside `bwrap` with:
+Anyone who may submit a job may submit its acceptance commands, so a command is treated as
+hostile. Each runs as `/bin/sh -c COMMAND` inside `bwrap` with:
 
 - every namespace unshared (`--unshare-all`): no network unless the validator allows it, its own
   PID namespace (so nothing it starts outlives it), IPC and UTS;
 - all capabilities dropped (`--cap-drop ALL`). This matters when the service runs as root:
   bwrap then keeps the caller's capabilities inside the sandbox, and a command could simply
-  `mount -o remount,rw /` and write anywhere. Without capabilities the mounts below hold;
-- the whole file system read-only (`--ro-bind / /`), a private `/dev`, `/proc` and `/tmp`, and
-  the sandbox the only host directory that is writable (`--bind SANDBOX SANDBOX`, also the
-  working directory);
+  remount a bind read-write and write anywhere. Without capabilities the mounts below hold;
+- a file system built from nothing: only the system directories (`/usr /bin /sbin /lib /lib32
+  /lib64 /etc /opt`, those that exist; symlinks such as a merged-/usr `/bin -> usr/bin` are
+  recreated as symlinks) and the validator's `extra_read_paths`, all read-only; a private
+  `/dev`, `/proc` and `/tmp`; and the sandbox, the only host directory that is writable
+  (`--bind SANDBOX SANDBOX`, also the working directory). Nothing else of the host is visible:
+  not $HOME, /root, /run, /var, /srv, the service's data directory (keys, the embedded
+  database's socket) or other jobs' sandboxes, so a command can neither read a secret file nor
+  connect() to a host unix socket (PostgreSQL, docker.sock);
 - a memory limit and a time limit (see `BwrapValidator`);
 - a reduced environment: a short allow-list of harmless variables, never provider keys or other
-  secrets from the service's environment.
+  secrets from the service's environment; HOME is the private /tmp.
 
 If bubblewrap is missing or cannot create its sandbox here, `Unavailable` is raised: commands are
 never run unconfined. Commands run in order and a failure does not stop the rest, so the report
@@ -22,44 +28,28 @@ lists every check. Each command, its exit code, duration and output go to the jo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import signal
-import time
-from collections.abc import Sequence
+import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from orchestra.errors import InvalidInput, Unavailable
 from orchestra.hooks import CheckResult, ValidationReport
+from orchestra.process import ProcessResult, ProcessStartError, run_process
 from orchestra.snapshots import RunLog
 
 OUTPUT_TAIL_CHARS = 4000
 RUNLOG_OUTPUT_BYTES = 64 * 1024
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Passed through to the commands; everything else (API keys, tokens, database URLs) is dropped.
-_ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "PYENV_ROOT",
+# HOME is not among them: the host's home is not visible inside, HOME is the private /tmp.
+_ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "PYENV_ROOT",
               "PYENV_VERSION", "VIRTUAL_ENV", "JAVA_HOME", "GOROOT")
+# The host directories a command sees (read-only), those of them that exist.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
 _READ_GRACE_S = 5.0
-
-
-class _Tail:
-    """Keeps only the last `limit` bytes of a stream, and how many bytes were dropped."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.data = bytearray()
-        self.dropped = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.data += chunk
-        excess = len(self.data) - self.limit
-        if excess > 0:
-            del self.data[:excess]
-            self.dropped += excess
-
-    def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
+_START_CHECK_S = 30.0
 
 
 class BwrapValidator:
@@ -68,6 +58,10 @@ class BwrapValidator:
     `time_limit_s` bounds each command's wall time: when it runs out the whole sandbox is
     killed, the check is `timed_out` with no exit code. `memory_limit_mb` caps each command's
     address space. `allow_network` shares the host's network (default: none at all).
+    `extra_read_paths` are host directories (or files) made visible read-only at the same
+    place, e.g. a toolchain under $HOME the Director chooses to expose; those that do not exist
+    are skipped. Expose nothing holding a secret or a unix socket: a read-only mount does not
+    stop connect() on a socket in it.
     """
 
     def __init__(
@@ -76,15 +70,20 @@ class BwrapValidator:
         memory_limit_mb: int = 2048,
         allow_network: bool = False,
         bwrap: str = "bwrap",
+        extra_read_paths: Sequence[Path] = (),
     ) -> None:
         if time_limit_s <= 0:
             raise InvalidInput("the validation time limit must be positive")
         if memory_limit_mb <= 0:
             raise InvalidInput("the validation memory limit must be positive")
+        extra = tuple(Path(os.path.abspath(path)) for path in extra_read_paths)
+        if Path("/") in extra:
+            raise InvalidInput("extra_read_paths may not expose the whole file system (/)")
         self.time_limit_s = time_limit_s
         self.memory_limit_mb = memory_limit_mb
         self.allow_network = allow_network
         self.bwrap = bwrap
+        self.extra_read_paths = extra
         self._works = False
 
     def _executable(self) -> str:
@@ -97,22 +96,38 @@ class BwrapValidator:
             )
         return found
 
-    def argv(self, sandbox: Path, command: str) -> list[str]:
-        """The full command line that runs `command` confined to `sandbox`."""
+    def argv(
+        self, sandbox: Path, command: str, system_mounts: Sequence[str] | None = None
+    ) -> list[str]:
+        """The full command line that runs `command` confined to `sandbox`.
+
+        `system_mounts` are the arguments from `system_mounts_args()`, computed here if not
+        given.
+
+        Layout: `bwrap --unshare-all [--share-net] --cap-drop ALL --die-with-parent
+        --new-session`, then the system directories (`--ro-bind D D`, or `--symlink TARGET D`
+        for a symlink into them), entries of /etc others may not read hidden, `--dev /dev
+        --proc /proc --tmpfs /tmp`, each existing extra read path (`--ro-bind P P`), `--bind
+        SANDBOX SANDBOX --chdir SANDBOX`, `--remount-ro /` (the otherwise empty root), then
+        `-- /bin/sh -c SCRIPT aura-check COMMAND`.
+        """
         root = os.path.abspath(sandbox)
         args = [self._executable(), "--unshare-all"]
         if self.allow_network:
             args.append("--share-net")
+        args += ["--cap-drop", "ALL", "--die-with-parent", "--new-session"]
+        args += system_mounts if system_mounts is not None else system_mounts_args()
+        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for path in self.extra_read_paths:
+            real = os.path.realpath(path)
+            if real != "/" and os.path.exists(real):
+                args += ["--ro-bind", real, real]
         args += [
-            "--cap-drop", "ALL",
-            "--die-with-parent",
-            "--new-session",
-            "--ro-bind", "/", "/",
-            "--dev", "/dev",
-            "--proc", "/proc",
-            "--tmpfs", "/tmp",
             "--bind", root, root,
             "--chdir", root,
+            # The root itself is bwrap's empty tmpfs: make it read-only too, so only the
+            # sandbox and the private /tmp take writes.
+            "--remount-ro", "/",
             "--",
         ]
         # Memory: the shell's own `ulimit -v` (RLIMIT_AS) rather than `prlimit`, because /bin/sh
@@ -130,34 +145,39 @@ class BwrapValidator:
         env = {name: os.environ[name] for name in _ENV_ALLOW if name in os.environ}
         env.setdefault("PATH", _DEFAULT_PATH)
         env.setdefault("LANG", "C.UTF-8")
-        # HOME stays readable but is read-only inside; caches and temp files go to private /tmp.
+        # The host's home is not visible; home, caches and temp files go to the private /tmp.
+        env["HOME"] = "/tmp"
         env["TMPDIR"] = "/tmp"
         env["XDG_CACHE_HOME"] = "/tmp/.cache"
         return env
 
-    async def _ensure_works(self, sandbox: Path) -> None:
+    async def _start(
+        self, sandbox: Path, command: str, timeout_s: float, mounts: Sequence[str]
+    ) -> ProcessResult:
+        try:
+            return await run_process(
+                self.argv(sandbox, command, mounts),
+                env=self._environment(),
+                timeout_s=timeout_s,
+                keep_bytes=RUNLOG_OUTPUT_BYTES,
+                keep="tail",
+                merge_stderr=True,  # one stream, in the order it was written
+                pipe_grace_s=_READ_GRACE_S,
+            )
+        except ProcessStartError as exc:
+            raise Unavailable(f"bubblewrap could not be started: {exc}") from exc
+
+    async def _ensure_works(self, sandbox: Path, mounts: Sequence[str]) -> None:
         """Fail loudly (once) when bubblewrap cannot create its sandbox on this host."""
         if self._works:
             return
-        proc = await asyncio.create_subprocess_exec(
-            *self.argv(sandbox, "true"),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self._environment(),
-            start_new_session=True,
-        )
-        try:
-            async with asyncio.timeout(30):
-                out, _ = await proc.communicate()
-        except TimeoutError:
-            _kill_group(proc)
-            await proc.wait()
-            raise Unavailable("bubblewrap did not start a sandbox within 30 s") from None
-        if proc.returncode != 0:
-            detail = out.decode("utf-8", errors="replace").strip()
+        result = await self._start(sandbox, "true", _START_CHECK_S, mounts)
+        if result.timed_out:
+            raise Unavailable(f"bubblewrap did not start a sandbox within {_START_CHECK_S:g} s")
+        if result.exit_code != 0:
+            detail = result.stdout.decode("utf-8", errors="replace").strip()
             raise Unavailable(
-                f"bubblewrap cannot create a sandbox on this host (exit {proc.returncode}): "
+                f"bubblewrap cannot create a sandbox on this host (exit {result.exit_code}): "
                 f"{detail}; acceptance checks are never run unconfined"
             )
         self._works = True
@@ -167,8 +187,10 @@ class BwrapValidator:
     ) -> ValidationReport:
         root = _real_dir(sandbox)
         self._executable()
+        # Looked at afresh for each validation (the host's /etc may change), off the loop.
+        mounts = await asyncio.to_thread(system_mounts_args) if commands else []
         if commands:
-            await self._ensure_works(root)
+            await self._ensure_works(root, mounts)
         total = len(commands)
         runlog.write(
             "VALIDATION",
@@ -179,7 +201,7 @@ class BwrapValidator:
         checks: list[CheckResult] = []
         for number, command in enumerate(commands, start=1):
             runlog.write(f"CHECK {number}/{total} $ {command}")
-            check, output = await self._run(root, command)
+            check, output = await self._run(root, command, mounts)
             checks.append(check)
             status = (
                 f"timed out after {self.time_limit_s:g} s"
@@ -195,57 +217,78 @@ class BwrapValidator:
         runlog.write("VALIDATION " + ("passed" if report.passed else "failed"))
         return report
 
-    async def _run(self, sandbox: Path, command: str) -> tuple[CheckResult, str]:
+    async def _run(
+        self, sandbox: Path, command: str, mounts: Sequence[str]
+    ) -> tuple[CheckResult, str]:
         """One check, and its output as kept for the run log (up to 64 KiB)."""
-        started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *self.argv(sandbox, command),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self._environment(),
-            start_new_session=True,  # bwrap leads its own group, so one killpg ends it all
-        )
-        tail = _Tail(RUNLOG_OUTPUT_BYTES)
-
-        async def pump() -> None:
-            assert proc.stdout is not None
-            while chunk := await proc.stdout.read(65536):
-                tail.add(chunk)
-
-        reader = asyncio.create_task(pump())
-        timed_out = False
-        try:
-            async with asyncio.timeout(self.time_limit_s):
-                await proc.wait()
-        except TimeoutError:
-            timed_out = True
-        finally:
-            if proc.returncode is None:  # timed out, or we are being cancelled
-                _kill_group(proc)
-                # bwrap dies, and with it (--die-with-parent, own PID namespace) everything inside.
-                await asyncio.shield(proc.wait())
-        try:
-            async with asyncio.timeout(_READ_GRACE_S):
-                await reader
-        except TimeoutError:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        duration_ms = int((time.monotonic() - started) * 1000)
-        output = tail.text()
-        if tail.dropped:
-            output = f"[… {tail.dropped} earlier bytes of output not kept …]\n" + output
-        exit_code = None if timed_out else proc.returncode
+        # bwrap leads its own process group and, with --die-with-parent and its own PID
+        # namespace, takes everything inside with it when that group is killed.
+        result = await self._start(sandbox, command, self.time_limit_s, mounts)
+        output = result.stdout.decode("utf-8", errors="replace")
+        if result.stdout_dropped:
+            output = f"[… {result.stdout_dropped} earlier bytes of output not kept …]\n" + output
         check = CheckResult(
             command=command,
-            exit_code=exit_code,
-            passed=not timed_out and exit_code == 0,
-            duration_ms=duration_ms,
+            exit_code=result.exit_code,
+            passed=not result.timed_out and result.exit_code == 0,
+            duration_ms=int(result.duration_s * 1000),
             output_tail=output[-OUTPUT_TAIL_CHARS:],
-            timed_out=timed_out,
+            timed_out=result.timed_out,
         )
         return check, output
+
+
+def system_mounts_args() -> list[str]:
+    """bwrap arguments showing the system directories (`SYSTEM_DIRS`) read-only.
+
+    A system directory that is a symlink (merged /usr: `/bin -> usr/bin`) is recreated as the
+    same symlink when it points into a directory shown anyway, else its target is bound in its
+    place. Entries of /etc that others may not read (/etc/shadow, /etc/ssl/private…) are
+    hidden: a service running as root stays uid 0 inside, and owns them.
+    """
+    dirs = [d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+    args: list[str] = []
+    for d in dirs:
+        args += ["--ro-bind", d, d]
+    for d in SYSTEM_DIRS:
+        if not os.path.islink(d):
+            continue
+        real = os.path.realpath(d)
+        if any(real == shown or real.startswith(shown + "/") for shown in dirs):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(real):
+            args += ["--ro-bind", real, d]
+    if "/etc" in dirs:
+        args += _hidden_entries("/etc")
+    return args
+
+
+def _hidden_entries(top: str) -> list[str]:
+    """bwrap arguments covering the files and directories under `top` others cannot read."""
+    args: list[str] = []
+    for here, subdirs, files in os.walk(top):
+        kept = []
+        for name in sorted(subdirs):
+            path = os.path.join(here, name)
+            if _private(path, stat.S_ISDIR):
+                args += ["--tmpfs", path, "--remount-ro", path]
+            else:
+                kept.append(name)
+        subdirs[:] = kept  # nothing to look at inside a hidden directory
+        for name in sorted(files):
+            path = os.path.join(here, name)
+            if _private(path, stat.S_ISREG):
+                args += ["--ro-bind", "/dev/null", path]
+    return args
+
+
+def _private(path: str, kind: Callable[[int], bool]) -> bool:
+    """Whether `path` is of `kind` (not a symlink) and others may not read it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return kind(mode) and not mode & stat.S_IROTH
 
 
 def _real_dir(sandbox: Path) -> Path:
@@ -256,8 +299,3 @@ def _real_dir(sandbox: Path) -> Path:
     if not root.is_dir():
         raise InvalidInput(f"sandbox {sandbox} is not a directory")
     return root
-
-
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)

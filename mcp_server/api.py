@@ -29,7 +29,7 @@ from orchestra.models import JobStatus
 from orchestra.queue import JobQueue
 from orchestra.roster import HireRequest, Roster
 from orchestra.store.db import Database
-from tools.roster import pool_view
+from tools.pool import pool_view
 from tools.services import ToolServices
 from tools.shaping import job_result
 

@@ -111,7 +111,10 @@ async def build_system(settings: Settings, dsn: str) -> System:
         queue=queue, roster=roster, pool=pool, adapters=adapters,
         sandboxes=SandboxStore(settings.sandbox_dir.resolve()), snapshots=snapshots,
         ledger=Accountant(),
-        validator=BwrapValidator(time_limit_s=settings.validation_timeout_seconds),
+        validator=BwrapValidator(
+            time_limit_s=settings.validation_timeout_seconds,
+            extra_read_paths=settings.validation_read_roots,
+        ),
         events=events,
         config=ManagerConfig(
             worker_id=worker_id(), lease_seconds=settings.lease_seconds,

@@ -21,6 +21,7 @@ from governance.middleware import GovernanceMiddleware
 from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem
 from orchestra.errors import AuraError
 from tools import jobs as job_tools
+from tools import pool as pool_tools
 from tools import roster as roster_tools
 from tools.services import ToolServices
 
@@ -42,6 +43,7 @@ def build_mcp_server(
     )
     job_tools.register(server, services)
     roster_tools.register(server, services)
+    pool_tools.register(server, services)
     _register_resources(server, services)
     if tool_set == "core":
         for tool in [t for t in server._tool_manager.list_tools() if t.name not in CORE_TOOLS]:

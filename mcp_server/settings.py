@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(600.0, gt=0)
     validation_timeout_seconds: float = Field(300.0, gt=0)
     backup_after_migrate: bool = True
+    # Extra directories acceptance checks may read (a toolchain under $HOME, say); colon-separated.
+    # Only the system directories and the sandbox are visible otherwise.
+    validation_read_paths: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -71,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def workspace_roots(self) -> list[Path]:
         return [Path(p).expanduser() for p in self.workspaces.split(":") if p.strip()]
+
+    @property
+    def validation_read_roots(self) -> list[Path]:
+        return [Path(p).expanduser() for p in self.validation_read_paths.split(":") if p.strip()]
 
     @property
     def log_dir(self) -> Path:

@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 import codecs
-import contextlib
 import os
 import re
 import shlex
 import shutil
-import signal
 import tempfile
-import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest, WorkResult
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
 from orchestra.models import Employee
+from orchestra.process import ProcessStartError, run_process
 from orchestra.snapshots import RunLog
 
 _PLACEHOLDER = re.compile(r"\{prompt(?:_file)?\}")
 _SHOWN_PROMPT_CHARS = 60  # longer prompts are elided from the logged command line
 _TAIL_LINES = 20  # lines of output quoted in a failure message
+_TAIL_LINE_CHARS = 2000  # longer lines are cut in that quote
 _PIPE_GRACE_S = 2.0  # how long output may keep flowing after the command itself exited
-_READ_SIZE = 65536
-_POLL_S = 0.1
+MAX_OUTPUT_BYTES = 1024 * 1024  # stdout kept as the reply; the run log still gets all of it
+# The only variables of the service's environment a command sees (besides the employee's own
+# key variable, see `CliEmployee`): never the service's secrets (AURA_*, provider keys, …).
+ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME",
+             "SHELL", "PYENV_ROOT", "PYENV_VERSION", "JAVA_HOME", "GOROOT", "XDG_CONFIG_HOME")
+
+
+def _is_service_variable(name: str) -> bool:
+    # Settings are read case-insensitively, so `aura_director_key` counts as well.
+    return name.upper().startswith("AURA_")
 
 
 def _substitute(argv: Sequence[str], prompt: str, prompt_file: str) -> list[str]:
@@ -39,28 +45,8 @@ def _substitute(argv: Sequence[str], prompt: str, prompt_file: str) -> list[str]
     return [_PLACEHOLDER.sub(value, arg) for arg in argv]
 
 
-async def _exited(proc: asyncio.subprocess.Process, pumps: Sequence[asyncio.Task[None]]) -> None:
-    """Return once the command itself has exited.
-
-    Not just `proc.wait()`: on some Python versions that also waits for the pipes to close,
-    which a child that inherited them can put off indefinitely. The exit code is known as soon
-    as the process is reaped, so look at it whenever the output or the waiter moves, and at
-    least every `_POLL_S`.
-    """
-    if proc.returncode is not None:
-        return
-    waiter = asyncio.ensure_future(proc.wait())
-    try:
-        while proc.returncode is None:
-            watched = [waiter, *(pump for pump in pumps if not pump.done())]
-            await asyncio.wait(watched, timeout=_POLL_S, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+def _clip(line: str) -> str:
+    return line if len(line) <= _TAIL_LINE_CHARS else line[:_TAIL_LINE_CHARS] + " […]"
 
 
 class CliEmployee:
@@ -70,20 +56,53 @@ class CliEmployee:
     `{prompt_file}` the path of a temporary file holding it (outside the sandbox, deleted
     afterwards); the prompt is also written to the program's stdin. The program runs in the
     request's workdir (its sandbox, which it edits itself) in a session of its own, so that on
-    timeout, cancellation or exit the whole process group is killed. Its stdout is the reply;
-    stdout and stderr go to the run log as they arrive. It reports no tokens. The environment
-    is this process's plus `env`. `load` and `unload` do nothing: the slot is only a
-    concurrency token.
+    timeout, cancellation or exit the whole process group is killed. Its stdout is the reply
+    (the first `max_output_bytes` of it, then a note of how much was left out); stdout and
+    stderr go to the run log as they arrive. It reports no tokens.
+
+    The environment is built, never inherited whole: the variables in `ENV_ALLOW` that are set,
+    the variable named by `employee.api_key_env` if set (how an employee gets its own key), and
+    the `env` overrides. No `AURA_*` variable ever reaches the program (an `api_key_env` naming
+    one is withheld and noted in the run log; an override naming one is refused). `load` and
+    `unload` do nothing: the slot is only a concurrency token.
     """
 
-    def __init__(self, employee: Employee, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        employee: Employee,
+        env: Mapping[str, str] | None = None,
+        *,
+        max_output_bytes: int = MAX_OUTPUT_BYTES,
+    ) -> None:
         if not employee.command:
             raise InvalidInput(
                 f"employee {employee.name!r} is a command-line employee with no command"
             )
+        overrides = dict(env or {})
+        refused = sorted(name for name in overrides if _is_service_variable(name))
+        if refused:
+            raise InvalidInput(
+                f"the service's own variables are never passed to an employee: {refused}"
+            )
+        if max_output_bytes <= 0:
+            raise InvalidInput("max_output_bytes must be positive")
         self.employee = employee
         self.command: tuple[str, ...] = tuple(employee.command)
-        self.env_overrides: dict[str, str] = dict(env or {})
+        self.env_overrides: dict[str, str] = overrides
+        self.max_output_bytes = max_output_bytes
+
+    def environment(self) -> tuple[dict[str, str], str | None]:
+        """The program's whole environment, and the name of a key variable withheld, if any."""
+        env = {name: os.environ[name] for name in ENV_ALLOW if name in os.environ}
+        withheld = None
+        key = self.employee.api_key_env
+        if key:
+            if _is_service_variable(key):
+                withheld = key
+            elif key in os.environ:
+                env[key] = os.environ[key]
+        env.update(self.env_overrides)
+        return env, withheld
 
     async def load(self) -> None:
         return None
@@ -119,96 +138,59 @@ class CliEmployee:
         runlog.write(
             f"COMMAND {name}", f"{self._shown(request.prompt, prompt_file)}\n(in {workdir})"
         )
-        env = {**os.environ, **self.env_overrides}
-        started = time.monotonic()
+        env, withheld = self.environment()
+        if withheld is not None:
+            runlog.write(
+                f"ENV {name}",
+                f"api_key_env {withheld} is a variable of the service itself and is not passed",
+            )
+        tail: deque[str] = deque(maxlen=_TAIL_LINES)
+
+        def on_output(stream: str, text: str) -> None:
+            tail.extend(_clip(line) for line in text.splitlines())
+            runlog.write(f"{stream.upper()} from {name}", text)
+
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            result = await run_process(
+                argv,
                 cwd=workdir,
                 env=env,
-                start_new_session=True,
+                stdin=request.prompt.encode("utf-8"),
+                timeout_s=request.timeout_s,
+                on_output=on_output,
+                keep_bytes=self.max_output_bytes,
+                pipe_grace_s=_PIPE_GRACE_S,
             )
-        except OSError as exc:
+        except ProcessStartError as exc:
             message = f"employee {name!r} could not start {argv[0]!r} in {workdir}: {exc}"
             runlog.write(f"ERROR {name}", message)
             raise EmployeeFailed(message) from exc
 
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        stdout_parts: list[str] = []
-        tail: deque[str] = deque(maxlen=_TAIL_LINES)
-
-        def emit(label: str, text: str) -> None:
-            if label == "STDOUT":
-                stdout_parts.append(text)
-            tail.extend(text.splitlines())
-            runlog.write(f"{label} from {name}", text)
-
-        pumps = [
-            asyncio.create_task(self._pump(proc.stdout, "STDOUT", emit)),
-            asyncio.create_task(self._pump(proc.stderr, "STDERR", emit)),
-        ]
-        feeder = asyncio.create_task(self._feed(proc.stdin, request.prompt))
-        timed_out = False
-        try:
-            try:
-                async with asyncio.timeout(request.timeout_s):
-                    await _exited(proc, pumps)
-                    # Children that inherited the pipes may keep them open; give them a moment.
-                    await asyncio.wait(pumps, timeout=_PIPE_GRACE_S)
-            except TimeoutError:
-                timed_out = True
-        finally:
-            # Nothing the command started outlives it: kill its whole group (it leads it).
-            _kill_group(proc.pid)
-            await _exited(proc, pumps)
-            _, pending = await asyncio.wait([*pumps, feeder], timeout=_PIPE_GRACE_S)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pumps, feeder, return_exceptions=True)
-
-        elapsed = time.monotonic() - started
-        code = proc.returncode
         output_tail = "\n".join(tail)
-        if timed_out:
+        if result.timed_out:
             message = (
                 f"employee {name!r} did not finish within {request.timeout_s:g}s; "
                 f"its process group was killed. Last output:\n{output_tail}"
             )
             runlog.write(f"TIMEOUT {name}", message)
             raise EmployeeTimeout(message)
-        runlog.write(f"EXIT {name}", f"exit code {code} after {elapsed:.2f}s")
+        code = result.exit_code
+        runlog.write(f"EXIT {name}", f"exit code {code} after {result.duration_s:.2f}s")
         if code != 0:
             raise EmployeeFailed(
                 f"employee {name!r} exited with code {code}. Last output:\n{output_tail}"
             )
-        return WorkResult(text="".join(stdout_parts), usage=Usage(), exit_code=code)
+        return WorkResult(text=_reply(result.stdout, result.stdout_dropped), usage=Usage(),
+                          exit_code=code)
 
-    @staticmethod
-    async def _pump(
-        stream: asyncio.StreamReader, label: str, emit: Callable[[str, str], None]
-    ) -> None:
-        """Forward complete lines as they arrive; whatever is left when the stream ends."""
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending = ""
-        try:
-            while chunk := await stream.read(_READ_SIZE):
-                head, newline, pending = (pending + decoder.decode(chunk)).rpartition("\n")
-                if newline:
-                    emit(label, head + newline)
-        finally:
-            rest = pending + decoder.decode(b"", final=True)
-            if rest:
-                emit(label, rest)
 
-    @staticmethod
-    async def _feed(stdin: asyncio.StreamWriter, prompt: str) -> None:
-        try:
-            stdin.write(prompt.encode("utf-8"))
-            await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the program does not read its stdin
-        finally:
-            stdin.close()
+def _reply(stdout: bytes, dropped: int) -> str:
+    """The reply text: all of stdout, or its kept head and a note of what was left out."""
+    if not dropped:
+        return stdout.decode("utf-8", errors="replace")
+    # Not final: a character cut in half at the end of the head is left out, not garbled.
+    head = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(stdout, final=False)
+    return (
+        f"{head}\n[… output truncated: {dropped} more bytes not kept "
+        f"(the run log has all of it) …]\n"
+    )

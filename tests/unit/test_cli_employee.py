@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest
-from orchestra.employees.cli import CliEmployee
+from orchestra.employees.cli import ENV_ALLOW, MAX_OUTPUT_BYTES, CliEmployee
 from orchestra.errors import InvalidInput
 from orchestra.models import Adapter, Employee
 from orchestra.snapshots import RunLog
@@ -256,19 +257,96 @@ async def test_without_a_workdir_the_command_runs_in_a_throwaway_directory(
     assert missing(where)  # removed afterwards
 
 
-async def test_environment_is_inherited_plus_overrides(
+ENV_DUMP = "import json, os; print(json.dumps(dict(os.environ)))\n"
+
+
+async def test_the_environment_is_an_allow_list_plus_the_key_variable_and_overrides(
     tmp_path: Path, sandbox: Path, runlog: RunLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AURA_INHERITED", "from-parent")
-    env_script = script(
-        tmp_path, "env.sh", '#!/bin/bash\necho "$AURA_INHERITED $AURA_TEST_FLAVOUR"\n'
-    )
+    monkeypatch.setenv("AURA_DIRECTOR_KEY", "director-secret")
+    monkeypatch.setenv("aura_database_url", "postgresql://secret")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-this-employees")
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-secret")
+    monkeypatch.setenv("ACME_AGENT_KEY", "acme-key")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    dump = script(tmp_path, "env.py", ENV_DUMP)
     employee = CliEmployee(
-        Employee(name="env", adapter=Adapter.CLI, command=(str(env_script),)),
-        env={"AURA_TEST_FLAVOUR": "vanilla"},
+        Employee(
+            name="env", adapter=Adapter.CLI, command=(sys.executable, str(dump)),
+            api_key_env="ACME_AGENT_KEY",
+        ),
+        env={"AGENT_FLAVOUR": "vanilla", "LANG": "en_GB.UTF-8"},
     )
     result = await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
-    assert result.text == "from-parent vanilla\n"
+    env = json.loads(result.text)
+    for name in ("AURA_DIRECTOR_KEY", "aura_database_url", "OPENAI_API_KEY",
+                 "SOME_SERVICE_TOKEN"):
+        assert name not in env
+    assert not any(name.upper().startswith("AURA_") for name in env)
+    assert env["ACME_AGENT_KEY"] == "acme-key"  # the employee's own key variable
+    assert env["AGENT_FLAVOUR"] == "vanilla"  # overrides apply…
+    assert env["LANG"] == "en_GB.UTF-8"  # …over allowed variables too
+    assert env["PATH"] == os.environ["PATH"]
+    assert set(env) <= {*ENV_ALLOW, "ACME_AGENT_KEY", "AGENT_FLAVOUR"}
+    assert "director-secret" not in runlog.path.read_text()
+
+
+async def test_a_key_variable_of_the_service_itself_is_withheld(
+    tmp_path: Path, sandbox: Path, runlog: RunLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURA_DIRECTOR_KEY", "director-secret")
+    dump = script(tmp_path, "env.py", ENV_DUMP)
+    employee = CliEmployee(
+        Employee(
+            name="sly", adapter=Adapter.CLI, command=(sys.executable, str(dump)),
+            api_key_env="AURA_DIRECTOR_KEY",
+        )
+    )
+    result = await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+    assert "AURA_DIRECTOR_KEY" not in json.loads(result.text)
+    assert "director-secret" not in result.text
+    assert "api_key_env AURA_DIRECTOR_KEY is a variable of the service" in (
+        runlog.path.read_text()
+    )
+
+
+def test_overrides_may_not_name_service_variables() -> None:
+    with pytest.raises(InvalidInput, match="never passed to an employee"):
+        CliEmployee(
+            Employee(name="e", adapter=Adapter.CLI, command=("true",)),
+            env={"AURA_DATABASE_URL": "postgresql://x"},
+        )
+
+
+async def test_the_reply_keeps_only_the_head_of_a_huge_output(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    size = 3 * MAX_OUTPUT_BYTES
+    chatty = script(
+        tmp_path,
+        "chatty.py",
+        f"import sys\nsys.stdout.write('HEAD' + 'x' * ({size} - 8) + 'TAIL')\n",
+    )
+    result = await cli("chatty", sys.executable, str(chatty)).work(
+        WorkRequest("x", sandbox, timeout_s=60), runlog
+    )
+    assert result.text.startswith("HEADxxx")
+    assert "TAIL" not in result.text
+    assert len(result.text.encode()) < MAX_OUTPUT_BYTES + 200
+    assert f"{size - MAX_OUTPUT_BYTES} more bytes not kept" in result.text
+    assert "TAIL" in runlog.path.read_text()  # the run log still has everything
+
+
+async def test_a_small_output_cap_cuts_between_characters(
+    tmp_path: Path, sandbox: Path, runlog: RunLog
+) -> None:
+    wide = script(tmp_path, "wide.py", "print('é' * 10)\n")  # 2 bytes a character
+    employee = CliEmployee(
+        Employee(name="wide", adapter=Adapter.CLI, command=(sys.executable, str(wide))),
+        max_output_bytes=5,
+    )
+    result = await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+    assert result.text.startswith("éé\n[… output truncated: 16 more bytes not kept")
 
 
 async def test_a_missing_program_raises_employee_failed(sandbox: Path, runlog: RunLog) -> None:
