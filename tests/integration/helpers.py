@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from governance.auditor import Auditor
 from orchestra.models import Employee
@@ -10,6 +15,9 @@ from orchestra.queue import JobQueue
 from orchestra.roster import HireRequest, Roster
 from orchestra.store.db import Database
 from orchestra.workspaces import Workspaces
+
+if TYPE_CHECKING:
+    from mcp_server.app import System
 
 
 async def hire(db: Database, name: str, adapter: str = "cli", **fields: object) -> Employee:
@@ -24,3 +32,17 @@ async def hire(db: Database, name: str, adapter: str = "cli", **fields: object) 
 def queue_for(db: Database, workspace: Path | None = None) -> JobQueue:
     roots = [workspace] if workspace is not None else []
     return JobQueue(db, Auditor(), Workspaces(roots))
+
+
+@contextlib.asynccontextmanager
+async def running_worker(system: System, **config: float) -> AsyncIterator[None]:
+    """The system's worker loop, as `aura up` runs it, with `config` overrides."""
+    if config:
+        system.manager.config = dataclasses.replace(system.manager.config, **config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(system.manager.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

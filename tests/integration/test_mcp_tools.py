@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +11,7 @@ from mcp.client.client import Client
 from mcp_server.app import System
 from orchestra.models import JobStatus
 from tests.fakes.ollama_server import FakeOllama
-from tests.integration.helpers import hire
-
-
-@contextlib.asynccontextmanager
-async def worker(system: System) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(system.manager.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+from tests.integration.helpers import hire, running_worker
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> Any:
@@ -89,7 +76,7 @@ async def test_ask_is_answered_by_the_ollama_employee(
     system: System, ollama: FakeOllama
 ) -> None:
     await hire(system.db, "llama", "ollama")
-    async with worker(system), Client(system.mcp_server()) as client:
+    async with running_worker(system), Client(system.mcp_server()) as client:
         answer = await call(client, "ask", prompt="what is two plus two", employee="llama")
         job = await call(client, "get_job", job_id=answer["job_id"])
     assert answer["answered"] and answer["answer"] == "echo: what is two plus two"
@@ -102,7 +89,7 @@ async def test_ask_not_answered_in_time_returns_a_job_handle(
 ) -> None:
     await hire(system.db, "llama", "ollama")
     ollama.delay("llama", 3)
-    async with worker(system), Client(system.mcp_server()) as client:
+    async with running_worker(system), Client(system.mcp_server()) as client:
         answer = await call(client, "ask", prompt="slow one", employee="llama", timeout_s=0.5)
         assert not answer["answered"] and answer["answer"] is None
         assert answer["status"] in ("queued", "running")
@@ -114,7 +101,7 @@ async def test_long_output_is_cut_and_names_its_resource(
     system: System, workspace: Path
 ) -> None:
     await hire(system.db, "chatty", command=["python3", "-c", "print('x' * 30000)"])
-    async with worker(system), Client(system.mcp_server()) as client:
+    async with running_worker(system), Client(system.mcp_server()) as client:
         job = await call(client, "submit_job", prompt="talk", employee="chatty",
                          project=str(workspace))
         done = await call(client, "wait_job", job_id=job["job_id"], timeout_s=20)
@@ -168,7 +155,7 @@ async def test_failed_acceptance_fails_the_job_with_the_report(
 ) -> None:
     (workspace / "a.txt").write_text("one\n")
     await hire(system.db, "noop", command=["true"])
-    async with worker(system), Client(system.mcp_server()) as client:
+    async with running_worker(system), Client(system.mcp_server()) as client:
         job = await call(client, "submit_job", prompt="do nothing", employee="noop",
                          project=str(workspace), acceptance=["grep -q two a.txt"])
         done = await call(client, "wait_job", job_id=job["job_id"], timeout_s=20)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -15,19 +14,7 @@ from mcp_server.app import System
 from orchestra.models import JobStatus, NewJob
 from orchestra.queue import LEASE_LOSS_GRACE
 from tests.fakes.ollama_server import FakeOllama
-from tests.integration.helpers import hire, queue_for
-
-
-@contextlib.asynccontextmanager
-async def running(system: System, **config: float) -> AsyncIterator[asyncio.Event]:
-    system.manager.config = dataclasses.replace(system.manager.config, **config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(system.manager.run(stop))
-    try:
-        yield stop
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+from tests.integration.helpers import hire, queue_for, running_worker
 
 
 async def until(predicate: object, timeout: float = 10) -> None:
@@ -100,7 +87,7 @@ async def test_stopping_the_worker_hands_a_running_job_back(
     job = (await system.queue.submit(
         NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")).job
     loop = asyncio.get_running_loop()
-    async with running(system, poll_seconds=0.2):
+    async with running_worker(system, poll_seconds=0.2):
         await until(lambda: _status_is(system, job.id, JobStatus.RUNNING))
         await asyncio.sleep(0.3)
         stopping = loop.time()
@@ -142,7 +129,7 @@ async def test_running_worker_rescues_a_dead_workers_job(system: System) -> None
     job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
     dead = await system.queue.claim("dead-worker", 0.2)
     assert dead is not None and dead.id == job.id
-    async with running(system, lease_seconds=1.5, poll_seconds=0.2):
+    async with running_worker(system, lease_seconds=1.5, poll_seconds=0.2):
         await until(lambda: _status_is(system, job.id, JobStatus.SUCCEEDED), timeout=15)
     done = await system.queue.get(job.id)
     assert done.attempts == 2
@@ -218,7 +205,7 @@ async def test_idempotency_key_without_a_client_is_still_one_job(db: object) -> 
 
 async def test_lost_listen_connection_comes_back(system: System, db_url: str) -> None:
     await hire(system.db, "echo")
-    async with running(system, poll_seconds=30):
+    async with running_worker(system, poll_seconds=30):
         admin = await asyncpg.connect(db_url)
         try:
             await admin.execute(

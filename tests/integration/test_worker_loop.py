@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 
 from mcp_server.app import System
 from orchestra.models import JobStatus, NewJob
-from tests.integration.helpers import hire
-
-
-@contextlib.asynccontextmanager
-async def running(system: System, **config: float) -> AsyncIterator[None]:
-    system.manager.config = dataclasses.replace(system.manager.config, **config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(system.manager.run(stop))
-    await asyncio.sleep(0.2)  # the worker is idle, waiting
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+from tests.integration.helpers import hire, running_worker
 
 
 async def _wait_terminal(system: System, job_id: object, timeout: float) -> JobStatus:
@@ -41,7 +25,8 @@ async def _wait_terminal(system: System, job_id: object, timeout: float) -> JobS
 
 async def test_an_idle_worker_wakes_on_notify_not_on_its_poll(system: System) -> None:
     await hire(system.db, "echo", command=["echo", "hi"])
-    async with running(system, poll_seconds=30):
+    async with running_worker(system, poll_seconds=30):
+        await asyncio.sleep(0.3)  # the worker has looked once and is now waiting
         loop = asyncio.get_running_loop()
         started = loop.time()
         job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
@@ -54,7 +39,7 @@ async def test_heartbeat_keeps_a_long_job_from_being_rescued(
     system: System, workspace: Path
 ) -> None:
     await hire(system.db, "slow", command=["sleep", "2"])
-    async with running(system, lease_seconds=0.6, poll_seconds=0.2):
+    async with running_worker(system, lease_seconds=0.6, poll_seconds=0.2):
         job = (await system.queue.submit(
             NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")).job
         assert await _wait_terminal(system, job.id, 15) is JobStatus.SUCCEEDED
@@ -72,7 +57,7 @@ async def test_no_transaction_is_open_while_an_employee_works(
     await hire(system.db, "thinker", command=["sleep", "1.5"])
     watcher = await asyncpg.connect(db_url)
     try:
-        async with running(system, poll_seconds=0.2):
+        async with running_worker(system, poll_seconds=0.2):
             job = (await system.queue.submit(
                 NewJob(prompt="x", employee="thinker", project=str(workspace)), actor="t")).job
             seen_running = False
