@@ -2,7 +2,7 @@
 
 A tool call's own state changes (a submitted job…) are audited in the transaction that makes
 them. The record that a call happened — who, which tool, outcome, latency — is an access log:
-it is buffered and appended a few milliseconds later, many entries per round trip, and flushed
+it is buffered and appended within 100 ms, many entries per round trip, and flushed
 when the process stops. A flush that fails is retried; nothing is dropped silently.
 """
 
@@ -31,7 +31,7 @@ class PendingEntry:
 class AuditJournal:
     """Buffers audit entries and appends them in order, in batches."""
 
-    def __init__(self, db: Database, *, max_delay_s: float = 0.02, retry_s: float = 1.0) -> None:
+    def __init__(self, db: Database, *, max_delay_s: float = 0.1, retry_s: float = 1.0) -> None:
         self.db = db
         self.max_delay_s = max_delay_s
         self.retry_s = retry_s
