@@ -150,11 +150,12 @@ class Aura:
         self.kill()
         pytest.fail(f"aura up was not ready within {READY_WITHIN_S}s:\n{_tail(self.log_path)}")
 
-    def stop(self) -> int | None:
-        """SIGINT, as Ctrl-C would; the exit code, or None when it did not stop in time."""
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> int | None:
+        """SIGINT (Ctrl-C) or SIGTERM (dev_down.sh, systemd); the exit code, or None when it did
+        not stop in time."""
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=STOP_WITHIN_S)
         except subprocess.TimeoutExpired:
@@ -166,10 +167,10 @@ class Aura:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
-    def stop_and_check(self) -> None:
-        code = self.stop()
+    def stop_and_check(self, sig: signal.Signals = signal.SIGINT) -> None:
+        code = self.stop(sig)
         assert code == 0, (
-            f"aura up did not exit 0 within {STOP_WITHIN_S}s of SIGINT (got {code}):\n"
+            f"aura up did not exit 0 within {STOP_WITHIN_S}s of {sig.name} (got {code}):\n"
             f"{_tail(self.log_path)}"
         )
 
@@ -223,7 +224,8 @@ def aura(tmp_path_factory: pytest.TempPathFactory, fake_ollama: str) -> Iterator
     try:
         yield system
     finally:
-        system.stop_and_check()
+        # The first process gets SIGINT (test_restart_reuses_the_data), the second SIGTERM.
+        system.stop_and_check(signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
