@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from orchestra.store.db import Database
 from orchestra.store.queries import load
 
@@ -20,12 +22,32 @@ log = logging.getLogger("governance.journal")
 _Q = load("audit")
 
 
+MAX_BATCH = 500  # entries per statement: the head's lock is held for one batch at a time
+MAX_TEXT = 200  # characters kept of a client-chosen name (a tool name, say)
+
+
+def clean_text(text: str, limit: int = MAX_TEXT) -> str:
+    """Text a client chose, made storable: no NUL, no lone surrogates, bounded length."""
+    safe = text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\ufffd")
+    return safe if len(safe) <= limit else safe[:limit] + "…"
+
+
 @dataclass(frozen=True, slots=True)
 class PendingEntry:
+    """One audit entry waiting to be appended. Build it with `PendingEntry.of` for text that
+    came from a client, so a hostile name cannot make the batch unwritable."""
+
     actor: str
     action: str
     subject: str | None
     details: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls, actor: str, action: str, subject: str | None, details: dict[str, Any]
+    ) -> PendingEntry:
+        return cls(clean_text(actor), clean_text(action),
+                   clean_text(subject) if subject is not None else None, details)
 
 
 class AuditJournal:
@@ -48,21 +70,36 @@ class AuditJournal:
             self._flusher = asyncio.get_running_loop().create_task(self._run())
 
     async def flush(self) -> None:
-        """Append everything buffered so far; raises if the database refuses."""
+        """Append everything buffered so far; raises if the database is unreachable."""
         async with self._lock:
-            batch, self._pending = self._pending, []
-            if not batch:
-                return
+            while self._pending:
+                batch = self._pending[:MAX_BATCH]
+                try:
+                    await self._append(batch)
+                except (asyncpg.DataError, UnicodeError):
+                    # One entry the database cannot store must not block the rest for ever:
+                    # append them one by one, each unstorable one as a marked placeholder.
+                    await self._append_one_by_one(batch)
+                del self._pending[:len(batch)]
+
+    async def _append(self, batch: list[PendingEntry]) -> None:
+        async with self.db.connection() as conn:
+            await conn.execute(
+                _Q["append_entries"],
+                [e.actor for e in batch], [e.action for e in batch],
+                [e.subject for e in batch], [e.details for e in batch],
+            )
+
+    async def _append_one_by_one(self, batch: list[PendingEntry]) -> None:
+        for entry in batch:
             try:
-                async with self.db.connection() as conn:
-                    await conn.execute(
-                        _Q["append_entries"],
-                        [e.actor for e in batch], [e.action for e in batch],
-                        [e.subject for e in batch], [e.details for e in batch],
-                    )
-            except BaseException:
-                self._pending[:0] = batch  # keep order; try again later
-                raise
+                await self._append([entry])
+            except (asyncpg.DataError, UnicodeError) as exc:
+                log.error("audit entry could not be stored as given: %s", exc)
+                await self._append([PendingEntry.of(
+                    entry.actor, entry.action, None,
+                    {"unstorable": True, "error": type(exc).__name__},
+                )])
 
     async def _run(self) -> None:
         while not self._closing:

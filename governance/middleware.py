@@ -50,7 +50,8 @@ class GovernanceMiddleware:
             latency = time.perf_counter() - started
             if self.observe is not None:
                 self.observe(tool, outcome, latency)
-            self.journal.add(PendingEntry(
-                actor=f"client:{client}", action="mcp.tool_call", subject=tool,
-                details={"outcome": outcome, "latency_ms": round(latency * 1000, 3)},
+            # The tool name is whatever the client sent: cleaned before it reaches the log.
+            self.journal.add(PendingEntry.of(
+                f"client:{client}", "mcp.tool_call", tool,
+                {"outcome": outcome, "latency_ms": round(latency * 1000, 3)},
             ))

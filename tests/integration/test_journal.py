@@ -58,3 +58,32 @@ async def test_failed_flush_keeps_entries_and_retries(db: Database, db_url: str)
         await journal.close()
     finally:
         await broken.close()
+
+
+async def test_an_unstorable_entry_does_not_block_the_others(db: Database) -> None:
+    journal = AuditJournal(db, max_delay_s=10)
+    journal.add(_entry(1))
+    # Built without `PendingEntry.of`, as a careless caller might: PostgreSQL refuses NUL.
+    journal.add(PendingEntry("client:t", "mcp.tool_call", "bad\x00name", {}))
+    journal.add(_entry(3))
+    await journal.flush()
+    assert await _subjects(db) == ["tool1", None, "tool3"]
+    async with db.connection() as conn:
+        marked = await conn.fetchval("SELECT details FROM audit_log WHERE seq = 2")
+    assert marked["unstorable"] is True
+    assert (await Auditor().verify(db)).ok
+
+
+def test_client_chosen_text_is_made_storable() -> None:
+    entry = PendingEntry.of("client:\x00x", "mcp.tool_call", "t\x00\ud800" + "y" * 500, {})
+    assert "\x00" not in entry.actor and entry.subject is not None
+    assert "\x00" not in entry.subject and len(entry.subject) <= 201
+    entry.subject.encode("utf-8")  # no lone surrogate left
+
+
+async def test_big_backlog_is_written_in_bounded_batches(db: Database) -> None:
+    journal = AuditJournal(db, max_delay_s=10)
+    for i in range(1200):
+        journal.add(_entry(i))
+    await journal.close()
+    assert len(await _subjects(db)) == 1200

@@ -163,3 +163,15 @@ async def test_failed_acceptance_fails_the_job_with_the_report(
     assert done["validation"]["passed"] is False
     assert done["validation"]["checks"][0]["exit_code"] == 1
     assert "acceptance failed" in done["error"]
+
+
+async def test_a_hostile_tool_name_cannot_block_the_audit_journal(system: System) -> None:
+    async with Client(system.mcp_server()) as client:
+        await client.call_tool("no\x00such", {})
+        await call(client, "list_employees")
+    await system.journal.flush()
+    async with system.db.connection() as conn:
+        subjects = [r["subject"] for r in await conn.fetch(
+            "SELECT subject FROM audit_log WHERE action = 'mcp.tool_call' ORDER BY seq")]
+    assert len(subjects) == 2 and subjects[1] == "list_employees"
+    assert "\x00" not in subjects[0]
