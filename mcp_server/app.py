@@ -4,6 +4,8 @@ Starlette apps, built in one visible place. Tests build the same graph with thei
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ from orchestra.store.db import Database
 from orchestra.workspaces import Workspaces
 from tools.services import ToolServices
 
+log = logging.getLogger("mcp_server.app")
+
 
 @dataclass
 class System:
@@ -56,9 +60,15 @@ class System:
     journal: AuditJournal
 
     async def close(self) -> None:
-        await self.journal.close()
-        await self.events.stop()
-        await self.db.close()
+        """Flush the audit journal, anchor the final head, then let go of the database."""
+        try:
+            await self.journal.close()
+            await asyncio.to_thread(self.anchors.record, await self.auditor.head(self.db))
+        except Exception:
+            log.exception("closing: the audit journal or the final anchor could not be written")
+        finally:
+            await self.events.stop()
+            await self.db.close()
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready when PostgreSQL answers and every migration is applied."""

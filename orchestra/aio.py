@@ -9,14 +9,15 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def complete_despite_cancel(awaitable: Awaitable[T]) -> T:
+async def complete_despite_cancel(awaitable: Awaitable[T], *, timeout: float = 5.0) -> T:
     """Run `awaitable` to the end even if the caller is cancelled meanwhile.
 
     Clean-up (freeing a slot, handing a job back) must finish before the cancellation goes on,
     or a check right after could still see the half-done state. The cancellation is re-raised
-    once the clean-up is done.
+    once the clean-up is done. `timeout` bounds the wait (raising `TimeoutError`), so a stuck
+    database cannot hold a shutdown for ever; the lease rescue covers what is left undone.
     """
-    task = asyncio.ensure_future(awaitable)
+    task = asyncio.ensure_future(asyncio.wait_for(awaitable, timeout))
     cancelled = False
     while True:
         try:

@@ -22,7 +22,7 @@ from orchestra.errors import AuraError
 from orchestra.events import JobEvents
 from orchestra.hooks import CallLedger, ValidationReport, Validator
 from orchestra.models import Adapter, Employee, Job, JobStatus
-from orchestra.pool import Pool
+from orchestra.pool import NoFreeSlot, Pool
 from orchestra.prompting import compose_prompt
 from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
@@ -139,11 +139,15 @@ class Manager:
     async def run_job(self, job: Job) -> Job:
         """One attempt of a claimed job, start to finish, under a heartbeated lease."""
         runlog = self.snapshots.runlog(job.id)
-        runlog.write(f"ATTEMPT {job.attempts} by worker {self.worker}", job.prompt)
+        runlog.write(f"ATTEMPT {job.attempts} under lease {_lease(job)}", job.prompt)
         work = asyncio.create_task(self._attempt(job, runlog))
         beat = asyncio.create_task(self._heartbeat(job, work))
         try:
             outcome = await work
+        except NoFreeSlot as exc:
+            # Waiting longer is not the job's fault: it goes back to the queue, not counted.
+            await complete_despite_cancel(self._hand_back(job, runlog, str(exc)))
+            return job
         except LeaseLost:
             runlog.write("LEASE LOST", "another worker took over this job")
             return job
@@ -151,7 +155,9 @@ class Manager:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 # This worker is stopping: give the job back now rather than after its lease.
-                await complete_despite_cancel(self._hand_back(job, runlog))
+                await complete_despite_cancel(
+                    self._hand_back(job, runlog, "the worker stopped")
+                )
                 raise
             runlog.write("LEASE LOST", "the lease expired; another worker took over")
             return job
@@ -159,10 +165,10 @@ class Manager:
             beat.cancel()
         return await self._conclude(job, outcome, runlog)
 
-    async def _hand_back(self, job: Job, runlog: RunLog) -> None:
+    async def _hand_back(self, job: Job, runlog: RunLog, reason: str) -> None:
         try:
-            if await self.queue.hand_back(job, self.worker):
-                runlog.write("HANDED BACK", "the worker stopped; the job is queued again")
+            if await self.queue.hand_back(job, _lease(job), reason=reason):
+                runlog.write("HANDED BACK", f"{reason}; the job is queued again")
                 await asyncio.to_thread(self.sandboxes.remove, job.id)
         except Exception:
             log.exception("could not hand job %s back; its lease will return it", job.id)
@@ -172,7 +178,7 @@ class Manager:
         while True:
             await asyncio.sleep(interval)
             try:
-                alive = await self.queue.heartbeat(job.id, self.worker, self.config.lease_seconds)
+                alive = await self.queue.heartbeat(job.id, _lease(job), self.config.lease_seconds)
             except Exception:
                 log.exception("heartbeat for job %s failed; retrying", job.id)
                 continue
@@ -185,11 +191,11 @@ class Manager:
             employee = await self.roster.pick(job.requested_employee)
             sandbox = await self._prepare_sandbox(job)
             result = await self._work(job, employee, sandbox, runlog)
-        except LeaseLost:
+        except (LeaseLost, NoFreeSlot):
             raise
         except Exception as exc:
             return self._failed(exc, runlog)
-        await self.queue.start_validating(job, self.worker)
+        await self.queue.start_validating(job, _lease(job))
         try:
             error = None
             if sandbox is not None and employee.adapter is not Adapter.CLI:
@@ -229,17 +235,17 @@ class Manager:
         adapter = await self.adapters.get(employee.name)
         prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, sandbox)
         lease = await self.pool.acquire(
-            employee, job.id, self.worker, timeout=self.config.job_timeout_seconds
+            employee, job.id, _lease(job), timeout=self.config.job_timeout_seconds
         )
         try:
-            await self.queue.assign(job, self.worker, employee.name, lease.index)
+            await self.queue.assign(job, _lease(job), employee.name, lease.index)
             started = time.perf_counter()
             result = await adapter.work(
                 WorkRequest(prompt, sandbox, self.config.job_timeout_seconds), runlog
             )
             latency_ms = int((time.perf_counter() - started) * 1000)
         finally:
-            await complete_despite_cancel(self.pool.release(lease, self.worker))
+            await complete_despite_cancel(self.pool.release(lease, _lease(job)))
         await self.queue.charge(job, employee, result.usage, latency_ms, self.ledger)
         return result
 
@@ -271,14 +277,14 @@ class Manager:
             if error is not None and job.attempts < job.max_attempts:
                 runlog.write("RETRY", error)
                 concluded = await self.queue.retry(
-                    job, self.worker, backoff_seconds=self.config.retry_backoff_seconds,
+                    job, _lease(job), backoff_seconds=self.config.retry_backoff_seconds,
                     output=outcome.output, validation=report, error=error,
                 )
             else:
                 status = JobStatus.SUCCEEDED if error is None else JobStatus.FAILED
                 runlog.write(f"FINISHED {status.value}", error or "")
                 concluded = await self.queue.finish(
-                    job, self.worker, status, output=outcome.output, diff=outcome.diff,
+                    job, _lease(job), status, output=outcome.output, diff=outcome.diff,
                     validation=report, error=error,
                 )
         except LeaseLost:
@@ -286,3 +292,10 @@ class Manager:
             return job
         await asyncio.to_thread(self.sandboxes.remove, job.id)
         return concluded
+
+
+def _lease(job: Job) -> str:
+    """The claim's own lease (`<worker>/<attempt>`), which every later move must present."""
+    if job.lease_owner is None:
+        raise LeaseLost(job.id, "(no lease)")
+    return job.lease_owner

@@ -28,6 +28,10 @@ AdapterFor = Callable[[str], Awaitable[EmployeeAdapter]]
 SlotWaiter = Callable[[float], Awaitable[None]]
 
 
+class NoFreeSlot(Unavailable):
+    """Every slot stayed busy for as long as the caller would wait."""
+
+
 @dataclass(frozen=True, slots=True)
 class SlotLease:
     """A slot held by one job until `Pool.release`."""
@@ -80,7 +84,7 @@ class Pool:
                         return lease
                     await self._until_a_slot_may_be_free()
         except TimeoutError:
-            raise Unavailable(
+            raise NoFreeSlot(
                 f"no pool slot came free for {employee.name} within {timeout:g} s"
             ) from None
 
@@ -117,7 +121,7 @@ class Pool:
         # The slot is marked `loading` and committed first: no transaction is held across the
         # provider calls, and other workers see the slot as taken.
         try:
-            if lease.evicted is not None:
+            if lease.evicted is not None and not await self._still_resident(lease.evicted):
                 await (await self.adapter_for(lease.evicted)).unload()
             await (await self.adapter_for(employee.name)).load()
         except BaseException as exc:
@@ -130,6 +134,10 @@ class Pool:
             raise
         async with self.db.connection() as conn:
             await conn.execute(_P["mark_busy"], lease.index, lease.job_id, worker)
+
+    async def _still_resident(self, employee: str) -> bool:
+        async with self.db.connection() as conn:
+            return bool(await conn.fetchval(_P["still_resident"], employee, self.size))
 
     async def _empty(self, lease: SlotLease, worker: str, *, reason: str) -> None:
         async with self.db.connection() as conn:

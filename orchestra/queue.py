@@ -196,10 +196,11 @@ class JobQueue:
             raise LeaseLost(job.id, worker)
         return job_from_row(row)
 
-    async def hand_back(self, job: Job, worker: str) -> bool:
-        """The worker is stopping: requeue its job now. False when it no longer held it."""
+    async def hand_back(self, job: Job, worker: str, *, reason: str) -> bool:
+        """Requeue a job now, its attempt not counted (the worker is stopping, or no slot came
+        free). False when this lease no longer held it."""
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["hand_back_job"], job.id, worker)
+            row = await conn.fetchrow(_Q["hand_back_job"], job.id, worker, reason)
         return row is not None
 
     async def requeue_expired(self, *, actor: str, limit: int = 100) -> list[Job]:
@@ -209,7 +210,15 @@ class JobQueue:
         """
         rescued: list[Job] = []
         async with self.db.transaction() as conn:
-            for row in await conn.fetch(_Q["lock_expired_leases"], limit):
+            expired = await conn.fetch(_Q["lock_expired_leases"], limit)
+            if not expired:
+                return []
+            # Slots first: every statement locks slot rows before the audit head, never after,
+            # so rescues and releases cannot deadlock.
+            await conn.execute(
+                load("pool")["free_slots_of_jobs"], [row["id"] for row in expired], actor
+            )
+            for row in expired:
                 gave_up = row["attempts"] >= row["max_attempts"] + LEASE_LOSS_GRACE
                 status = JobStatus.FAILED if gave_up else JobStatus.QUEUED
                 error = f"lease expired: worker {row['lease_owner']} stopped answering"
@@ -220,10 +229,6 @@ class JobQueue:
                     details={"worker": row["lease_owner"], "now": status.value},
                 )
                 rescued.append(job_from_row(updated))
-            if rescued:
-                await conn.execute(
-                    load("pool")["free_slots_of_jobs"], [job.id for job in rescued]
-                )
         return rescued
 
 

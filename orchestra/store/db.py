@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,9 +42,13 @@ class Database:
         except (OSError, asyncpg.PostgresError) as exc:
             raise Unavailable(f"cannot connect to PostgreSQL: {exc}") from exc
 
-    async def close(self) -> None:
+    async def close(self, *, timeout: float = 5.0) -> None:
+        """Close gracefully, or terminate the connections if that takes over `timeout` s."""
         if self._pool is not None:
-            await self._pool.close()
+            try:
+                await asyncio.wait_for(self._pool.close(), timeout)
+            except TimeoutError:
+                self._pool.terminate()
             self._pool = None
 
     @property

@@ -33,11 +33,14 @@ ORDER BY created_at DESC LIMIT $3;
 -- claim_job --
 -- One round trip: pick the best queued job (priority, then a job whose employee is already
 -- resident in a slot, then age), lock it past other workers, lease it, open its attempt and
--- audit the claim.
+-- audit the claim. The lease is per claim, `<worker>/<attempt>`: a worker that lost a lease
+-- and then claimed the same job again must not act for the old attempt. NO KEY UPDATE, not
+-- UPDATE: foreign-key checks (pool_slots.job_id) only need KEY SHARE and must not wait here
+-- while this statement waits for the audit head.
 WITH claimed AS (
     UPDATE jobs SET status = 'running',
                     attempts = attempts + 1,
-                    lease_owner = $1,
+                    lease_owner = $1 || '/' || (attempts + 1),
                     lease_expires_at = now() + make_interval(secs => $2),
                     started_at = coalesce(started_at, now())
     WHERE id = (
@@ -48,12 +51,16 @@ WITH claimed AS (
                      SELECT employee FROM pool_slots WHERE employee IS NOT NULL)) DESC,
                  created_at
         LIMIT 1
-        FOR UPDATE SKIP LOCKED
+        FOR NO KEY UPDATE SKIP LOCKED
     )
     RETURNING *
 ), attempt AS (
+    -- A handed-back attempt is run again under its own number (see hand_back_job).
     INSERT INTO job_attempts (job_id, attempt, worker)
     SELECT id, attempts, $1 FROM claimed
+    ON CONFLICT (job_id, attempt) DO UPDATE
+    SET worker = EXCLUDED.worker, started_at = now(), finished_at = NULL, outcome = NULL,
+        error = NULL, employee = NULL, slot_index = NULL
 ), audited AS (
     SELECT audit_append('worker:' || $1, 'job.claimed', claimed.id::text,
                         jsonb_build_object('attempt', claimed.attempts))
@@ -136,19 +143,21 @@ WITH retried AS (
 SELECT retried.* FROM retried, audited;
 
 -- hand_back_job --
--- The worker is stopping: the job returns to the queue at once, not after its lease expires.
--- The interrupted attempt keeps its number (attempt rows are history) but is not a failure.
+-- The worker is stopping (or found no free slot): the job returns to the queue at once, not
+-- after its lease expires, and the interrupted attempt does not count: `attempts` goes back
+-- down and the next claim runs that attempt number again.
 WITH handed AS (
-    UPDATE jobs SET status = 'queued', run_after = now(),
+    UPDATE jobs SET status = 'queued', run_after = now(), attempts = attempts - 1,
                     lease_owner = NULL, lease_expires_at = NULL
     WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
     RETURNING *
 ), attempt AS (
     UPDATE job_attempts a SET finished_at = now(), outcome = 'interrupted',
                               error = 'the worker stopped'
-    FROM handed WHERE a.job_id = handed.id AND a.attempt = handed.attempts
+    FROM handed WHERE a.job_id = handed.id AND a.attempt = handed.attempts + 1
 ), audited AS (
-    SELECT audit_append('worker:' || $2, 'job.handed_back', handed.id::text, '{}'::jsonb)
+    SELECT audit_append('worker:' || $2, 'job.handed_back', handed.id::text,
+                        jsonb_build_object('reason', $3::text))
     FROM handed
 )
 SELECT handed.* FROM handed, audited;
@@ -158,7 +167,7 @@ SELECT id, attempts, max_attempts, lease_owner FROM jobs
 WHERE status IN ('running', 'validating') AND lease_expires_at < now()
 ORDER BY lease_expires_at
 LIMIT $1
-FOR UPDATE SKIP LOCKED;
+FOR NO KEY UPDATE SKIP LOCKED;
 
 -- end_lost_lease --
 -- A job whose worker stopped answering: back to the queue ($2 = queued), or failed when it has

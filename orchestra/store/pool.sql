@@ -40,9 +40,10 @@ WITH pick AS (
 SELECT taken.* FROM taken, audited;
 
 -- mark_busy --
+-- $3 is the lease (`<worker>/<attempt>`) that took the slot: only it moves the slot on.
 WITH moved AS (
     UPDATE pool_slots SET state = 'busy', since = now()
-    WHERE index = $1 AND job_id = $2 AND state = 'loading'
+    WHERE index = $1 AND job_id = $2 AND worker = $3 AND state = 'loading'
     RETURNING index, employee
 )
 SELECT audit_append('worker:' || $3, 'pool.loaded', moved.employee,
@@ -53,7 +54,7 @@ FROM moved;
 WITH moved AS (
     UPDATE pool_slots SET state = 'idle', job_id = NULL, worker = NULL, since = now(),
                           last_used_at = now()
-    WHERE index = $1 AND job_id = $2
+    WHERE index = $1 AND job_id = $2 AND worker = $3
     RETURNING index, employee
 )
 SELECT audit_append('worker:' || $3, 'pool.released', moved.employee,
@@ -64,8 +65,8 @@ FROM moved;
 WITH moved AS (
     UPDATE pool_slots s SET state = 'empty', employee = NULL, job_id = NULL, worker = NULL,
                             since = now()
-    FROM (SELECT index, employee FROM pool_slots WHERE index = $1 AND job_id = $2 FOR UPDATE)
-         AS before
+    FROM (SELECT index, employee FROM pool_slots
+          WHERE index = $1 AND job_id = $2 AND worker = $3 FOR UPDATE) AS before
     WHERE s.index = before.index
     RETURNING s.index, before.employee
 )
@@ -76,13 +77,19 @@ FROM moved;
 
 -- free_slots_of_jobs --
 -- Slots held by jobs whose worker was lost: a loaded model stays resident, a half-loaded slot
--- starts over empty. The caller audits the rescue as a whole.
-UPDATE pool_slots
-SET state = CASE WHEN state = 'busy' THEN 'idle' ELSE 'empty' END,
-    employee = CASE WHEN state = 'busy' THEN employee END,
-    job_id = NULL, worker = NULL, since = now()
-WHERE job_id = ANY($1::uuid[])
-RETURNING index;
+-- starts over empty. The slot rows are locked before the audit head (`freed` is read in full
+-- first), the same order as every other slot statement, so no two of them can deadlock.
+WITH freed AS (
+    UPDATE pool_slots
+    SET state = CASE WHEN state = 'busy' THEN 'idle' ELSE 'empty' END,
+        employee = CASE WHEN state = 'busy' THEN employee END,
+        last_used_at = CASE WHEN state = 'busy' THEN now() ELSE last_used_at END,
+        job_id = NULL, worker = NULL, since = now()
+    WHERE job_id = ANY($1::uuid[])
+    RETURNING index, employee
+)
+SELECT audit_append($2, 'pool.rescued', f.employee, jsonb_build_object('slot', f.index))
+FROM (SELECT * FROM freed ORDER BY index) AS f;
 
 -- free_orphaned_slots --
 -- Slots held for a job that is no longer running anywhere (it finished or was requeued while
@@ -97,5 +104,19 @@ WITH freed AS (
     RETURNING s.index, j.id AS job_id
 )
 SELECT audit_append($1, 'pool.orphan_freed', NULL,
-                    jsonb_build_object('slot', freed.index, 'job_id', freed.job_id))
-FROM freed;
+                    jsonb_build_object('slot', f.index, 'job_id', f.job_id))
+FROM (SELECT * FROM freed ORDER BY index) AS f;
+
+-- still_resident --
+-- Is employee $1's model still needed in some slot (the same employee elsewhere, or another
+-- employee on the same model and server)? Then evicting $1 must not unload the model.
+SELECT EXISTS (
+    SELECT 1
+    FROM pool_slots s
+    JOIN employees e ON e.name = s.employee
+    JOIN employees gone ON gone.name = $1
+    WHERE s.index < $2 AND s.state <> 'empty'
+      AND (s.employee = gone.name
+           OR (e.adapter = gone.adapter AND e.model IS NOT DISTINCT FROM gone.model
+               AND e.base_url IS NOT DISTINCT FROM gone.base_url))
+);

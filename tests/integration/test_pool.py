@@ -40,6 +40,9 @@ async def _job(db: Database, worker: str = "w") -> uuid.UUID:
     await queue.submit(NewJob(prompt="x"), actor="t")
     job = await queue.claim(worker, 30)
     assert job is not None
+    # Claims lease as `<worker>/<attempt>`; these tests speak for the lease as plain `worker`.
+    async with db.connection() as conn:
+        await conn.execute("UPDATE jobs SET lease_owner = $2 WHERE id = $1", job.id, worker)
     return job.id
 
 
@@ -159,3 +162,17 @@ async def test_release_by_another_worker_wakes_a_waiter_through_notify(
         assert lease.index == held.index
     finally:
         await events.stop()
+
+
+async def test_evicting_an_employee_keeps_a_model_another_slot_still_uses(
+    db: Database, ollama: FakeOllama
+) -> None:
+    pool = await _pool(db, ollama, size=2)
+    await hire(db, "twin", "ollama", model="m0")  # a second employee on m0
+    await _run(pool, db, "e-m0")
+    await _run(pool, db, "twin")
+    assert ollama.loaded == {"m0"}
+    await _run(pool, db, "e-m1")  # evicts e-m0 (the LRU); twin still holds m0
+    assert ollama.loaded == {"m0", "m1"}
+    residents = {s.employee for s in await pool.slots()}
+    assert residents == {"twin", "e-m1"}

@@ -107,9 +107,10 @@ async def test_heartbeat_extends_only_the_owners_lease(db: Database) -> None:
     queue = queue_for(db)
     await queue.submit(NewJob(prompt="x"), actor="t")
     job = await queue.claim("owner", 30)
-    assert job is not None
-    assert await queue.heartbeat(job.id, "owner", 30)
-    assert not await queue.heartbeat(job.id, "intruder", 30)
+    assert job is not None and job.lease_owner == "owner/1"  # a lease per claim
+    assert await queue.heartbeat(job.id, job.lease_owner, 30)
+    assert not await queue.heartbeat(job.id, "intruder/1", 30)
+    assert not await queue.heartbeat(job.id, "owner", 30)
 
 
 async def test_expired_lease_returns_job_to_queue_and_frees_its_slot(db: Database) -> None:
@@ -132,7 +133,7 @@ async def test_expired_lease_returns_job_to_queue_and_frees_its_slot(db: Databas
     assert again is not None and again.id == job.id and again.attempts == 2
     # The dead worker cannot finish what is no longer its job.
     with pytest.raises(Conflict):
-        await queue.finish(job, "dead-worker", JobStatus.SUCCEEDED, output="late", diff=None,
+        await queue.finish(job, "dead-worker/1", JobStatus.SUCCEEDED, output="late", diff=None,
                            validation=None, error=None)
 
 
@@ -156,8 +157,39 @@ async def test_every_queue_change_keeps_the_audit_chain_intact(db: Database) -> 
     await queue.submit(NewJob(prompt="x"), actor="t")
     job = await queue.claim("w", 30)
     assert job is not None
-    job = await queue.start_validating(job, "w")
-    await queue.finish(job, "w", JobStatus.SUCCEEDED, output="ok", diff=None, validation=None,
+    job = await queue.start_validating(job, "w/1")
+    await queue.finish(job, "w/1", JobStatus.SUCCEEDED, output="ok", diff=None, validation=None,
                        error=None)
     report = await Auditor().verify(db)
     assert report.ok and report.entries == 4
+
+
+async def test_same_worker_reclaiming_a_rescued_job_cannot_act_for_the_old_attempt(
+    db: Database,
+) -> None:
+    queue = queue_for(db)
+    await queue.submit(NewJob(prompt="x"), actor="t")
+    first = await queue.claim("host:1", 0.05)
+    assert first is not None
+    await asyncio.sleep(0.1)
+    await queue.requeue_expired(actor="rescuer")
+    second = await queue.claim("host:1", 30)  # the same worker process claims it again
+    assert second is not None and second.lease_owner == "host:1/2"
+    assert not await queue.heartbeat(first.id, "host:1/1", 30)
+    with pytest.raises(Conflict):
+        await queue.finish(first, "host:1/1", JobStatus.SUCCEEDED, output="stale", diff=None,
+                           validation=None, error=None)
+
+
+async def test_a_handed_back_attempt_does_not_count(db: Database) -> None:
+    queue = queue_for(db)
+    await queue.submit(NewJob(prompt="x", max_attempts=1), actor="t")
+    job = await queue.claim("w", 30)
+    assert job is not None and job.lease_owner is not None
+    assert await queue.hand_back(job, job.lease_owner, reason="the worker stopped")
+    again = await queue.claim("w", 30)
+    assert again is not None and again.attempts == 1
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT attempt, outcome FROM job_attempts WHERE job_id = $1",
+                                job.id)
+    assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, None)]  # run again as 1

@@ -169,7 +169,8 @@ async def test_cancelled_load_does_not_leave_the_slot_loading(
     job = await system.queue.claim("w", 30)
     assert job is not None
     employee = await system.roster.get("llama")
-    attempt = asyncio.create_task(system.pool.acquire(employee, job.id, "w", timeout=10))
+    attempt = asyncio.create_task(
+        system.pool.acquire(employee, job.id, job.lease_owner or "", timeout=10))
     await asyncio.sleep(0.5)
     assert [s.state.value for s in await system.pool.slots()].count("loading") == 1
     attempt.cancel()
@@ -216,3 +217,24 @@ async def test_lost_listen_connection_comes_back(system: System, db_url: str) ->
         await asyncio.sleep(1.5)  # time to reconnect
         job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
         await until(lambda: _status_is(system, job.id, JobStatus.SUCCEEDED), timeout=10)
+
+
+async def test_no_free_slot_hands_the_job_back_instead_of_failing_it(system: System) -> None:
+    await hire(system.db, "echo")
+    await hire(system.db, "other")
+    # Three jobs of another worker hold every slot.
+    for index in range(3):
+        await system.queue.submit(NewJob(prompt=f"busy {index}"), actor="t")
+        holder = await system.queue.claim("elsewhere", 300)
+        assert holder is not None
+        async with system.db.connection() as conn:
+            await conn.execute(
+                "UPDATE pool_slots SET state='busy', employee='other', job_id=$1, worker=$2"
+                " WHERE index=$3", holder.id, holder.lease_owner, index)
+    job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
+    system.manager.config = dataclasses.replace(system.manager.config, job_timeout_seconds=0.5)
+    claimed = await system.queue.claim(system.manager.worker, 30)
+    assert claimed is not None and claimed.id == job.id
+    await system.manager.run_job(claimed)
+    after = await system.queue.get(job.id)
+    assert after.status is JobStatus.QUEUED and after.attempts == 0 and after.error is None
