@@ -176,3 +176,24 @@ async def test_evicting_an_employee_keeps_a_model_another_slot_still_uses(
     assert ollama.loaded == {"m0", "m1"}
     residents = {s.employee for s in await pool.slots()}
     assert residents == {"twin", "e-m1"}
+
+
+async def test_a_stale_lease_cannot_release_the_slot_its_successor_uses(
+    db: Database, ollama: FakeOllama
+) -> None:
+    pool = await _pool(db, ollama)
+    queue = queue_for(db)
+    employee = await Roster(db, Auditor()).get("e-m0")
+    await queue.submit(NewJob(prompt="x"), actor="t")
+    old = await queue.claim("w1", 0.05)
+    assert old is not None and old.lease_owner is not None
+    stale = await pool.acquire(employee, old.id, old.lease_owner, timeout=5)
+    await asyncio.sleep(0.1)
+    await queue.requeue_expired(actor="rescuer")  # w1 went silent; its slot is freed
+    new = await queue.claim("w2", 30)
+    assert new is not None and new.id == old.id and new.lease_owner is not None
+    current = await pool.acquire(employee, new.id, new.lease_owner, timeout=5)
+    assert current.index == stale.index  # the resident slot, reused
+    await pool.release(stale, old.lease_owner)  # w1 wakes up and cleans up after itself
+    slot = (await pool.slots())[current.index]
+    assert slot.state is SlotState.BUSY and slot.job_id == new.id
