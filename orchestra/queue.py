@@ -22,6 +22,7 @@ from orchestra.workspaces import Workspaces
 
 _Q = load("jobs")
 _E = load("employees")
+_P = load("pool")
 
 MAX_PROMPT_CHARS = 200_000
 MAX_ACCEPTANCE_COMMANDS = 20
@@ -88,8 +89,8 @@ class JobQueue:
                 )
                 if existing is not None:
                     return Submitted(job_from_row(existing), created=False)
-            assert new.employee is not None  # the only other reason no row came back
-            await _require_working_employee(conn, new.employee)
+            if new.employee is not None:  # the only other reason no row came back
+                await _require_working_employee(conn, new.employee)
         raise Conflict(f"employee {new.employee!r} cannot take this job now; try again")
 
     async def get(self, job_id: uuid.UUID | str) -> Job:
@@ -216,7 +217,7 @@ class JobQueue:
             # Slots first: every statement locks slot rows before the audit head, never after,
             # so rescues and releases cannot deadlock.
             await conn.execute(
-                load("pool")["free_slots_of_jobs"], [row["id"] for row in expired], actor
+                _P["free_slots_of_jobs"], [row["id"] for row in expired], actor
             )
             for row in expired:
                 gave_up = row["attempts"] >= row["max_attempts"] + LEASE_LOSS_GRACE
@@ -230,8 +231,6 @@ class JobQueue:
                 )
                 rescued.append(job_from_row(updated))
         return rescued
-
-
 
 
 async def _require_working_employee(conn: Connection, name: str) -> None:
