@@ -70,16 +70,19 @@ class Pool:
         return [slot_from_row(r) for r in rows]
 
     async def acquire(
-        self, employee: Employee, job_id: uuid.UUID, worker: str, *, timeout: float
+        self, employee: Employee, job_id: uuid.UUID, holder: str, *, timeout: float
     ) -> SlotLease:
         """A slot with `employee` resident and busy on `job_id`; waits up to `timeout` s.
+
+        `holder` is the job's lease (`<worker>/<attempt>`): only the attempt that holds the job
+        gets a slot for it, and only the same holder can move or release that slot.
 
         Raises `Unavailable` when no slot frees up in time or the employee cannot be loaded.
         """
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    lease = await self._try_take(employee, job_id, worker)
+                    lease = await self._try_take(employee, job_id, holder)
                     if lease is not None:
                         return lease
                     await self._until_a_slot_may_be_free()
@@ -103,10 +106,10 @@ class Pool:
                 wait.cancel()
 
     async def _try_take(
-        self, employee: Employee, job_id: uuid.UUID, worker: str
+        self, employee: Employee, job_id: uuid.UUID, holder: str
     ) -> SlotLease | None:
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(_P["take_slot"], employee.name, self.size, job_id, worker)
+            row = await conn.fetchrow(_P["take_slot"], employee.name, self.size, job_id, holder)
         if row is None:
             return None
         evicted = row["previous_employee"] if row["previous_state"] == "idle" else None
@@ -114,10 +117,10 @@ class Pool:
             evicted = None
         lease = SlotLease(row["index"], job_id, employee.name, row["state"] == "loading", evicted)
         if lease.loaded:
-            await self._load(lease, employee, worker)
+            await self._load(lease, employee, holder)
         return lease
 
-    async def _load(self, lease: SlotLease, employee: Employee, worker: str) -> None:
+    async def _load(self, lease: SlotLease, employee: Employee, holder: str) -> None:
         # The slot is marked `loading` and committed first: no transaction is held across the
         # provider calls, and other workers see the slot as taken.
         try:
@@ -126,28 +129,28 @@ class Pool:
             await (await self.adapter_for(employee.name)).load()
         except BaseException as exc:
             # Cancelled or failed mid-load: the slot must not stay `loading` for ever.
-            await complete_despite_cancel(self._empty(lease, worker, reason=type(exc).__name__))
+            await complete_despite_cancel(self._empty(lease, holder, reason=type(exc).__name__))
             if isinstance(exc, Exception):
                 raise Unavailable(
                     f"could not load {employee.name} into slot {lease.index}: {exc}"
                 ) from exc
             raise
         async with self.db.connection() as conn:
-            await conn.execute(_P["mark_busy"], lease.index, lease.job_id, worker)
+            await conn.execute(_P["mark_busy"], lease.index, lease.job_id, holder)
 
     async def _still_resident(self, employee: str) -> bool:
         async with self.db.connection() as conn:
             return bool(await conn.fetchval(_P["still_resident"], employee, self.size))
 
-    async def _empty(self, lease: SlotLease, worker: str, *, reason: str) -> None:
+    async def _empty(self, lease: SlotLease, holder: str, *, reason: str) -> None:
         async with self.db.connection() as conn:
-            await conn.execute(_P["empty_slot"], lease.index, lease.job_id, worker, reason)
+            await conn.execute(_P["empty_slot"], lease.index, lease.job_id, holder, reason)
         self._released.set()
 
-    async def release(self, lease: SlotLease, worker: str) -> None:
+    async def release(self, lease: SlotLease, holder: str) -> None:
         """The job is done with the slot; the employee stays resident (idle)."""
         async with self.db.connection() as conn:
-            await conn.execute(_P["release_slot"], lease.index, lease.job_id, worker)
+            await conn.execute(_P["release_slot"], lease.index, lease.job_id, holder)
         self._released.set()
 
     async def free_orphans(self, *, actor: str) -> None:

@@ -32,10 +32,13 @@ LEASE_LOSS_GRACE = 3
 
 
 class LeaseLost(Conflict):
-    """The job is no longer leased to this worker (it was rescued); stop touching it."""
+    """The job is no longer held under this lease (it was rescued); stop touching it.
 
-    def __init__(self, job_id: uuid.UUID, worker: str) -> None:
-        super().__init__(f"job {job_id} is no longer leased to {worker}")
+    Leases are per claim, `<worker>/<attempt>`; every move after the claim presents one.
+    """
+
+    def __init__(self, job_id: uuid.UUID, lease: str) -> None:
+        super().__init__(f"job {job_id} is no longer held under lease {lease}")
 
 
 def storable(text: str | None) -> str | None:
@@ -118,18 +121,18 @@ class JobQueue:
             row = await conn.fetchrow(_Q["claim_job"], worker, lease_seconds)
         return job_from_row(row) if row is not None else None
 
-    async def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> bool:
-        """Extend the lease; False means it was lost (the job was rescued from this worker)."""
+    async def heartbeat(self, job_id: uuid.UUID, lease: str, lease_seconds: float) -> bool:
+        """Extend the lease; False means it was lost (the job was rescued from this attempt)."""
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["heartbeat"], job_id, worker, lease_seconds)
+            row = await conn.fetchrow(_Q["heartbeat"], job_id, lease, lease_seconds)
         return row is not None
 
-    async def assign(self, job: Job, worker: str, employee: str, slot: int) -> None:
+    async def assign(self, job: Job, lease: str, employee: str, slot: int) -> None:
         """Record who works on this attempt, and in which slot."""
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["assign_employee"], job.id, worker, employee, slot)
+            row = await conn.fetchrow(_Q["assign_employee"], job.id, lease, employee, slot)
         if row is None:
-            raise LeaseLost(job.id, worker)
+            raise LeaseLost(job.id, lease)
 
     async def charge(
         self,
@@ -147,17 +150,17 @@ class JobQueue:
             await conn.execute(_Q["add_usage"], job.id, usage.tokens_in, usage.tokens_out, cost)
         return cost
 
-    async def start_validating(self, job: Job, worker: str) -> Job:
+    async def start_validating(self, job: Job, lease: str) -> Job:
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["start_validating"], job.id, worker)
+            row = await conn.fetchrow(_Q["start_validating"], job.id, lease)
         if row is None:
-            raise LeaseLost(job.id, worker)
+            raise LeaseLost(job.id, lease)
         return job_from_row(row)
 
     async def finish(
         self,
         job: Job,
-        worker: str,
+        lease: str,
         status: JobStatus,
         *,
         output: str | None,
@@ -170,17 +173,17 @@ class JobQueue:
             raise InvalidInput(f"a worker finishes a job as succeeded or failed, not {status}")
         async with self.db.connection() as conn:
             row = await conn.fetchrow(
-                _Q["finish_job"], job.id, worker, status.value, storable(output),
+                _Q["finish_job"], job.id, lease, status.value, storable(output),
                 storable(diff), storable_json(validation), storable(error),
             )
         if row is None:
-            raise LeaseLost(job.id, worker)
+            raise LeaseLost(job.id, lease)
         return job_from_row(row)
 
     async def retry(
         self,
         job: Job,
-        worker: str,
+        lease: str,
         *,
         backoff_seconds: float,
         output: str | None,
@@ -190,18 +193,18 @@ class JobQueue:
         """A failed attempt with attempts left goes back to `queued` after a backoff."""
         async with self.db.connection() as conn:
             row = await conn.fetchrow(
-                _Q["retry_job"], job.id, worker, backoff_seconds, storable(output),
+                _Q["retry_job"], job.id, lease, backoff_seconds, storable(output),
                 storable_json(validation), storable(error),
             )
         if row is None:
-            raise LeaseLost(job.id, worker)
+            raise LeaseLost(job.id, lease)
         return job_from_row(row)
 
-    async def hand_back(self, job: Job, worker: str, *, reason: str) -> bool:
+    async def hand_back(self, job: Job, lease: str, *, reason: str) -> bool:
         """Requeue a job now, its attempt not counted (the worker is stopping, or no slot came
         free). False when this lease no longer held it."""
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["hand_back_job"], job.id, worker, reason)
+            row = await conn.fetchrow(_Q["hand_back_job"], job.id, lease, reason)
         return row is not None
 
     async def requeue_expired(self, *, actor: str, limit: int = 100) -> list[Job]:
