@@ -59,7 +59,9 @@ async def migrate_and_backup(settings: Settings, database: Database) -> list[str
         path = await backups.dump(
             database.dsn, settings.backup_dir, database.pg_dump(), label="post-migrate"
         )
-        log.info("backup written after migrations", extra={"path": str(path)})
+        anchor = await backups.write_audit_anchor(database.dsn, path)
+        log.info("backup written after migrations", extra={"path": str(path),
+                                                           "audit_anchor": str(anchor)})
     return names
 
 

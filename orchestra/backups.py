@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+import asyncpg
+
 from orchestra.errors import Unavailable
+from orchestra.store.queries import load
 
 
 def find_pg_dump(extra_dirs: list[Path] | None = None) -> str:
@@ -53,4 +57,20 @@ async def dump(dsn: str, backup_dir: Path, pg_dump: str, *, label: str = "backup
         partial.unlink(missing_ok=True)
         raise Unavailable(f"pg_dump failed ({proc.returncode}): {err.decode(errors='replace')}")
     os.replace(partial, target)
+    return target
+
+
+async def write_audit_anchor(dsn: str, dump_path: Path) -> Path:
+    """Beside a dump, the audit head `(seq, hash)` it holds (DESIGN §8): restoring an old dump
+    over a newer log, or a dump whose log was rewritten, shows against this record."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        head = await conn.fetchrow(load("audit")["read_head"])
+    finally:
+        await conn.close()
+    if head is None:
+        raise Unavailable("the database has no audit head; are the migrations applied?")
+    target = dump_path.with_name(dump_path.name + ".anchor.json")
+    target.write_text(json.dumps({"seq": head["seq"], "hash": head["hash"],
+                                  "dump": dump_path.name}) + "\n", "utf-8")
     return target

@@ -21,6 +21,8 @@ async def test_migrating_a_new_database_writes_a_backup(
     dumps = list(settings.backup_dir.glob("aura-post-migrate-*.dump"))
     assert len(dumps) == 1 and dumps[0].stat().st_size > 0
     assert dumps[0].read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+    anchor = json.loads(dumps[0].with_name(dumps[0].name + ".anchor.json").read_text())
+    assert anchor == {"seq": 0, "hash": "0" * 64, "dump": dumps[0].name}
     # Up to date: nothing applied, no new backup.
     assert await migrate_and_backup(settings, Database(empty_db_url, None)) == []
     assert len(list(settings.backup_dir.glob("*.dump"))) == 1
