@@ -10,18 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from orchestra.store.db import Database
+from orchestra.store.queries import load
 
-_SYSTEM_QUERIES = {
-    "jobs": "SELECT status::text AS status, count(*) AS n FROM jobs GROUP BY status",
-    "slots": "SELECT state, count(*) AS n FROM pool_slots WHERE index < $1 GROUP BY state",
-    "ledger": "SELECT employee, sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost) AS cost"
-    " FROM ledger GROUP BY employee",
-}
+_Q = load("metrics")
 _TERMINAL = ("succeeded", "failed", "cancelled", "rejected")
+# Job durations span a one-line answer to a long refactor.
+DURATION_BOUNDS_S = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
 class _SystemCollector(Collector):
@@ -29,6 +32,7 @@ class _SystemCollector(Collector):
         self.jobs: dict[str, int] = {}
         self.slots: dict[str, int] = {}
         self.ledger: list[tuple[str, int, int, float]] = []
+        self.durations: dict[int, tuple[int, float]] = {}  # width_bucket → (count, seconds)
 
     def collect(self) -> Iterable[Metric]:
         jobs = GaugeMetricFamily("aura_jobs", "Jobs by current status", labels=["status"])
@@ -51,7 +55,22 @@ class _SystemCollector(Collector):
             tokens.add_metric([employee, "in"], tin)
             tokens.add_metric([employee, "out"], tout)
             cost.add_metric([employee], usd)
-        return [jobs, finished, slots, tokens, cost]
+        return [jobs, finished, slots, tokens, cost, self._duration_histogram()]
+
+    def _duration_histogram(self) -> Metric:
+        buckets: list[tuple[str, float]] = []
+        cumulative = 0
+        for k, bound in enumerate(DURATION_BOUNDS_S):
+            # width_bucket k (0-based here): at or above bound k-1 and below bound k.
+            cumulative += self.durations.get(k, (0, 0.0))[0]
+            buckets.append((str(bound), cumulative))
+        total = sum(n for n, _ in self.durations.values())
+        buckets.append(("+Inf", total))
+        seconds = sum(s for _, s in self.durations.values())
+        return HistogramMetricFamily(
+            "aura_job_duration_seconds", "Claim to terminal status, finished jobs",
+            buckets=buckets, sum_value=seconds,
+        )
 
 
 class Metrics:
@@ -78,12 +97,16 @@ class Metrics:
 
     async def render(self) -> bytes:
         async with self.db.connection() as conn:
-            jobs = await conn.fetch(_SYSTEM_QUERIES["jobs"])
-            slots = await conn.fetch(_SYSTEM_QUERIES["slots"], self.pool_size)
-            ledger = await conn.fetch(_SYSTEM_QUERIES["ledger"])
+            jobs = await conn.fetch(_Q["jobs_by_status"])
+            slots = await conn.fetch(_Q["slots_by_state"], self.pool_size)
+            ledger = await conn.fetch(_Q["ledger_by_employee"])
+            durations = await conn.fetch(_Q["job_durations"], list(DURATION_BOUNDS_S))
         self._system.jobs = {r["status"]: r["n"] for r in jobs}
         self._system.slots = {r["state"]: r["n"] for r in slots}
         self._system.ledger = [
             (r["employee"], int(r["tin"]), int(r["tout"]), float(r["cost"])) for r in ledger
         ]
+        self._system.durations = {
+            r["bucket"]: (int(r["n"]), float(r["total"])) for r in durations
+        }
         return generate_latest(self.registry)

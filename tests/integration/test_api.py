@@ -116,3 +116,21 @@ async def test_health_ready_and_metrics_answer_without_a_key(api: httpx.AsyncCli
     metrics = (await api.get("/metrics")).text
     assert 'aura_pool_slots{state="empty"} 3.0' in metrics
     assert "aura_jobs_finished_total" in metrics
+
+
+async def test_metrics_include_the_job_duration_histogram(
+    api: httpx.AsyncClient, system: System
+) -> None:
+    from orchestra.models import JobStatus, NewJob
+
+    await system.queue.submit(NewJob(prompt="x"), actor="t")
+    job = await system.queue.claim("w", 30)
+    assert job is not None and job.lease_owner is not None
+    await system.queue.start_validating(job, job.lease_owner)
+    await system.queue.finish(job, job.lease_owner, JobStatus.SUCCEEDED, output="ok", diff=None,
+                              validation=None, error=None)
+    metrics = (await api.get("/metrics")).text
+    assert "aura_job_duration_seconds_count 1.0" in metrics
+    assert 'aura_job_duration_seconds_bucket{le="0.5"} 1.0' in metrics
+    assert 'aura_job_duration_seconds_bucket{le="+Inf"} 1.0' in metrics
+    assert 'aura_jobs_finished_total{status="succeeded"} 1.0' in metrics
