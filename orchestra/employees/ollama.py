@@ -60,26 +60,23 @@ class OllamaEmployee:
         return EmployeeFailed(f"{self._describe()} could not {what}: {reason}")
 
     async def load(self) -> None:
-        try:
-            async with asyncio.timeout(self.load_timeout_s):
-                await self._client.generate(self.model, prompt="", keep_alive=self.keep_alive)
-        except TimeoutError as exc:
-            raise EmployeeTimeout(
-                f"{self._describe()} was not loaded within {self.load_timeout_s:g}s"
-            ) from exc
-        except _CALL_ERRORS as exc:
-            raise self._failure("load", exc) from exc
+        """Make the model resident: a request with no prompt and our `keep_alive`."""
+        await self._residency("load", "loaded", self.keep_alive)
 
     async def unload(self) -> None:
+        """Free the model's memory at once: `keep_alive: 0`."""
+        await self._residency("unload", "unloaded", 0)
+
+    async def _residency(self, verb: str, done: str, keep_alive: float | str) -> None:
         try:
             async with asyncio.timeout(self.load_timeout_s):
-                await self._client.generate(self.model, keep_alive=0)
+                await self._client.generate(self.model, prompt="", keep_alive=keep_alive)
         except TimeoutError as exc:
             raise EmployeeTimeout(
-                f"{self._describe()} was not unloaded within {self.load_timeout_s:g}s"
+                f"{self._describe()} was not {done} within {self.load_timeout_s:g}s"
             ) from exc
         except _CALL_ERRORS as exc:
-            raise self._failure("unload", exc) from exc
+            raise self._failure(verb, exc) from exc
 
     async def work(self, request: WorkRequest, runlog: RunLog) -> WorkResult:
         name = self.employee.name
