@@ -84,12 +84,12 @@ def register(server: MCPServer, services: ToolServices) -> None:
         idempotency_key: Annotated[str | None, Field(
             description="resubmitting with the same key returns the first job")] = None,
     ) -> SubmitResult:
+        client = _client(ctx)
         submitted = await services.queue.submit(
             NewJob(prompt=prompt, kind=JobKind.TASK, project=project, employee=employee,
                    acceptance=tuple(acceptance or ()), priority=priority,
-                   max_attempts=max_attempts, client=_client(ctx),
-                   idempotency_key=idempotency_key),
-            actor=f"client:{_client(ctx)}",
+                   max_attempts=max_attempts, client=client, idempotency_key=idempotency_key),
+            actor=f"client:{client}",
         )
         job = submitted.job
         return SubmitResult(job_id=str(job.id), status=job.status.value, created=submitted.created)
@@ -117,9 +117,10 @@ def register(server: MCPServer, services: ToolServices) -> None:
         timeout_s: WaitSeconds = DEFAULT_WAIT_S,
     ) -> AskResult:
         started = time.monotonic()
+        client = _client(ctx)
         submitted = await services.queue.submit(
-            NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee, client=_client(ctx)),
-            actor=f"client:{_client(ctx)}",
+            NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee, client=client),
+            actor=f"client:{client}",
         )
         job = await _wait(services, submitted.job.id, timeout_s, ctx)
         done = job.status.is_terminal
