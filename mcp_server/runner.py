@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,10 @@ class SignalFreeServer(uvicorn.Server):
 
 
 @dataclass
-class Database:
+class DatabaseServer:
+    """Where the database is: a URL from settings, or the embedded server this process started
+    (stopped again when the process ends)."""
+
     dsn: str
     embedded: embedded_pg.EmbeddedPostgres | None
 
@@ -45,14 +48,14 @@ class Database:
         return backups.find_pg_dump([embedded_pg.pg_bin_dir()])
 
 
-def open_database(settings: Settings) -> Database:
+def open_database(settings: Settings) -> DatabaseServer:
     if settings.database_url is not None:
-        return Database(settings.database_url.get_secret_value(), None)
+        return DatabaseServer(settings.database_url.get_secret_value(), None)
     server = embedded_pg.start(settings.data_dir)
-    return Database(server.dsn, server)
+    return DatabaseServer(server.dsn, server)
 
 
-async def migrate_and_backup(settings: Settings, database: Database) -> list[str]:
+async def migrate_and_backup(settings: Settings, database: DatabaseServer) -> list[str]:
     applied = await migrations.migrate(database.dsn)
     names = [f"{m.version:03d}_{m.name}" for m in applied]
     if applied and settings.backup_after_migrate:
@@ -123,7 +126,13 @@ async def run(settings: Settings, *, api: bool, mcp: bool, worker: bool) -> None
 
 
 async def _serve(
-    system: System, settings: Settings, *, api: bool, mcp: bool, worker: bool, on_ready: object
+    system: System,
+    settings: Settings,
+    *,
+    api: bool,
+    mcp: bool,
+    worker: bool,
+    on_ready: Callable[[list[str]], None],
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -143,7 +152,7 @@ async def _serve(
             break
         await asyncio.sleep(0.05)
     parts = [p for p, on in (("api", api), ("mcp", mcp), ("worker", worker)) if on]
-    if callable(on_ready) and all(s.started for s in servers):
+    if all(s.started for s in servers):
         on_ready(parts)
     stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
@@ -165,16 +174,14 @@ ANCHOR_EVERY_S = 10.0
 
 
 async def anchor_audit_head(system: System, stop: asyncio.Event) -> None:
-    """Write the audit head outside the database every few seconds and once more at the end."""
-    while True:
-        stopping = stop.is_set()
+    """Write the audit head outside the database every few seconds. The last anchor is
+    `System.close`'s, after the journal's final flush."""
+    while not stop.is_set():
         try:
             head = await system.auditor.head(system.db)
             await asyncio.to_thread(system.anchors.record, head)
         except Exception:
             log.exception("could not anchor the audit head; will try again")
-        if stopping:
-            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), ANCHOR_EVERY_S)
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from mcp_server.app import System
 from mcp_server.logging import configure
-from mcp_server.runner import Database, ensure_first_token, migrate_and_backup
+from mcp_server.runner import DatabaseServer, ensure_first_token, migrate_and_backup
 from mcp_server.settings import Settings
 
 
 async def test_migrating_a_new_database_writes_a_backup(
     settings: Settings, empty_db_url: str
 ) -> None:
-    applied = await migrate_and_backup(settings, Database(empty_db_url, None))
+    applied = await migrate_and_backup(settings, DatabaseServer(empty_db_url, None))
     assert applied and applied[0].startswith("001_")
     dumps = list(settings.backup_dir.glob("aura-post-migrate-*.dump"))
     assert len(dumps) == 1 and dumps[0].stat().st_size > 0
@@ -24,7 +24,7 @@ async def test_migrating_a_new_database_writes_a_backup(
     anchor = json.loads(dumps[0].with_name(dumps[0].name + ".anchor.json").read_text())
     assert anchor == {"seq": 0, "hash": "0" * 64, "dump": dumps[0].name}
     # Up to date: nothing applied, no new backup.
-    assert await migrate_and_backup(settings, Database(empty_db_url, None)) == []
+    assert await migrate_and_backup(settings, DatabaseServer(empty_db_url, None)) == []
     assert len(list(settings.backup_dir.glob("*.dump"))) == 1
 
 

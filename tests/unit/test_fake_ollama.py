@@ -18,18 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 USER_HI = [{"role": "user", "content": "hello there little model"}]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama(["llama3.2", "qwen2.5-coder:7b"]) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeOllama) -> FakeOllama:
-    server.reset()
-    return server
-
-
 @pytest.fixture
 def client(fake: FakeOllama) -> Iterator[ollama.Client]:
     with ollama.Client(host=fake.url) as c:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +20,6 @@ from tests.fakes.ollama_server import FakeOllama
 
 MODEL = "llama3.2"
 ALICE = Employee(name="alice", adapter=Adapter.OLLAMA, model=MODEL)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOllama]:
-    with FakeOllama([MODEL, "qwen2.5-coder:7b"]) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeOllama) -> FakeOllama:
-    server.reset()
-    return server
 
 
 @pytest.fixture
