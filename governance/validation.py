@@ -37,7 +37,7 @@ from pathlib import Path
 from orchestra.errors import InvalidInput, Unavailable
 from orchestra.hooks import CheckResult, ValidationReport
 from orchestra.process import ProcessResult, ProcessStartError, run_process
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 
 OUTPUT_TAIL_CHARS = 4000
 RUNLOG_OUTPUT_BYTES = 64 * 1024

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestra.models import Employee
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 from orchestra.store.db import Connection
 
 

@@ -26,8 +26,9 @@ from orchestra.pool import NoFreeSlot, Pool
 from orchestra.prompting import compose_prompt
 from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
+from orchestra.runlog import RunLog
 from orchestra.sandbox import SandboxStore, unified_diff
-from orchestra.snapshots import RunLog, SnapshotStore
+from orchestra.snapshots import SnapshotStore
 
 log = logging.getLogger("orchestra.manager")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestra.hooks import Usage
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 
 
 @dataclass(frozen=True, slots=True)

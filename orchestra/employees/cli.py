@@ -17,7 +17,7 @@ from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
 from orchestra.models import Employee
 from orchestra.process import ProcessStartError, run_process
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 
 _PLACEHOLDER = re.compile(r"\{prompt(?:_file)?\}")
 _SHOWN_PROMPT_CHARS = 60  # longer prompts are elided from the logged command line

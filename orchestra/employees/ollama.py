@@ -11,7 +11,7 @@ from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkReques
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
 from orchestra.models import Employee
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 
 # What a failed call to Ollama can raise: an error answer, a request the client refused, a
 # transport failure (the client turns a refused connection into the builtin ConnectionError),

@@ -15,7 +15,7 @@ from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkReques
 from orchestra.employees.cli import ENV_ALLOW, MAX_OUTPUT_BYTES, CliEmployee
 from orchestra.errors import InvalidInput
 from orchestra.models import Adapter, Employee
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 
 RECORDER = """\
 import json, os, sys

@@ -15,7 +15,7 @@ from orchestra.employees.factory import build_adapter
 from orchestra.employees.ollama import OllamaEmployee
 from orchestra.errors import InvalidInput
 from orchestra.models import Adapter, Employee
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 from tests.fakes.ollama_server import FakeOllama
 
 MODEL = "llama3.2"

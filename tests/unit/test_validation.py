@@ -18,7 +18,7 @@ import pytest
 
 from governance.validation import BwrapValidator
 from orchestra.errors import Unavailable
-from orchestra.snapshots import RunLog
+from orchestra.runlog import RunLog
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 
