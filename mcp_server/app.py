@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +26,11 @@ from mcp_server.settings import Settings
 from orchestra import migrations
 from orchestra.employees.cache import AdapterCache
 from orchestra.events import JobEvents
-from orchestra.manager import Manager, ManagerConfig
+from orchestra.manager import AttemptConfig, AttemptRunner, Manager, ManagerConfig, WorkerRegistry
 from orchestra.pool import Pool
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
+from orchestra.runlog import RunLogReader, RunLogShipper
 from orchestra.sandbox import SandboxStore
 from orchestra.snapshots import SnapshotStore
 from orchestra.store.db import Database
@@ -98,10 +98,6 @@ class System:
         )
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 async def build_system(settings: Settings, dsn: str) -> System:
     """Open the database and the event listener and wire the graph. Call `close()` after."""
     db = Database(dsn, min_size=2, max_size=20)
@@ -111,28 +107,33 @@ async def build_system(settings: Settings, dsn: str) -> System:
     auditor = Auditor()
     roster = Roster(db, auditor)
     adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
-    pool = Pool(db, adapters.get, size=settings.pool_slots,
-                wait_for_slot=events.wait_for_slot)
+    pool = Pool(db, adapters.get, size=settings.pool_slots)
     reserved = [settings.data_dir, settings.sandbox_dir, settings.snapshot_dir,
                 settings.backup_dir]
     queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots, reserved=reserved))
-    snapshots = SnapshotStore(settings.snapshot_dir.resolve())
-    manager = Manager(
+    shipper = RunLogShipper(db, host=socket.gethostname())
+    attempts = AttemptRunner(
         queue=queue, roster=roster, pool=pool, adapters=adapters,
-        sandboxes=SandboxStore(settings.sandbox_dir.resolve()), snapshots=snapshots,
+        sandboxes=SandboxStore(settings.sandbox_dir.resolve()),
+        snapshots=SnapshotStore(settings.snapshot_dir.resolve()),
         ledger=Accountant(),
         validator=BwrapValidator(
             time_limit_s=settings.validation_timeout_seconds,
             extra_read_paths=settings.validation_read_roots,
         ),
-        events=events,
+        shipper=shipper,
+        config=AttemptConfig(job_timeout_seconds=settings.job_timeout_seconds),
+    )
+    manager = Manager(
+        queue=queue, pool=pool, registry=WorkerRegistry(db), attempts=attempts,
+        shipper=shipper, events=events,
         config=ManagerConfig(
-            worker_id=worker_id(), lease_seconds=settings.lease_seconds,
-            poll_seconds=settings.poll_seconds,
-            job_timeout_seconds=settings.job_timeout_seconds, concurrency=settings.pool_slots,
+            lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
+            poll_seconds=settings.poll_seconds, concurrency=settings.pool_slots,
         ),
     )
-    tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events, snapshots=snapshots)
+    tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events,
+                         runlogs=RunLogReader(db))
     return System(
         settings=settings, db=db, events=events, auditor=auditor,
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,

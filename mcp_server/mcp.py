@@ -73,9 +73,11 @@ def _register_resources(server: MCPServer, services: ToolServices) -> None:
     @server.resource("aura://jobs/{job_id}/runlog", mime_type="text/plain")
     async def job_runlog(job_id: str) -> str:
         """Everything the job's employee was sent and said, and every command it ran."""
-        job = await services.queue.get(job_id)
-        path = services.snapshots.runlog(job.id).path
-        return path.read_text("utf-8", errors="replace") if path.exists() else ""
+        try:
+            job = await services.queue.get(job_id)
+        except AuraError as exc:
+            raise ResourceError(str(exc)) from exc
+        return await services.runlogs.text(job.id)
 
 
 class BearerAuth:

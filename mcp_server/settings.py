@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # How long a claimed job's lease lasts without a heartbeat, and how often workers look for
     # work when no notification arrives (a lost NOTIFY delays a job, never strands it).
     lease_seconds: float = Field(30.0, gt=0)
+    # How often a worker heartbeats (its row and its leases); silent for three of these, it is
+    # declared dead and its jobs are rescued. The lease must last at least two heartbeats.
+    heartbeat_seconds: float = Field(5.0, gt=0)
     poll_seconds: float = Field(5.0, gt=0)
     job_timeout_seconds: float = Field(600.0, gt=0)
     validation_timeout_seconds: float = Field(300.0, gt=0)
@@ -70,6 +73,15 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeats(self) -> Settings:
+        if self.lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                f"AURA_LEASE_SECONDS ({self.lease_seconds:g}) must be at least twice "
+                f"AURA_HEARTBEAT_SECONDS ({self.heartbeat_seconds:g})"
+            )
+        return self
 
     @property
     def workspace_roots(self) -> list[Path]:

@@ -1,7 +1,8 @@
 """Job events from PostgreSQL's LISTEN/NOTIFY, fanned out to waiters in this process.
 
 The `jobs_notify` trigger announces every insert and status change on channel `aura_jobs`.
-One connection per process listens; workers wait for `queued`, `wait_job` for its job. A lost
+One connection per process listens; workers wait for `queued` or a freed slot (`aura_pool`),
+`wait_job` for its job. A lost
 notification only delays: every waiter also wakes on its own timeout and looks again.
 """
 
@@ -27,8 +28,8 @@ class JobEvents:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._conn: asyncpg.Connection | None = None
-        self._queued = asyncio.Event()
-        self._slot_freed = asyncio.Event()
+        # Set when a job is queued or a slot frees up anywhere: either may let a claim succeed.
+        self._work = asyncio.Event()
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._stopping = False
         self._reconnect: asyncio.Task[None] | None = None
@@ -63,8 +64,7 @@ class JobEvents:
             self._wake_everyone()
 
     def _wake_everyone(self) -> None:
-        self._queued.set()
-        self._slot_freed.set()
+        self._work.set()
         for waiters in self._waiters.values():
             for event in waiters:
                 event.set()
@@ -81,7 +81,7 @@ class JobEvents:
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         job_text, _, status = str(payload).partition(" ")
         if status == "queued":
-            self._queued.set()
+            self._work.set()
         try:
             job_id = uuid.UUID(job_text)
         except ValueError:
@@ -90,19 +90,13 @@ class JobEvents:
             event.set()
 
     def _on_pool_notify(self, _conn: Any, _pid: int, _channel: str, _payload: object) -> None:
-        self._slot_freed.set()
-
-    async def wait_for_slot(self, timeout: float) -> None:
-        """Return when a pool slot may have been freed, or after `timeout` seconds."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._slot_freed.wait(), timeout)
-        self._slot_freed.clear()
+        self._work.set()
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Return when a job may have been queued, or after `timeout` seconds."""
+        """Return when a job may have been queued or a slot freed, or after `timeout` s."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queued.wait(), timeout)
-        self._queued.clear()
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
 
     @contextlib.contextmanager
     def watch(self, job_id: uuid.UUID) -> Any:

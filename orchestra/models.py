@@ -9,6 +9,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from orchestra.errors import Conflict
+
+
+class IllegalTransition(Conflict):
+    """A job move the state machine (`JOB_TRANSITIONS`) does not allow."""
+
 
 class JobStatus(enum.StrEnum):
     """Where a job is in its life (DESIGN §6)."""
@@ -32,7 +38,8 @@ TERMINAL_STATUSES = frozenset(
 )
 
 # The legal moves. The database enforces the same table (trigger `jobs_status_guard` in
-# migration 001); this copy lets the core refuse early with a clear message.
+# migration 001; a test checks the two agree move by move); the queue checks this copy before
+# it asks the database, so an illegal move is refused with a clear message.
 JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING_APPROVAL: frozenset(
         {JobStatus.QUEUED, JobStatus.REJECTED, JobStatus.CANCELLED}
@@ -49,6 +56,15 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.CANCELLED: frozenset(),
     JobStatus.REJECTED: frozenset(),
 }
+
+
+def require_transition(current: JobStatus, target: JobStatus) -> None:
+    """Refuse a move the state machine does not allow, saying which."""
+    if target not in JOB_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in JOB_TRANSITIONS[current])) or "nothing"
+        raise IllegalTransition(
+            f"a {current.value} job cannot become {target.value} (it may become: {allowed})"
+        )
 
 
 class JobKind(enum.StrEnum):
@@ -159,6 +175,33 @@ class Slot:
     job_id: uuid.UUID | None
     since: datetime | None
     last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotClaim:
+    """The pool slot a job was claimed with.
+
+    `loading` means the employee is not resident yet and the worker must load it (unloading
+    `evicted` first, when that employee's model is not needed by another slot).
+    """
+
+    index: int
+    loading: bool
+    evicted: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job leased to a worker together with the slot it runs in."""
+
+    job: Job
+    slot: SlotClaim
+
+    @property
+    def lease(self) -> str:
+        """The claim's own lease (`<worker>/<attempt>`), which every later move presents."""
+        assert self.job.lease_owner is not None  # claim_job always sets it
+        return self.job.lease_owner
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The job queue: submit, claim with SKIP LOCKED, lease and heartbeat, finish, rescue.
+"""The job queue: submit, claim (with a slot), validating, finish, retry, hand back, rescue.
 
 Every status change goes through this module, in a transaction with its audit entry. The
 database's `jobs_status_guard` trigger refuses an illegal move even if a caller slips past.
@@ -14,7 +14,17 @@ from typing import Any
 
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail, CallLedger, Usage
-from orchestra.models import WORKING_STATUSES, Employee, Job, JobKind, JobStatus, NewJob
+from orchestra.models import (
+    WORKING_STATUSES,
+    Claim,
+    Employee,
+    Job,
+    JobKind,
+    JobStatus,
+    NewJob,
+    SlotClaim,
+    require_transition,
+)
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
 from orchestra.store.rows import employee_from_row, job_from_row
@@ -115,24 +125,18 @@ class JobQueue:
             )
         return [job_from_row(r) for r in rows]
 
-    async def claim(self, worker: str, lease_seconds: float) -> Job | None:
-        """Lease the best queued job to `worker`, or return None when there is none."""
-        async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["claim_job"], worker, lease_seconds)
-        return job_from_row(row) if row is not None else None
+    async def claim(self, worker: str, lease_seconds: float, pool_size: int) -> Claim | None:
+        """Lease the best runnable job to `worker` together with a pool slot it can run in.
 
-    async def heartbeat(self, job_id: uuid.UUID, lease: str, lease_seconds: float) -> bool:
-        """Extend the lease; False means it was lost (the job was rescued from this attempt)."""
+        None when nothing is queued or every slot is taken: a job is never claimed without a
+        slot, so waiting jobs stay queued in their order (see `claim_job()` in migration 002).
+        """
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["heartbeat"], job_id, lease, lease_seconds)
-        return row is not None
-
-    async def assign(self, job: Job, lease: str, employee: str, slot: int) -> None:
-        """Record who works on this attempt, and in which slot."""
-        async with self.db.connection() as conn:
-            row = await conn.fetchrow(_Q["assign_employee"], job.id, lease, employee, slot)
+            row = await conn.fetchrow(_Q["claim_job"], worker, lease_seconds, pool_size)
         if row is None:
-            raise LeaseLost(job.id, lease)
+            return None
+        slot = SlotClaim(row["slot_index"], row["slot_state"] == "loading", row["evicted"])
+        return Claim(job_from_row(row), slot)
 
     async def charge(
         self,
@@ -151,6 +155,8 @@ class JobQueue:
         return cost
 
     async def start_validating(self, job: Job, lease: str) -> Job:
+        """The employee has answered: on to the checks; the slot goes back in the same move."""
+        require_transition(job.status, JobStatus.VALIDATING)
         async with self.db.connection() as conn:
             row = await conn.fetchrow(_Q["start_validating"], job.id, lease)
         if row is None:
@@ -171,6 +177,7 @@ class JobQueue:
         """Terminal outcome of a leased job, its attempt row and its audit entry, at once."""
         if status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             raise InvalidInput(f"a worker finishes a job as succeeded or failed, not {status}")
+        require_transition(job.status, status)
         async with self.db.connection() as conn:
             row = await conn.fetchrow(
                 _Q["finish_job"], job.id, lease, status.value, storable(output),
@@ -191,6 +198,7 @@ class JobQueue:
         error: str,
     ) -> Job:
         """A failed attempt with attempts left goes back to `queued` after a backoff."""
+        require_transition(job.status, JobStatus.QUEUED)
         async with self.db.connection() as conn:
             row = await conn.fetchrow(
                 _Q["retry_job"], job.id, lease, backoff_seconds, storable(output),
@@ -201,14 +209,16 @@ class JobQueue:
         return job_from_row(row)
 
     async def hand_back(self, job: Job, lease: str, *, reason: str) -> bool:
-        """Requeue a job now, its attempt not counted (the worker is stopping, or no slot came
-        free). False when this lease no longer held it."""
+        """Requeue a job now, its attempt not counted (the worker is stopping). False when this
+        lease no longer held it."""
+        require_transition(job.status, JobStatus.QUEUED)
         async with self.db.connection() as conn:
             row = await conn.fetchrow(_Q["hand_back_job"], job.id, lease, reason)
         return row is not None
 
     async def requeue_expired(self, *, actor: str, limit: int = 100) -> list[Job]:
-        """Jobs whose lease ran out (their worker died) go back to the queue, never lost.
+        """Jobs whose lease ran out, or whose worker was declared dead or stopped without
+        handing them back, go back to the queue, never lost.
 
         Returns the rescued jobs; the pool frees their slots in the same transaction.
         """
@@ -225,7 +235,7 @@ class JobQueue:
             for row in expired:
                 gave_up = row["attempts"] >= row["max_attempts"] + LEASE_LOSS_GRACE
                 status = JobStatus.FAILED if gave_up else JobStatus.QUEUED
-                error = f"lease expired: worker {row['lease_owner']} stopped answering"
+                error = _lost_because(row["lease_owner"], row["worker_status"])
                 updated = await conn.fetchrow(_Q["end_lost_lease"], row["id"], status.value, error)
                 await conn.execute(_Q["finish_attempt"], row["id"], row["attempts"], "lost", error)
                 await self.audit.record(
@@ -234,6 +244,15 @@ class JobQueue:
                 )
                 rescued.append(job_from_row(updated))
         return rescued
+
+
+def _lost_because(lease: str, worker_status: str | None) -> str:
+    worker = lease.rpartition("/")[0]
+    if worker_status == "dead":
+        return f"worker {worker} was declared dead (no heartbeat for three intervals)"
+    if worker_status == "stopped":
+        return f"worker {worker} stopped without handing the job back"
+    return f"lease expired: worker {worker} stopped answering"
 
 
 async def _require_working_employee(conn: Connection, name: str) -> None:

@@ -57,7 +57,7 @@ async def _wait(
                 return job
             if ctx is not None:
                 tick += 1
-                last = services.snapshots.runlog(job.id).last_line()
+                last = await services.runlogs.last_line(job.id)
                 message = f"{job.status.value}: {last}" if last else job.status.value
                 await ctx.report_progress(tick, None, message[:500])
             changed.clear()

@@ -8,7 +8,7 @@ from orchestra.events import JobEvents
 from orchestra.pool import Pool
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
-from orchestra.snapshots import SnapshotStore
+from orchestra.runlog import RunLogReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,4 +17,4 @@ class ToolServices:
     roster: Roster
     pool: Pool
     events: JobEvents
-    snapshots: SnapshotStore
+    runlogs: RunLogReader

@@ -31,73 +31,23 @@ WHERE ($1::job_status IS NULL OR status = $1) AND ($2::text IS NULL OR client = 
 ORDER BY created_at DESC LIMIT $3;
 
 -- claim_job --
--- One round trip: pick the best queued job (priority, then a job whose employee is already
--- resident in a slot, then age), lock it past other workers, lease it, open its attempt and
--- audit the claim. The lease is per claim, `<worker>/<attempt>`: a worker that lost a lease
--- and then claimed the same job again must not act for the old attempt. NO KEY UPDATE, not
--- UPDATE: foreign-key checks (pool_slots.job_id) only need KEY SHARE and must not wait here
--- while this statement waits for the audit head.
-WITH claimed AS (
-    UPDATE jobs SET status = 'running',
-                    attempts = attempts + 1,
-                    lease_owner = $1 || '/' || (attempts + 1),
-                    lease_expires_at = now() + make_interval(secs => $2),
-                    started_at = coalesce(started_at, now())
-    WHERE id = (
-        SELECT id FROM jobs
-        WHERE status = 'queued' AND run_after <= now()
-        ORDER BY priority DESC,
-                 (requested_employee IS NOT NULL AND requested_employee IN (
-                     SELECT employee FROM pool_slots WHERE employee IS NOT NULL)) DESC,
-                 created_at
-        LIMIT 1
-        FOR NO KEY UPDATE SKIP LOCKED
-    )
-    RETURNING *
-), attempt AS (
-    -- A handed-back attempt is run again under its own number (see hand_back_job).
-    INSERT INTO job_attempts (job_id, attempt, worker)
-    SELECT id, attempts, $1 FROM claimed
-    ON CONFLICT (job_id, attempt) DO UPDATE
-    SET worker = EXCLUDED.worker, started_at = now(), finished_at = NULL, outcome = NULL,
-        error = NULL, employee = NULL, slot_index = NULL
-), audited AS (
-    SELECT audit_append('worker:' || $1, 'job.claimed', claimed.id::text,
-                        jsonb_build_object('attempt', claimed.attempts))
-    FROM claimed
-)
-SELECT claimed.* FROM claimed, audited;
-
--- heartbeat --
-UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
-WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
-RETURNING id;
-
--- assign_employee --
--- The employee and slot of this attempt, by the worker that holds the lease.
-WITH assigned AS (
-    UPDATE jobs SET employee = $3
-    WHERE id = $1 AND lease_owner = $2 AND status = 'running'
-    RETURNING id, attempts
-), attempt AS (
-    UPDATE job_attempts a SET employee = $3, slot_index = $4
-    FROM assigned WHERE a.job_id = assigned.id AND a.attempt = assigned.attempts
-), audited AS (
-    SELECT audit_append('worker:' || $2, 'job.assigned', assigned.id::text,
-                        jsonb_build_object('employee', $3::text, 'slot', $4::int,
-                                           'attempt', assigned.attempts))
-    FROM assigned
-)
-SELECT assigned.id FROM assigned, audited;
+-- The best runnable job together with a slot it can run in (see `claim_job()` in migration
+-- 002): no row when nothing is queued or no slot is free.
+SELECT (c.job).*, c.slot_index, c.slot_state, c.evicted
+FROM claim_job($1, $2, $3) AS c;
 
 -- start_validating --
+-- The employee has answered: the job moves on to its checks and gives its slot back (the
+-- model stays resident), so checks never hold a model slot.
 WITH moved AS (
     UPDATE jobs SET status = 'validating'
     WHERE id = $1 AND lease_owner = $2 AND status = 'running'
     RETURNING *
+), freed AS (
+    SELECT release_job_slot(moved.id, $2) FROM moved
 ), audited AS (
     SELECT audit_append('worker:' || $2, 'job.validating', moved.id::text, '{}'::jsonb)
-    FROM moved
+    FROM moved, (SELECT count(*) FROM freed) AS released
 )
 SELECT moved.* FROM moved, audited;
 
@@ -106,7 +56,9 @@ UPDATE jobs SET tokens_in = tokens_in + $2, tokens_out = tokens_out + $3, cost =
 WHERE id = $1;
 
 -- finish_job --
--- The terminal outcome ($3: succeeded or failed), the attempt's end and the audit entry.
+-- The terminal outcome ($3: succeeded or failed), the attempt's end, the slot (if still held)
+-- and the audit entry. `freed` is read before `audited`, so the slot is locked before the
+-- audit head, the order every statement keeps.
 WITH finished AS (
     UPDATE jobs SET status = $3, output = $4, diff = $5, validation = $6, error = $7,
                     finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
@@ -115,11 +67,13 @@ WITH finished AS (
 ), attempt AS (
     UPDATE job_attempts a SET finished_at = now(), outcome = $3::text, error = $7
     FROM finished WHERE a.job_id = finished.id AND a.attempt = finished.attempts
+), freed AS (
+    SELECT release_job_slot(finished.id, $2) FROM finished
 ), audited AS (
     SELECT audit_append('worker:' || $2, 'job.' || $3::text, finished.id::text,
                         jsonb_build_object('attempt', finished.attempts, 'error', $7::text,
                                            'validation_passed', $6::jsonb -> 'passed'))
-    FROM finished
+    FROM finished, (SELECT count(*) FROM freed) AS released
 )
 SELECT finished.* FROM finished, audited;
 
@@ -134,40 +88,49 @@ WITH retried AS (
 ), attempt AS (
     UPDATE job_attempts a SET finished_at = now(), outcome = 'retry', error = $6
     FROM retried WHERE a.job_id = retried.id AND a.attempt = retried.attempts
+), freed AS (
+    SELECT release_job_slot(retried.id, $2) FROM retried
 ), audited AS (
     SELECT audit_append('worker:' || $2, 'job.retry', retried.id::text,
                         jsonb_build_object('attempt', retried.attempts, 'error', $6::text,
                                            'backoff_s', $3::float8))
-    FROM retried
+    FROM retried, (SELECT count(*) FROM freed) AS released
 )
 SELECT retried.* FROM retried, audited;
 
 -- hand_back_job --
--- The worker is stopping (or found no free slot): the job returns to the queue at once, not
--- after its lease expires, and the interrupted attempt does not count: `attempts` goes back
--- down and the next claim runs that attempt number again.
+-- The worker is stopping: the job returns to the queue at once, not after its lease expires,
+-- and the interrupted attempt does not count: `attempts` goes back down and the next claim
+-- runs that attempt number again.
 WITH handed AS (
     UPDATE jobs SET status = 'queued', run_after = now(), attempts = attempts - 1,
                     lease_owner = NULL, lease_expires_at = NULL
     WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
     RETURNING *
 ), attempt AS (
-    UPDATE job_attempts a SET finished_at = now(), outcome = 'interrupted',
-                              error = 'the worker stopped'
+    UPDATE job_attempts a SET finished_at = now(), outcome = 'interrupted', error = $3
     FROM handed WHERE a.job_id = handed.id AND a.attempt = handed.attempts + 1
+), freed AS (
+    SELECT release_job_slot(handed.id, $2) FROM handed
 ), audited AS (
     SELECT audit_append('worker:' || $2, 'job.handed_back', handed.id::text,
                         jsonb_build_object('reason', $3::text))
-    FROM handed
+    FROM handed, (SELECT count(*) FROM freed) AS released
 )
 SELECT handed.* FROM handed, audited;
 
 -- lock_expired_leases --
-SELECT id, attempts, max_attempts, lease_owner FROM jobs
-WHERE status IN ('running', 'validating') AND lease_expires_at < now()
-ORDER BY lease_expires_at
+-- Jobs whose lease ran out, or whose worker was declared dead or stopped without handing
+-- them back: they are rescued now rather than when the lease would have expired.
+SELECT j.id, j.attempts, j.max_attempts, j.lease_owner,
+       w.status AS worker_status
+FROM jobs j
+LEFT JOIN workers w ON w.id = split_part(j.lease_owner, '/', 1)
+WHERE j.status IN ('running', 'validating')
+  AND (j.lease_expires_at < now() OR w.status IN ('dead', 'stopped'))
+ORDER BY j.lease_expires_at
 LIMIT $1
-FOR NO KEY UPDATE SKIP LOCKED;
+FOR NO KEY UPDATE OF j SKIP LOCKED;
 
 -- end_lost_lease --
 -- A job whose worker stopped answering: back to the queue ($2 = queued), or failed when it has

@@ -37,6 +37,8 @@ def queue_for(db: Database, workspace: Path | None = None) -> JobQueue:
 @contextlib.asynccontextmanager
 async def running_worker(system: System, **config: float) -> AsyncIterator[None]:
     """The system's worker loop, as `aura up` runs it, with `config` overrides."""
+    if "lease_seconds" in config and "heartbeat_seconds" not in config:
+        config["heartbeat_seconds"] = config["lease_seconds"] / 3
     if config:
         system.manager.config = dataclasses.replace(system.manager.config, **config)
     stop = asyncio.Event()

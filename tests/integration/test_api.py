@@ -123,11 +123,14 @@ async def test_metrics_include_the_job_duration_histogram(
 ) -> None:
     from orchestra.models import JobStatus, NewJob
 
+    from tests.integration.helpers import hire
+
+    await hire(system.db, "echo")
     await system.queue.submit(NewJob(prompt="x"), actor="t")
-    job = await system.queue.claim("w", 30)
-    assert job is not None and job.lease_owner is not None
-    await system.queue.start_validating(job, job.lease_owner)
-    await system.queue.finish(job, job.lease_owner, JobStatus.SUCCEEDED, output="ok", diff=None,
+    claim = await system.manager.claim()
+    assert claim is not None
+    job = await system.queue.start_validating(claim.job, claim.lease)
+    await system.queue.finish(job, claim.lease, JobStatus.SUCCEEDED, output="ok", diff=None,
                               validation=None, error=None)
     metrics = (await api.get("/metrics")).text
     assert "aura_job_duration_seconds_count 1.0" in metrics

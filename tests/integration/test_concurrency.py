@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
-import uuid
 
 from governance.auditor import Auditor
 from governance.journal import AuditJournal, PendingEntry
 from orchestra.employees.base import EmployeeAdapter
+from orchestra.manager import WorkerRegistry
 from orchestra.models import JobKind, JobStatus, NewJob
-from orchestra.pool import NoFreeSlot, Pool
+from orchestra.pool import Pool
 from orchestra.queue import LeaseLost
-from orchestra.roster import Roster
 from orchestra.store.db import Database
 from tests.integration.helpers import hire, queue_for
 
@@ -42,38 +41,34 @@ async def adapter_for(_name: str) -> EmployeeAdapter:
 async def _worker(
     db: Database, name: str, stop: asyncio.Event, errors: collections.Counter[str]
 ) -> None:
-    queue, pool = queue_for(db), Pool(db, adapter_for, poll_seconds=0.05)
-    roster = Roster(db, Auditor())
+    queue, pool = queue_for(db), Pool(db, adapter_for)
+    registry = WorkerRegistry(db)
+    await registry.register(name, concurrency=1, heartbeat_seconds=LEASE_S / 3)
     while not stop.is_set():
-        job = await queue.claim(name, LEASE_S)
-        if job is None or job.lease_owner is None:
+        claim = await queue.claim(name, LEASE_S, 3)
+        if claim is None:
             await asyncio.sleep(0.005)
             continue
-        lease = job.lease_owner
+        job, lease = claim.job, claim.lease
         stalled = random.random() < 0.1  # this one stops heartbeating: it will be rescued
 
-        async def beat(job_id: uuid.UUID, lease: str) -> None:
+        async def beat(lease: str) -> None:
             while True:
                 await asyncio.sleep(LEASE_S / 3)
-                await queue.heartbeat(job_id, lease, LEASE_S)
+                await registry.heartbeat(name, [lease], LEASE_S)
 
-        heart = asyncio.create_task(beat(job.id, lease) if not stalled else asyncio.sleep(0))
+        heart = asyncio.create_task(beat(lease) if not stalled else asyncio.sleep(0))
         try:
-            employee = await roster.get(job.requested_employee or "e0")
-            slot = await pool.acquire(employee, job.id, lease, timeout=2)
-            try:
-                await queue.assign(job, lease, employee.name, slot.index)
-                await asyncio.sleep(LEASE_S * 2.5 if stalled else random.random() * 0.02)
-            finally:
-                await pool.release(slot, lease)
+            await pool.make_resident(claim.slot, job.employee or "", job.id, lease)
+            await asyncio.sleep(LEASE_S * 2.5 if stalled else random.random() * 0.02)
             if random.random() < 0.7:
-                await queue.start_validating(job, lease)
+                job = await queue.start_validating(job, lease)
                 await queue.finish(job, lease, JobStatus.SUCCEEDED, output="ok", diff=None,
                                    validation=None, error=None)
             else:
                 await queue.hand_back(job, lease, reason="test")
-        except (LeaseLost, NoFreeSlot):
-            pass  # expected outcomes under this load
+        except LeaseLost:
+            pass  # an expected outcome under this load
         except Exception as exc:  # anything else (a deadlock above all) fails the test
             errors[f"{type(exc).__name__}: {exc}"] += 1
         finally:
@@ -82,8 +77,10 @@ async def _worker(
 
 async def _rescuer(db: Database, stop: asyncio.Event, errors: collections.Counter[str]) -> None:
     queue, pool = queue_for(db), Pool(db, adapter_for)
+    registry = WorkerRegistry(db)
     while not stop.is_set():
         try:
+            await registry.declare_dead(actor="worker:rescuer")
             await queue.requeue_expired(actor="worker:rescuer")
             await pool.free_orphans(actor="worker:rescuer")
         except Exception as exc:

@@ -13,9 +13,9 @@ from tests.integration.helpers import hire
 
 
 async def _run_next(system: System) -> Job:
-    claimed = await system.queue.claim(system.manager.worker, 30)
-    assert claimed is not None
-    return await system.manager.run_job(claimed)
+    claim = await system.manager.claim()
+    assert claim is not None
+    return await system.manager.run_attempt(claim)
 
 
 async def test_api_model_edits_arrive_through_the_edit_format(
@@ -60,7 +60,8 @@ async def test_failure_with_attempts_left_goes_back_to_the_queue(
     script.write_text(f'#!/bin/sh\necho x >> {counter}\n[ $(wc -l < {counter}) -ge 2 ]\n')
     script.chmod(0o755)
     await hire(system.db, "flaky", command=[str(script)])
-    system.manager.config = dataclasses.replace(system.manager.config, retry_backoff_seconds=0)
+    system.manager.attempts.config = dataclasses.replace(
+        system.manager.attempts.config, retry_backoff_seconds=0)
     await system.queue.submit(
         NewJob(prompt="x", employee="flaky", project=str(workspace), max_attempts=2), actor="t")
     first = await _run_next(system)
@@ -99,8 +100,7 @@ async def test_whole_job_life_leaves_a_verifiable_audit_chain(
         actions = [r["action"] for r in await conn.fetch(
             "SELECT action FROM audit_log WHERE subject = $1 ORDER BY seq",
             str(submitted.job.id))]
-    assert actions == ["job.submitted", "job.claimed", "job.assigned", "job.validating",
-                       "job.succeeded"]
+    assert actions == ["job.submitted", "job.claimed", "job.validating", "job.succeeded"]
     assert (await system.auditor.verify(system.db)).ok
     runlog = (system.settings.snapshot_dir.resolve() / str(job.id) / "runlog.txt").read_text()
     assert "grep -q b f.txt" in runlog and "exit" in runlog.lower()

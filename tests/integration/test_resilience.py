@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from pathlib import Path
 
 import asyncpg
@@ -28,9 +27,9 @@ async def until(predicate: object, timeout: float = 10) -> None:
 
 
 async def _claim_and_run(system: System) -> object:
-    job = await system.queue.claim(system.manager.worker, 30)
-    assert job is not None
-    return await system.manager.run_job(job)
+    claim = await system.manager.claim()
+    assert claim is not None
+    return await system.manager.run_attempt(claim)
 
 
 async def test_output_with_nul_bytes_is_stored_not_stranded(
@@ -49,9 +48,10 @@ async def test_suspended_employee_fails_the_job_with_a_clear_error(system: Syste
     await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")
     async with system.db.connection() as conn:
         await conn.execute("UPDATE employees SET status = 'suspended' WHERE name = 'echo'")
-    job = await _claim_and_run(system)
-    assert job.status is JobStatus.FAILED  # type: ignore[attr-defined]
-    assert "suspended" in (job.error or "")  # type: ignore[attr-defined]
+    assert await system.manager.claim() is None  # failed at the claim, no slot taken
+    job = (await system.queue.list_jobs())[0]
+    assert job.status is JobStatus.FAILED and "suspended" in (job.error or "")
+    assert all(s.job_id is None for s in await system.pool.slots())
 
 
 async def test_diff_is_against_the_project_as_the_job_found_it(
@@ -66,9 +66,9 @@ async def test_diff_is_against_the_project_as_the_job_found_it(
     await hire(system.db, "agent", command=[str(script)])
     submitted = await system.queue.submit(
         NewJob(prompt="x", employee="agent", project=str(workspace)), actor="t")
-    claimed = await system.queue.claim(system.manager.worker, 30)
+    claimed = await system.manager.claim()
     assert claimed is not None
-    work = asyncio.create_task(system.manager.run_job(claimed))
+    work = asyncio.create_task(system.manager.run_attempt(claimed))
     await asyncio.sleep(0.5)
     (workspace / "b.txt").write_text("the Director's own new file\n")
     gate.touch()
@@ -109,26 +109,31 @@ async def test_worker_that_lost_its_lease_stops_without_finishing(
     system: System, workspace: Path
 ) -> None:
     await hire(system.db, "slow", command=["sleep", "5"])
-    await system.queue.submit(
-        NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")
-    system.manager.config = dataclasses.replace(system.manager.config, lease_seconds=0.6)
-    claimed = await system.queue.claim(system.manager.worker, 0.6)
-    assert claimed is not None
-    work = asyncio.create_task(system.manager.run_job(claimed))
-    await asyncio.sleep(0.3)
-    async with system.db.connection() as conn:  # another worker rescued and re-leased it
-        await conn.execute("UPDATE jobs SET lease_owner = 'other' WHERE id = $1", claimed.id)
-    result = await asyncio.wait_for(work, 5)  # the heartbeat noticed and cut the work short
-    assert result.status is JobStatus.RUNNING
-    after = await system.queue.get(claimed.id)
-    assert after.lease_owner == "other" and after.finished_at is None
+    job = (await system.queue.submit(
+        NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")).job
+    async with running_worker(system, lease_seconds=0.6, poll_seconds=0.2):
+        await until(lambda: _status_is(system, job.id, JobStatus.RUNNING))
+        async with system.db.connection() as conn:  # another worker rescued and re-leased it
+            await conn.execute("UPDATE jobs SET lease_owner = 'other/2' WHERE id = $1", job.id)
+        # The next heartbeat finds the lease gone and cuts the work short, without a hand-back.
+        await until(lambda: _no_attempt_running(system), timeout=3)
+        after = await system.queue.get(job.id)
+        assert after.lease_owner == "other/2" and after.status is JobStatus.RUNNING
+    async with system.db.connection() as conn:
+        handed = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'job.handed_back'")
+    assert handed == 0
+
+
+async def _no_attempt_running(system: System) -> bool:
+    return not system.manager._running
 
 
 async def test_running_worker_rescues_a_dead_workers_job(system: System) -> None:
     await hire(system.db, "echo")
     job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
-    dead = await system.queue.claim("dead-worker", 0.2)
-    assert dead is not None and dead.id == job.id
+    dead = await system.queue.claim("dead-worker", 0.2, 3)
+    assert dead is not None and dead.job.id == job.id
     async with running_worker(system, lease_seconds=1.5, poll_seconds=0.2):
         await until(lambda: _status_is(system, job.id, JobStatus.SUCCEEDED), timeout=15)
     done = await system.queue.get(job.id)
@@ -136,10 +141,11 @@ async def test_running_worker_rescues_a_dead_workers_job(system: System) -> None
 
 
 async def test_a_job_that_keeps_losing_workers_finally_fails(db: object) -> None:
+    await hire(db, "echo")  # type: ignore[arg-type]
     queue = queue_for(db)  # type: ignore[arg-type]
     job = (await queue.submit(NewJob(prompt="x"), actor="t")).job
     for _ in range(1 + LEASE_LOSS_GRACE):
-        claimed = await queue.claim("doomed", 0.01)
+        claimed = await queue.claim("doomed", 0.01, 3)
         assert claimed is not None
         await asyncio.sleep(0.05)
         rescued = await queue.requeue_expired(actor="rescuer")
@@ -166,11 +172,10 @@ async def test_cancelled_load_does_not_leave_the_slot_loading(
     ollama.load_delay("llama", 3)
     await hire(system.db, "llama", "ollama")
     await system.queue.submit(NewJob(prompt="x", employee="llama"), actor="t")
-    job = await system.queue.claim("w", 30)
-    assert job is not None
-    employee = await system.roster.get("llama")
+    claim = await system.manager.claim()
+    assert claim is not None and claim.slot.loading
     attempt = asyncio.create_task(
-        system.pool.acquire(employee, job.id, job.lease_owner or "", timeout=10))
+        system.pool.make_resident(claim.slot, "llama", claim.job.id, claim.lease))
     await asyncio.sleep(0.5)
     assert [s.state.value for s in await system.pool.slots()].count("loading") == 1
     attempt.cancel()
@@ -217,24 +222,3 @@ async def test_lost_listen_connection_comes_back(system: System, db_url: str) ->
         await asyncio.sleep(1.5)  # time to reconnect
         job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
         await until(lambda: _status_is(system, job.id, JobStatus.SUCCEEDED), timeout=10)
-
-
-async def test_no_free_slot_hands_the_job_back_instead_of_failing_it(system: System) -> None:
-    await hire(system.db, "echo")
-    await hire(system.db, "other")
-    # Three jobs of another worker hold every slot.
-    for index in range(3):
-        await system.queue.submit(NewJob(prompt=f"busy {index}"), actor="t")
-        holder = await system.queue.claim("elsewhere", 300)
-        assert holder is not None
-        async with system.db.connection() as conn:
-            await conn.execute(
-                "UPDATE pool_slots SET state='busy', employee='other', job_id=$1, worker=$2"
-                " WHERE index=$3", holder.id, holder.lease_owner, index)
-    job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
-    system.manager.config = dataclasses.replace(system.manager.config, job_timeout_seconds=0.5)
-    claimed = await system.queue.claim(system.manager.worker, 30)
-    assert claimed is not None and claimed.id == job.id
-    await system.manager.run_job(claimed)
-    after = await system.queue.get(job.id)
-    assert after.status is JobStatus.QUEUED and after.attempts == 0 and after.error is None

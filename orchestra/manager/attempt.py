@@ -1,0 +1,243 @@
+"""One attempt of a claimed job: load → sandbox → work → validate → conclude.
+
+The job arrives claimed together with its slot (`Claim`). The slot is loaded if it must be,
+the project's working copy is prepared, the employee works, and the job moves to
+`validating` in the same statement that gives the slot back; then edits are applied, the
+acceptance checks run, the diff is taken and the attempt concludes (succeeded, failed, or
+queued again for a retry). No database connection is held while an employee or a command
+runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestra.aio import complete_despite_cancel
+from orchestra.edits import apply_edits, parse_edits
+from orchestra.employees.base import EmployeeFailed, WorkRequest, WorkResult
+from orchestra.employees.cache import AdapterCache
+from orchestra.errors import AuraError
+from orchestra.hooks import CallLedger, ValidationReport, Validator
+from orchestra.models import Adapter, Claim, Employee, Job, JobStatus
+from orchestra.pool import Pool
+from orchestra.prompting import compose_prompt
+from orchestra.queue import JobQueue, LeaseLost
+from orchestra.roster import Roster
+from orchestra.runlog import RunLog, RunLogShipper
+from orchestra.sandbox import SandboxStore, unified_diff
+from orchestra.snapshots import SnapshotStore
+
+log = logging.getLogger("orchestra.manager")
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptConfig:
+    job_timeout_seconds: float = 600.0
+    retry_backoff_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    output: str | None
+    diff: str | None
+    report: ValidationReport
+    error: str | None = None
+
+
+class AttemptRunner:
+    """Runs one attempt of a claimed job. Collaborators come in through the constructor."""
+
+    def __init__(
+        self,
+        *,
+        queue: JobQueue,
+        roster: Roster,
+        pool: Pool,
+        adapters: AdapterCache,
+        sandboxes: SandboxStore,
+        snapshots: SnapshotStore,
+        ledger: CallLedger,
+        validator: Validator,
+        shipper: RunLogShipper,
+        config: AttemptConfig,
+    ) -> None:
+        self.queue = queue
+        self.roster = roster
+        self.pool = pool
+        self.adapters = adapters
+        self.sandboxes = sandboxes
+        self.snapshots = snapshots
+        self.ledger = ledger
+        self.validator = validator
+        self.shipper = shipper
+        self.config = config
+
+    def runlog(self, job: Job) -> RunLog:
+        path = self.snapshots.runlog(job.id).path
+        return RunLog(path, sink=self.shipper.sink_for(job.id))
+
+    async def run(self, claim: Claim, lost: asyncio.Event) -> Job:
+        """The attempt start to finish. `lost` is set by the heartbeat when the lease was
+        rescued; the attempt is then cancelled and leaves the job alone. Any other
+        cancellation means the worker is stopping: the job is handed back, then the
+        cancellation goes on."""
+        job = claim.job
+        runlog = self.runlog(job)
+        runlog.write(
+            f"ATTEMPT {job.attempts} under lease {claim.lease} in slot {claim.slot.index}",
+            job.prompt,
+        )
+        # The sandbox is removed only when this attempt let go of the job itself: after a lost
+        # lease another attempt may already be preparing the same job's sandbox.
+        owned = True
+        try:
+            outcome, job = await self._attempt(claim, runlog)
+            return await self._conclude(job, claim.lease, outcome, runlog)
+        except LeaseLost:
+            owned = False
+            runlog.write("LEASE LOST", "another worker took over this job")
+            return job
+        except asyncio.CancelledError:
+            if lost.is_set():
+                owned = False
+                runlog.write("LEASE LOST", "the lease was rescued; another worker took over")
+                return job
+            await complete_despite_cancel(self._hand_back(job, claim.lease, runlog))
+            raise
+        finally:
+            await complete_despite_cancel(self._clean_up(job, remove_sandbox=owned))
+
+    async def _clean_up(self, job: Job, *, remove_sandbox: bool) -> None:
+        try:
+            await self.shipper.flush()
+        except Exception:
+            log.exception("run log of job %s not shipped yet; the next flush retries", job.id)
+        self.shipper.forget(job.id)
+        if remove_sandbox:
+            await asyncio.to_thread(self.sandboxes.remove, job.id)
+
+    async def _hand_back(self, job: Job, lease: str, runlog: RunLog) -> None:
+        try:
+            if await self.queue.hand_back(job, lease, reason="the worker stopped"):
+                runlog.write("HANDED BACK", "the worker stopped; the job is queued again")
+        except Exception:
+            log.exception("could not hand job %s back; its lease will return it", job.id)
+
+    async def _attempt(self, claim: Claim, runlog: RunLog) -> tuple[Outcome, Job]:
+        job = claim.job
+        try:
+            employee = await self.roster.get(job.employee or "")
+            await self.pool.make_resident(claim.slot, employee.name, job.id, claim.lease)
+            sandbox = await self._prepare_sandbox(job)
+            result = await self._work(job, employee, sandbox, runlog)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            return self._failed(exc, runlog), job
+        job = await self.queue.start_validating(job, claim.lease)
+        try:
+            outcome = await self._validate(job, employee, sandbox, result, runlog)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            return self._failed(exc, runlog, output=result.text), job
+        return outcome, job
+
+    async def _validate(
+        self, job: Job, employee: Employee, sandbox: Path | None, result: WorkResult,
+        runlog: RunLog,
+    ) -> Outcome:
+        error = None
+        if sandbox is not None and employee.adapter is not Adapter.CLI:
+            error = await asyncio.to_thread(self._apply_edits, sandbox, result.text, runlog)
+        report = ValidationReport()
+        if error is None and job.acceptance and sandbox is not None:
+            report = await self.validator.validate(sandbox, job.acceptance, runlog)
+        diff = None
+        if sandbox is not None:
+            diff = await asyncio.to_thread(self._finish_sandbox, job, sandbox)
+        return Outcome(result.text, diff, report, error)
+
+    def _failed(self, exc: Exception, runlog: RunLog, output: str | None = None) -> Outcome:
+        if not isinstance(exc, EmployeeFailed | AuraError):
+            log.exception("unexpected error in a job attempt")
+        message = str(exc) or type(exc).__name__
+        runlog.write("ERROR", message)
+        return Outcome(output, None, ValidationReport(), error=message)
+
+    async def _prepare_sandbox(self, job: Job) -> Path | None:
+        if job.project is None:
+            return None
+        project = Path(job.project)
+
+        def prepare() -> Path:
+            sandbox = self.sandboxes.prepare(job.id, project)
+            self.snapshots.archive(job.id, "before", sandbox)
+            return sandbox
+
+        return await asyncio.to_thread(prepare)
+
+    async def _work(
+        self, job: Job, employee: Employee, sandbox: Path | None, runlog: RunLog
+    ) -> WorkResult:
+        adapter = await self.adapters.get(employee.name)
+        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, sandbox)
+        started = time.perf_counter()
+        result = await adapter.work(
+            WorkRequest(prompt, sandbox, self.config.job_timeout_seconds), runlog
+        )
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        await self.queue.charge(job, employee, result.usage, latency_ms, self.ledger)
+        return result
+
+    def _apply_edits(self, sandbox: Path, reply: str, runlog: RunLog) -> str | None:
+        try:
+            changed = apply_edits(sandbox, parse_edits(reply))
+        except AuraError as exc:
+            runlog.write("EDITS REFUSED", str(exc))
+            return f"the reply's edits were refused: {exc}"
+        runlog.write("EDITS APPLIED", "\n".join(changed) or "(none)")
+        return None
+
+    def _finish_sandbox(self, job: Job, sandbox: Path) -> str:
+        """`after.tar.gz`, and the diff against the project as it was when the job began."""
+        self.snapshots.archive(job.id, "after", sandbox)
+        # Against `before.tar.gz`, not the live project: edits the Director makes meanwhile must
+        # not show up reverted in this job's diff.
+        with tempfile.TemporaryDirectory(prefix="aura-before-") as scratch:
+            before = self.snapshots.extract(job.id, "before", Path(scratch))
+            return unified_diff(before, sandbox)
+
+    async def _conclude(self, job: Job, lease: str, outcome: Outcome, runlog: RunLog) -> Job:
+        report = outcome.report.as_dict()
+        error = outcome.error
+        if error is None and not outcome.report.passed:
+            failed = [c.command for c in outcome.report.checks if not c.passed]
+            error = "acceptance failed: " + "; ".join(failed)
+        if error is not None and job.attempts < job.max_attempts:
+            runlog.write("RETRY", error)
+            await self._ship(job)
+            return await self.queue.retry(
+                job, lease, backoff_seconds=self.config.retry_backoff_seconds,
+                output=outcome.output, validation=report, error=error,
+            )
+        status = JobStatus.SUCCEEDED if error is None else JobStatus.FAILED
+        runlog.write(f"FINISHED {status.value}", error or "")
+        await self._ship(job)
+        return await self.queue.finish(
+            job, lease, status, output=outcome.output, diff=outcome.diff,
+            validation=report, error=error,
+        )
+
+    async def _ship(self, job: Job) -> None:
+        """The run log reaches the database before the outcome does, so a caller that sees the
+        job end also sees its whole log."""
+        try:
+            await self.shipper.flush()
+        except Exception:
+            log.exception("run log of job %s not shipped before its outcome", job.id)
