@@ -114,7 +114,9 @@ async def run(settings: Settings, *, api: bool, mcp: bool, worker: bool) -> None
         if applied:
             log.info("migrations applied", extra={"migrations": applied})
         system = await build_system(settings, database.dsn)
-        token_path = await ensure_first_token(system)
+        # Only a process that serves MCP hands out the first token; workers never race for it.
+        token_path = (await ensure_first_token(system) if mcp
+                      else settings.data_dir / "first-mcp.token")
         await _serve(system, settings, api=api, mcp=mcp, worker=worker,
                      on_ready=lambda parts: _banner(settings, token_path, started, parts))
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 from orchestra.aio import complete_despite_cancel, first_of
@@ -48,6 +49,7 @@ class ManagerConfig:
 
 @dataclass(slots=True)
 class _Running:
+    lease: str
     task: asyncio.Task[Job]
     lost: asyncio.Event
 
@@ -73,7 +75,7 @@ class Manager:
         self.shipper = shipper
         self.events = events
         self.config = config
-        self._running: dict[str, _Running] = {}  # by lease
+        self._running: dict[uuid.UUID, _Running] = {}  # by job id
 
     @property
     def worker(self) -> str:
@@ -147,8 +149,9 @@ class Manager:
     def _start(self, claim: Claim) -> None:
         lost = asyncio.Event()
         task = asyncio.create_task(self._run_guarded(claim, lost), name=f"job:{claim.job.id}")
-        self._running[claim.lease] = _Running(task, lost)
-        task.add_done_callback(lambda _: self._running.pop(claim.lease, None))
+        job_id = claim.job.id
+        self._running[job_id] = _Running(claim.lease, task, lost)
+        task.add_done_callback(lambda _: self._running.pop(job_id, None))
 
     async def run_attempt(self, claim: Claim) -> Job:
         """One attempt outside the loop (no heartbeat): for tests and tools."""
@@ -180,7 +183,7 @@ class Manager:
             await first_of(asyncio.sleep(self.config.heartbeat_seconds), stop.wait())
 
     async def _beat(self) -> None:
-        leases = list(self._running)
+        leases = {job_id: running.lease for job_id, running in self._running.items()}
         beat = await self.registry.heartbeat(self.worker, leases, self.config.lease_seconds)
         if not beat.alive:
             # Declared dead while paused or cut off: its jobs were rescued. Count again as
@@ -188,10 +191,10 @@ class Manager:
             log.warning("worker %s was declared dead by its peers; registering again",
                         self.worker)
             await self._register()
-        for lease in leases:
-            if lease not in beat.held and lease in self._running:
-                log.warning("lease %s was lost; stopping that attempt", lease)
-                running = self._running[lease]
+        for job_id, lease in leases.items():
+            running = self._running.get(job_id)
+            if job_id not in beat.held and running is not None and running.lease == lease:
+                log.warning("lease %s on job %s was lost; stopping that attempt", lease, job_id)
                 running.lost.set()
                 running.task.cancel()
 

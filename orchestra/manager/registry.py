@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,10 +29,10 @@ def new_worker_id() -> str:
 @dataclass(frozen=True, slots=True)
 class Beat:
     """What a heartbeat learned: whether this worker still counts as alive, and which of the
-    leases it presented it still holds."""
+    jobs it presented it still holds under their leases."""
 
     alive: bool
-    held: frozenset[str]
+    held: frozenset[uuid.UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +54,13 @@ class WorkerRegistry:
                 heartbeat_seconds,
             )
 
-    async def heartbeat(self, worker: str, leases: Sequence[str], lease_seconds: float) -> Beat:
+    async def heartbeat(
+        self, worker: str, leases: Mapping[uuid.UUID, str], lease_seconds: float
+    ) -> Beat:
+        """Beat for the worker and extend the leases (job id → lease) of its jobs."""
         async with self.db.connection() as conn:
             row = await conn.fetchrow(_W["heartbeat_worker"], worker, list(leases),
-                                      lease_seconds)
+                                      list(leases.values()), lease_seconds)
         return Beat(bool(row["alive"]), frozenset(row["held"]))
 
     async def stop(self, worker: str) -> None:

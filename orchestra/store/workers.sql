@@ -16,21 +16,22 @@ WITH registered AS (
 SELECT registered.* FROM registered, audited;
 
 -- heartbeat_worker --
--- One round trip per beat: the worker's own row, and the leases ($2) of the jobs it runs.
--- `alive` is false when the worker was declared dead meanwhile; `held` lists the leases
--- still held (a lease missing from it was rescued: that attempt must stop).
+-- One round trip per beat: the worker's own row, and the leases of the jobs it runs (job ids
+-- $2 with their leases $3). `alive` is false when the worker was declared dead meanwhile;
+-- `held` lists the jobs still held (one missing from it was rescued: that attempt must stop).
 WITH beat AS (
     UPDATE workers SET heartbeat_at = now()
     WHERE id = $1 AND status = 'running'
     RETURNING id
 ), extended AS (
-    UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
-    WHERE lease_owner = ANY($2::text[]) AND status IN ('running', 'validating')
-      AND EXISTS (SELECT 1 FROM beat)
-    RETURNING lease_owner
+    UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => $4)
+    FROM unnest($2::uuid[], $3::text[]) AS mine (job_id, lease)
+    WHERE j.id = mine.job_id AND j.lease_owner = mine.lease
+      AND j.status IN ('running', 'validating') AND EXISTS (SELECT 1 FROM beat)
+    RETURNING j.id
 )
 SELECT EXISTS (SELECT 1 FROM beat) AS alive,
-       coalesce(array(SELECT lease_owner FROM extended), '{}') AS held;
+       coalesce(array(SELECT id FROM extended), '{}') AS held;
 
 -- stop_worker --
 WITH stopped AS (

@@ -122,7 +122,6 @@ async def test_metrics_include_the_job_duration_histogram(
     api: httpx.AsyncClient, system: System
 ) -> None:
     from orchestra.models import JobStatus, NewJob
-
     from tests.integration.helpers import hire
 
     await hire(system.db, "echo")

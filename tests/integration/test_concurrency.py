@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+import uuid
 
 from governance.auditor import Auditor
 from governance.journal import AuditJournal, PendingEntry
@@ -52,12 +53,12 @@ async def _worker(
         job, lease = claim.job, claim.lease
         stalled = random.random() < 0.1  # this one stops heartbeating: it will be rescued
 
-        async def beat(lease: str) -> None:
+        async def beat(job_id: uuid.UUID, lease: str) -> None:
             while True:
                 await asyncio.sleep(LEASE_S / 3)
-                await registry.heartbeat(name, [lease], LEASE_S)
+                await registry.heartbeat(name, {job_id: lease}, LEASE_S)
 
-        heart = asyncio.create_task(beat(lease) if not stalled else asyncio.sleep(0))
+        heart = asyncio.create_task(beat(job.id, lease) if not stalled else asyncio.sleep(0))
         try:
             await pool.make_resident(claim.slot, job.employee or "", job.id, lease)
             await asyncio.sleep(LEASE_S * 2.5 if stalled else random.random() * 0.02)
