@@ -31,6 +31,7 @@ class _SystemCollector(Collector):
     def __init__(self) -> None:
         self.jobs: dict[str, int] = {}
         self.slots: dict[str, int] = {}
+        self.workers: dict[str, int] = {}
         self.ledger: list[tuple[str, int, int, float]] = []
         self.durations: dict[int, tuple[int, float]] = {}  # width_bucket → (count, seconds)
 
@@ -46,6 +47,10 @@ class _SystemCollector(Collector):
         slots = GaugeMetricFamily("aura_pool_slots", "Pool slots by state", labels=["state"])
         for state in ("empty", "idle", "busy", "loading"):
             slots.add_metric([state], self.slots.get(state, 0))
+        workers = GaugeMetricFamily("aura_workers", "Registered workers by status",
+                                    labels=["status"])
+        for status in ("running", "stopped", "dead"):
+            workers.add_metric([status], self.workers.get(status, 0))
         tokens = CounterMetricFamily(
             "aura_tokens", "Model tokens by employee and direction",
             labels=["employee", "direction"],
@@ -55,7 +60,7 @@ class _SystemCollector(Collector):
             tokens.add_metric([employee, "in"], tin)
             tokens.add_metric([employee, "out"], tout)
             cost.add_metric([employee], usd)
-        return [jobs, finished, slots, tokens, cost, self._duration_histogram()]
+        return [jobs, finished, slots, workers, tokens, cost, self._duration_histogram()]
 
     def _duration_histogram(self) -> Metric:
         buckets: list[tuple[str, float]] = []
@@ -99,10 +104,12 @@ class Metrics:
         async with self.db.connection() as conn:
             jobs = await conn.fetch(_Q["jobs_by_status"])
             slots = await conn.fetch(_Q["slots_by_state"], self.pool_size)
+            workers = await conn.fetch(_Q["workers_by_status"])
             ledger = await conn.fetch(_Q["ledger_by_employee"])
             durations = await conn.fetch(_Q["job_durations"], list(DURATION_BOUNDS_S))
         self._system.jobs = {r["status"]: r["n"] for r in jobs}
         self._system.slots = {r["state"]: r["n"] for r in slots}
+        self._system.workers = {r["status"]: r["n"] for r in workers}
         self._system.ledger = [
             (r["employee"], int(r["tin"]), int(r["tout"]), float(r["cost"])) for r in ledger
         ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
-from orchestra.models import WORKING_STATUSES, Adapter, Employee, EmployeeStatus
+from orchestra.models import Adapter, Employee, EmployeeStatus
 from orchestra.store.db import Database
 from orchestra.store.queries import load
 from orchestra.store.rows import employee_from_row
@@ -75,22 +75,6 @@ class Roster:
         async with self.db.connection() as conn:
             rows = await conn.fetch(_E["list_employees"])
         return [employee_from_row(r) for r in rows]
-
-    async def pick(self, requested: str | None) -> Employee:
-        """The named employee, or a working one chosen for a job that names none."""
-        if requested is not None:
-            employee = await self.get(requested)
-            # Checked again at run time: the employee may have been suspended since submit.
-            if employee.status not in WORKING_STATUSES:
-                raise Conflict(
-                    f"employee {employee.name!r} is {employee.status.value} and takes no work"
-                )
-            return employee
-        async with self.db.connection() as conn:
-            row = await conn.fetchrow(_E["pick_working_employee"])
-        if row is None:
-            raise NotFound("no working employee on the roster; hire one first")
-        return employee_from_row(row)
 
 
 def validate_hire(request: HireRequest) -> Employee:

@@ -10,11 +10,3 @@ SELECT * FROM employees WHERE name = $1;
 
 -- list_employees --
 SELECT * FROM employees ORDER BY name;
-
--- pick_working_employee --
--- For a job that names no employee: a working employee, preferring one already resident in a
--- slot, then the oldest hire (HR scores will refine this choice in a later issue).
-SELECT e.* FROM employees e
-WHERE e.status IN ('probation', 'active')
-ORDER BY EXISTS (SELECT 1 FROM pool_slots s WHERE s.employee = e.name) DESC, e.created_at, e.name
-LIMIT 1;

@@ -4,6 +4,9 @@ SELECT status::text AS status, count(*) AS n FROM jobs GROUP BY status;
 -- slots_by_state --
 SELECT state, count(*) AS n FROM pool_slots WHERE index < $1 GROUP BY state;
 
+-- workers_by_status --
+SELECT status, count(*) AS n FROM workers GROUP BY status;
+
 -- ledger_by_employee --
 SELECT employee, sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost) AS cost
 FROM ledger GROUP BY employee;

@@ -136,3 +136,15 @@ async def test_metrics_include_the_job_duration_histogram(
     assert 'aura_job_duration_seconds_bucket{le="0.5"} 1.0' in metrics
     assert 'aura_job_duration_seconds_bucket{le="+Inf"} 1.0' in metrics
     assert 'aura_jobs_finished_total{status="succeeded"} 1.0' in metrics
+
+
+async def test_metrics_count_workers_by_status(api: httpx.AsyncClient, system: System) -> None:
+    from orchestra.manager import WorkerRegistry
+
+    registry = WorkerRegistry(system.db)
+    await registry.register("host:1:a", concurrency=3, heartbeat_seconds=5)
+    await registry.register("host:2:b", concurrency=3, heartbeat_seconds=5)
+    await registry.stop("host:2:b")
+    metrics = (await api.get("/metrics")).text
+    assert 'aura_workers{status="running"} 1.0' in metrics
+    assert 'aura_workers{status="stopped"} 1.0' in metrics
