@@ -37,3 +37,15 @@ class Unavailable(AuraError):
     """A dependency (database, provider, sandbox tool) cannot serve the request now."""
 
     kind = "unavailable"
+
+
+class EmployeeFailed(AuraError):
+    """An employee could not do the work (provider error, non-zero exit, bad reply)."""
+
+    kind = "employee_failed"
+
+
+class EmployeeTimeout(EmployeeFailed):
+    """An employee did not finish within the request's time limit."""
+
+    kind = "employee_timeout"

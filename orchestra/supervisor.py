@@ -12,10 +12,12 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from orchestra.errors import Unavailable
+
 log = logging.getLogger("orchestra.supervisor")
 
 
-class SideTaskFailed(RuntimeError):
+class SideTaskFailed(Unavailable):
     """A supervised side task ended before it was asked to stop."""
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+# Re-exported: adapters raise them and callers catch them as part of the adapter protocol.
+from orchestra.errors import EmployeeFailed as EmployeeFailed
+from orchestra.errors import EmployeeTimeout as EmployeeTimeout
 from orchestra.hooks import Usage
 from orchestra.runlog import RunLog
 
@@ -30,14 +33,6 @@ class WorkResult:
     text: str
     usage: Usage
     exit_code: int | None = None
-
-
-class EmployeeFailed(Exception):
-    """The employee could not do the work (provider error, non-zero exit, bad reply)."""
-
-
-class EmployeeTimeout(EmployeeFailed):
-    """The employee did not finish within the request's time limit."""
 
 
 class EmployeeAdapter(Protocol):

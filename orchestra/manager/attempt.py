@@ -19,7 +19,7 @@ from pathlib import Path
 
 from orchestra.aio import complete_despite_cancel
 from orchestra.edits import apply_edits, parse_edits
-from orchestra.employees.base import EmployeeFailed, WorkRequest, WorkResult
+from orchestra.employees.base import WorkRequest, WorkResult
 from orchestra.employees.cache import AdapterCache
 from orchestra.errors import AuraError
 from orchestra.hooks import CallLedger, ValidationReport, Validator
@@ -164,7 +164,7 @@ class AttemptRunner:
         return Outcome(result.text, diff, report, error)
 
     def _failed(self, exc: Exception, runlog: RunLog, output: str | None = None) -> Outcome:
-        if not isinstance(exc, EmployeeFailed | AuraError):
+        if not isinstance(exc, AuraError):
             log.exception("unexpected error in a job attempt")
         message = str(exc) or type(exc).__name__
         runlog.write("ERROR", message)
