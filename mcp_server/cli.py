@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import ValidationError
@@ -56,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     api_verb("jobs", "recent jobs")
     job = api_verb("job", "one job")
     job.add_argument("job_id")
+    job.add_argument(
+        "--export", nargs=2, metavar=("STATE", "FILE"),
+        help="write the job's before or after state as a tar, e.g. --export after after.tar",
+    )
     api_verb("pool", "the model slots")
     audit = api_verb("audit", "the audit chain")
     audit.add_argument("action", choices=["verify"])
@@ -90,12 +95,16 @@ def _call(client: httpx.Client, method: str, path: str, body: Any = None) -> Any
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach the API at {client.base_url}: {exc}") from exc
     if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        raise CliError(f"{response.status_code}: {detail}")
+        _call_failed(response)
     return response.json() if response.content else None
+
+
+def _call_failed(response: httpx.Response) -> NoReturn:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    raise CliError(f"{response.status_code}: {detail}")
 
 
 def _print(data: Any) -> None:
@@ -119,6 +128,8 @@ def _director_verb(args: argparse.Namespace, settings: Settings) -> int:
             _print(_call(client, "POST", "/employees", _hire_body(args)))
         elif args.command == "jobs":
             _print(_call(client, "GET", "/jobs"))
+        elif args.command == "job" and args.export:
+            _export(client, args.job_id, *args.export)
         elif args.command == "job":
             _print(_call(client, "GET", f"/jobs/{args.job_id}"))
         elif args.command == "pool":
@@ -128,6 +139,28 @@ def _director_verb(args: argparse.Namespace, settings: Settings) -> int:
             _print(report)
             return 0 if report["ok"] else 1
     return 0
+
+
+def _export(client: httpx.Client, job_id: str, state: str, file: str) -> None:
+    """Stream the job's state as a tar into FILE (written beside, then renamed)."""
+    if state not in ("before", "after"):
+        raise CliError(f"--export takes before or after, not {state!r}")
+    target = Path(file)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with client.stream("GET", f"/jobs/{job_id}/export", params={"state": state}) as response:
+            if response.status_code >= 400:
+                response.read()
+                _call_failed(response)
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach the API at {client.base_url}: {exc}") from exc
+    except OSError as exc:
+        raise CliError(f"cannot write {target}: {exc.strerror}") from exc
+    partial.replace(target)
+    console.print(f"wrote the {state} state of job {job_id} to {target}")
 
 
 def _hire_body(args: argparse.Namespace) -> dict[str, Any]:

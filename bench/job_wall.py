@@ -1,0 +1,156 @@
+"""A job's wall time end to end over MCP on a real-size project: submit → succeeded.
+
+    .venv/bin/python bench/job_wall.py [--project DIR] [--jobs 3] [--repo CHECKOUT]
+
+Starts `aura up` (embedded PostgreSQL, its own directories and ports) with the project's
+parent as the workspace, hires a command-line employee that edits one file, and submits jobs
+over MCP (streamable HTTP, the SDK's client) with one acceptance command, waiting with
+`wait_job` until each succeeds. Without `--project` it builds one like `bench/sandbox.py`
+does (a git repository with an ignored `.venv` of installed packages, ≥ 5,000 files and
+≥ 200 MB). `--repo` runs another checkout's `aura up` (e.g. an older commit in a worktree with
+its own `.venv`), so before and after can be measured on the same project in one run. The
+first job on a project may pay one-time costs (a snapshot store's first look); the JSON line
+reports the first job and the median of the rest separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from _support import free_port, mcp_session
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EDIT = "#!/bin/sh\necho \"# touched by the benchmark's employee\" >> {file}\necho edited\n"
+
+
+class AuraUp:
+    """`aura up` from a checkout, on throw-away directories."""
+
+    def __init__(self, repo: Path, root: Path, workspace: Path) -> None:
+        self.repo, self.root, self.workspace = repo, root, workspace
+        self.api_port, self.mcp_port = free_port(), free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}
+        env.update({
+            "AURA_DATA_DIR": str(self.root / "data"), "AURA_BACKUP_DIR": str(self.root / "b"),
+            "AURA_SANDBOX_DIR": str(self.root / "sandboxes"),
+            "AURA_SNAPSHOT_DIR": str(self.root / "snapshots"),
+            "AURA_WORKSPACES": str(self.workspace), "AURA_BACKUP_AFTER_MIGRATE": "false",
+            "AURA_API_PORT": str(self.api_port), "AURA_MCP_PORT": str(self.mcp_port),
+        })
+        python = self.repo / ".venv" / "bin" / "python"
+        with (self.root / "aura.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(python), "-m", "mcp_server.cli", "up"], cwd=self.repo, env=env,
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"aura up exited; see {self.root}/aura.log")
+            try:
+                if httpx.get(f"{self.api}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def director(self) -> httpx.Client:
+        key = (self.root / "data" / "director.key").read_text().strip()
+        return httpx.Client(base_url=f"{self.api}/api/v1", timeout=60,
+                            headers={"Authorization": f"Bearer {key}"})
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+async def run_jobs(aura: AuraUp, token: str, project: Path, count: int) -> list[float]:
+    seconds = []
+    async with mcp_session(f"http://127.0.0.1:{aura.mcp_port}/mcp", token) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            submitted = await client.call_tool("submit_job", {
+                "prompt": "touch one file", "project": str(project), "employee": "editor",
+                "acceptance": ["test -s README.md"],
+            })
+            job_id = (submitted.structured_content or {})["job_id"]
+            while True:
+                result = await client.call_tool("wait_job", {"job_id": job_id, "timeout_s": 30})
+                job = result.structured_content or {}
+                if job.get("status") in ("succeeded", "failed", "cancelled", "rejected"):
+                    break
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job {job_id} ended {job['status']}: {job.get('error')}")
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def measure(repo: Path, project: Path, jobs: int) -> list[float]:
+    root = Path(tempfile.mkdtemp(prefix="aura-jobwall-", dir="/var/tmp"))
+    aura = AuraUp(repo, root, project.parent)
+    try:
+        aura.start()
+        script = root / "editor.sh"
+        script.write_text(EDIT.format(file="README.md"))
+        script.chmod(0o755)
+        with aura.director() as api:
+            hired = api.post("/employees", json={
+                "name": "editor", "adapter": "cli", "command": ["/bin/sh", str(script)]})
+            hired.raise_for_status()
+            token = api.post("/tokens", json={"name": "bench"}).json()["token"]
+        return asyncio.run(run_jobs(aura, token, project, jobs))
+    finally:
+        aura.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, help="an existing project (default: build one)")
+    parser.add_argument("--jobs", type=int, default=3)
+    parser.add_argument("--repo", type=Path, default=REPO_ROOT,
+                        help="the checkout whose `aura up` runs (default: this one)")
+    args = parser.parse_args(argv)
+    scratch = None
+    project = args.project
+    if project is None:
+        from _project import build_git_project
+
+        scratch = Path(tempfile.mkdtemp(prefix="aura-jobwall-project-", dir="/var/tmp"))
+        project = build_git_project(scratch / "workspace" / "project")
+    try:
+        seconds = measure(args.repo.resolve(), project.resolve(), args.jobs)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    rest = seconds[1:] or seconds
+    print(json.dumps({
+        "bench": "job_wall", "repo": str(args.repo), "project": str(project),
+        "jobs": len(seconds), "first_job_s": round(seconds[0], 3),
+        "later_jobs_median_s": round(statistics.median(rest), 3),
+        "all_s": [round(s, 3) for s in seconds],
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
