@@ -177,16 +177,8 @@ def _message(error: ErrorDetails) -> str:
         return "is required"
     if kind == "extra_forbidden":
         return "is an unknown field"
-    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
-        return "must not be empty"
-    if kind == "string_too_short":
-        return f"must be at least {ctx.get('min_length')} characters"
-    if kind == "too_short":
-        return f"must have at least {ctx.get('min_length')} items"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} items"
+    if kind in ("string_too_short", "too_short", "string_too_long", "too_long"):
+        return _length_message(kind, ctx, given)
     bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
               "greater_than": ("more than", "gt"), "less_than": ("less than", "lt")}
     if kind in bounds:
@@ -197,3 +189,13 @@ def _message(error: ErrorDetails) -> str:
     # Our own errors (`CleanText`, prices) are already written as predicates.
     message = error["msg"]
     return message[:1].lower() + message[1:]
+
+
+def _length_message(kind: str, ctx: Mapping[str, Any], given: object) -> str:
+    # A length rule on a checked string is reported as `too_long`, like a list's.
+    text = isinstance(given, str)
+    verb, unit = ("must be", "characters") if text else ("must have", "items")
+    if kind.endswith("too_long"):
+        return f"{verb} at most {ctx.get('max_length')} {unit}"
+    least = ctx.get("min_length")
+    return "must not be empty" if least == 1 else f"{verb} at least {least} {unit}"
