@@ -102,11 +102,19 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidInput("the request body is empty; send a JSON object")
     _check_depth(raw)
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse)
+        return json.loads(
+            raw.decode("utf-8"), parse_float=Decimal, parse_int=_integer, parse_constant=_refuse
+        )
     except UnicodeDecodeError:
         raise InvalidInput("the request body is not UTF-8 text") from None
-    except ValueError:  # JSONDecodeError, NaN/Infinity, an integer of over 4300 digits
+    except ValueError:  # JSONDecodeError, NaN or Infinity
         raise InvalidInput("the request body is not valid JSON") from None
+
+
+def _integer(digits: str) -> int | Decimal:
+    # int() refuses over 4300 digits with a ValueError that would read as "not JSON"; as a
+    # Decimal the huge number reaches its field, which can say what is wrong with it.
+    return int(digits) if len(digits) <= 40 else Decimal(digits)
 
 
 def _refuse(constant: str) -> Any:
