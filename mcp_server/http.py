@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any, cast
@@ -15,6 +14,7 @@ from starlette.routing import Route
 from starlette.types import ExceptionHandler
 
 from orchestra.errors import AuraError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from tools.errors import log_incident
 from tools.inputs import InvalidFields
 
 log = logging.getLogger("mcp_server.http")
@@ -59,11 +59,13 @@ async def _aura_problem(_: Request, exc: AuraError) -> Response:
 async def _http_problem(request: Request, exc: HTTPException) -> Response:
     status = HTTPStatus(exc.status_code)
     detail = exc.detail
+    # The path is the caller's text: cut, so a long one is not echoed whole.
+    path = request.url.path if len(request.url.path) <= 200 else request.url.path[:200] + "…"
     if status is HTTPStatus.NOT_FOUND and detail == status.phrase:
-        detail = f"there is nothing at {request.url.path}"
+        detail = f"there is nothing at {path}"
     elif status is HTTPStatus.METHOD_NOT_ALLOWED:
         allowed = (exc.headers or {}).get("Allow", "")
-        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+        detail = f"{request.method} is not allowed on {path}; allowed: {allowed}"
     title = status.phrase.lower().replace(" ", "_").replace("-", "_")
     response = problem(status.value, title, detail)
     response.headers.update(exc.headers or {})
@@ -72,11 +74,8 @@ async def _http_problem(request: Request, exc: HTTPException) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     """A bug or an outage we did not foresee: logged whole here, answered without internals."""
-    incident = uuid.uuid4().hex[:12]
-    log.error(
-        "unexpected error answering %s %s (incident %s)", request.method, request.url.path,
-        incident, exc_info=exc, extra={"incident": incident},
-    )
+    what = f"unexpected error answering {request.method} {request.url.path[:200]}"
+    incident = log_incident(log, what, exc)
     return problem(500, "internal_error",
                    f"the server failed unexpectedly; the error is logged as incident {incident}")
 

@@ -47,19 +47,18 @@ def describe(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float | Decimal):
-        return f"the number {_shorten(str(value))}"
+        text = str(value)
+        return f"the number {text[:_QUOTE_CHARS]}" + ("…" if len(text) > _QUOTE_CHARS else "")
     if isinstance(value, str):
-        # json.dumps escapes NUL and other control characters, so the message stays printable.
-        return f"the string {json.dumps(_shorten(value))}"
+        # json.dumps escapes control characters and lone surrogates (which no UTF-8 response
+        # could carry), so the message stays printable and encodable.
+        quoted = json.dumps(value[:_QUOTE_CHARS])
+        return f"the string {quoted}" + ("…" if len(value) > _QUOTE_CHARS else "")
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, dict):
         return "an object"
     return f"a value of type {type(value).__name__}"
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "…"
 
 
 def parse_price(value: object) -> Decimal:

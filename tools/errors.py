@@ -61,10 +61,16 @@ class ToolServer(MCPServer[Any]):
             raise
 
 
-def _unexpected(tool: str, exc: UnexpectedToolError) -> ToolError:
+def log_incident(logger: logging.Logger, what: str, exc: BaseException) -> str:
+    """Log an unexpected failure with its traceback under a fresh incident id, and return the
+    id: the caller is told only the id, the Director finds the rest in the log."""
     incident = uuid.uuid4().hex[:12]
-    log.error("tool %r failed unexpectedly (incident %s)", tool, incident,
-              exc_info=exc.__cause__ or exc, extra={"incident": incident})
+    logger.error("%s (incident %s)", what, incident, exc_info=exc, extra={"incident": incident})
+    return incident
+
+
+def _unexpected(tool: str, exc: UnexpectedToolError) -> ToolError:
+    incident = log_incident(log, f"tool {tool!r} failed unexpectedly", exc.__cause__ or exc)
     return ToolError(
         f"Error executing tool {tool}: internal_error: the tool failed unexpectedly; "
         f"the error is logged as incident {incident}"
