@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from orchestra import inputs
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
-from orchestra.inputs import bad_character, describe, parse_price
 from orchestra.models import WORKING_STATUSES, Adapter, Employee, EmployeeStatus
 from orchestra.store.db import Database
 from orchestra.store.queries import load
@@ -129,7 +129,7 @@ def validate_hire(request: HireRequest) -> Employee:
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise InvalidInput("base_url must start with http:// or https://")
     if not isinstance(request.network, bool):
-        raise InvalidInput(f"network must be true or false, not {describe(request.network)}")
+        raise InvalidInput(f"network must be true or false, not {inputs.describe(request.network)}")
     return Employee(
         name=name,
         adapter=adapter,
@@ -149,8 +149,8 @@ def _text(field_name: str, value: object, max_chars: int = 200, *, free: bool = 
     """`value` as a string that fits the database: no NUL (nor control characters unless
     `free`), at most `max_chars` long."""
     if not isinstance(value, str):
-        raise InvalidInput(f"{field_name} must be a string, not {describe(value)}")
-    bad = bad_character(value, free_text=free)
+        raise InvalidInput(f"{field_name} must be a string, not {inputs.describe(value)}")
+    bad = inputs.bad_character(value, free_text=free)
     if bad is not None:
         raise InvalidInput(f"{field_name} contains {bad}")
     if len(value) > max_chars:
@@ -181,14 +181,14 @@ def _check_command(adapter: Adapter, command: object) -> tuple[str, ...] | None:
     if not command or not isinstance(command, list | tuple):
         raise InvalidInput(
             'a cli employee needs command: an argv list such as ["agent", "{prompt}"]'
-            + ("" if command is None else f", not {describe(command)}")
+            + ("" if command is None else f", not {inputs.describe(command)}")
         )
     if len(command) > MAX_COMMAND_PARTS:
         raise InvalidInput(f"command must have at most {MAX_COMMAND_PARTS} items")
     for index, part in enumerate(command):
         if not isinstance(part, str) or not part:
             raise InvalidInput(
-                f"command[{index}] must be a non-empty string, not {describe(part)}; "
+                f"command[{index}] must be a non-empty string, not {inputs.describe(part)}; "
                 "command must be a list of non-empty strings"
             )
         # An argument may span lines; only what the OS or the database cannot hold is refused.
@@ -198,7 +198,7 @@ def _check_command(adapter: Adapter, command: object) -> tuple[str, ...] | None:
 
 def _skills(skills: object) -> tuple[str, ...]:
     if not isinstance(skills, list | tuple):
-        raise InvalidInput(f"skills must be a list of strings, not {describe(skills)}")
+        raise InvalidInput(f"skills must be a list of strings, not {inputs.describe(skills)}")
     if len(skills) > MAX_SKILLS:
         raise InvalidInput(f"skills must have at most {MAX_SKILLS} items")
     cleaned = tuple(
@@ -212,6 +212,6 @@ def _skills(skills: object) -> tuple[str, ...]:
 
 def _price(field_name: str, value: object) -> Decimal:
     try:
-        return parse_price(value)
+        return inputs.parse_price(value)
     except ValueError as exc:
         raise InvalidInput(f"{field_name} {exc} (USD per million tokens)") from None
