@@ -16,7 +16,9 @@ from orchestra.store.db import Database
 from orchestra.store.queries import load
 
 _T = load("tokens")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# The `api_tokens` table's CHECK constraint (migration 001).
+TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_NAME = re.compile(TOKEN_NAME_PATTERN)
 TOKEN_PREFIX = "aura_mcp_"
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,19 +14,11 @@ from governance.access import TokenRegistry, director_key_matches
 from governance.accountant import Accountant
 from governance.anchors import AnchorFile
 from governance.auditor import Auditor
-from mcp_server.http import (
-    Probe,
-    Render,
-    bearer_token,
-    json_body,
-    ops_routes,
-    problem,
-    problem_from,
-)
-from orchestra.errors import AuraError, InvalidInput
-from orchestra.models import JobStatus
+from mcp_server.api_inputs import JOB_ID, TOKEN_NAME, JobFilter, NewEmployee, NewToken, Page
+from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
+from mcp_server.payloads import read_body, read_path, read_query
 from orchestra.queue import JobQueue
-from orchestra.roster import HireRequest, Roster
+from orchestra.roster import Roster
 from orchestra.store.db import Database
 from tools.pool import pool_view
 from tools.services import ToolServices
@@ -57,65 +48,52 @@ def _director_only(key: str, handler: Handler) -> Handler:
             response = problem(401, "unauthorized", "send the Director key as a Bearer token")
             response.headers["WWW-Authenticate"] = 'Bearer realm="aura-director"'
             return response
-        try:
-            return await handler(request)
-        except AuraError as exc:
-            return problem_from(exc)
+        return await handler(request)
 
     return guarded
 
 
-def _limit(request: Request, default: int = 50) -> int:
-    raw = request.query_params.get("limit", str(default))
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"limit must be a whole number, not {raw!r}") from None
+def _by_method(handlers: Mapping[str, Handler]) -> Handler:
+    """One endpoint for a path's methods, so a wrong method gets 405 naming all allowed."""
 
+    async def dispatch(request: Request) -> Response:
+        # Starlette admits HEAD wherever GET is allowed.
+        handler = handlers.get(request.method) or handlers["GET"]
+        return await handler(request)
 
-def _hire_request(body: dict[str, Any]) -> HireRequest:
-    known = set(HireRequest.__dataclass_fields__)
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(unknown)}")
-    if "name" not in body or "adapter" not in body:
-        raise InvalidInput("name and adapter are required")
-    return HireRequest(**body)
+    return dispatch
 
 
 def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette:
     s = services
 
     async def create_token(request: Request) -> Response:
-        body = await json_body(request)
-        issued = await s.tokens.create(str(body.get("name", "")), actor=DIRECTOR)
+        body = await read_body(request, NewToken)
+        issued = await s.tokens.create(body.name, actor=DIRECTOR)
         return JSONResponse({"name": issued.name, "token": issued.token}, status_code=201)
 
     async def list_tokens(_: Request) -> Response:
         return JSONResponse({"tokens": await s.tokens.list_tokens()})
 
     async def revoke_token(request: Request) -> Response:
-        await s.tokens.revoke(request.path_params["name"], actor=DIRECTOR)
+        await s.tokens.revoke(read_path(request, "name", TOKEN_NAME), actor=DIRECTOR)
         return Response(status_code=204)
 
     async def hire(request: Request) -> Response:
-        employee = await s.roster.hire(_hire_request(await json_body(request)), actor=DIRECTOR)
+        body = await read_body(request, NewEmployee)
+        employee = await s.roster.hire(body.hire_request(), actor=DIRECTOR)
         return JSONResponse(employee.public(), status_code=201)
 
     async def list_employees(_: Request) -> Response:
         return JSONResponse({"employees": [e.public() for e in await s.roster.list_employees()]})
 
     async def list_jobs(request: Request) -> Response:
-        raw_status = request.query_params.get("status")
-        try:
-            status = JobStatus(raw_status) if raw_status else None
-        except ValueError:
-            raise InvalidInput(f"unknown status {raw_status!r}") from None
-        jobs = await s.queue.list_jobs(status=status, limit=_limit(request))
+        query = read_query(request, JobFilter)
+        jobs = await s.queue.list_jobs(status=query.status, limit=query.limit)
         return JSONResponse({"jobs": [job_result(j).model_dump() for j in jobs]})
 
     async def get_job(request: Request) -> Response:
-        job = await s.queue.get(request.path_params["job_id"])
+        job = await s.queue.get(read_path(request, "job_id", JOB_ID))
         return JSONResponse(job_result(job).model_dump())
 
     async def pool(_: Request) -> Response:
@@ -126,21 +104,24 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         return JSONResponse(report.as_dict())
 
     async def ledger(request: Request) -> Response:
-        return JSONResponse({"entries": await s.accountant.entries(s.db, limit=_limit(request))})
+        limit = read_query(request, Page).limit
+        return JSONResponse({"entries": await s.accountant.entries(s.db, limit=limit)})
 
-    def route(path: str, handler: Handler, methods: list[str]) -> Route:
-        return Route(path, _director_only(s.director_key, handler), methods=methods)
+    def route(path: str, **handlers: Handler) -> Route:
+        endpoint = _director_only(s.director_key, _by_method(handlers))
+        return Route(path, endpoint, methods=list(handlers))
 
     api = [
-        route("/tokens", create_token, ["POST"]),
-        route("/tokens", list_tokens, ["GET"]),
-        route("/tokens/{name}", revoke_token, ["DELETE"]),
-        route("/employees", hire, ["POST"]),
-        route("/employees", list_employees, ["GET"]),
-        route("/jobs", list_jobs, ["GET"]),
-        route("/jobs/{job_id}", get_job, ["GET"]),
-        route("/pool", pool, ["GET"]),
-        route("/audit/verify", audit_verify, ["GET"]),
-        route("/ledger", ledger, ["GET"]),
+        route("/tokens", POST=create_token, GET=list_tokens),
+        route("/tokens/{name}", DELETE=revoke_token),
+        route("/employees", POST=hire, GET=list_employees),
+        route("/jobs", GET=list_jobs),
+        route("/jobs/{job_id}", GET=get_job),
+        route("/pool", GET=pool),
+        route("/audit/verify", GET=audit_verify),
+        route("/ledger", GET=ledger),
     ]
-    return Starlette(routes=[Mount("/api/v1", routes=api), *ops_routes(ready, metrics)])
+    return Starlette(
+        routes=[Mount("/api/v1", routes=api), *ops_routes(ready, metrics)],
+        exception_handlers=problem_handlers(),
+    )

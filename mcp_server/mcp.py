@@ -18,11 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from governance.access import TokenRegistry
 from governance.identity import CLIENT_STATE_KEY
 from governance.middleware import GovernanceMiddleware
-from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem
+from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
 from orchestra.errors import AuraError
 from tools import jobs as job_tools
 from tools import pool as pool_tools
 from tools import roster as roster_tools
+from tools.errors import ToolServer
 from tools.services import ToolServices
 
 # DESIGN §9's core set; cancel_job joins it when it exists.
@@ -38,7 +39,7 @@ INSTRUCTIONS = (
 def build_mcp_server(
     services: ToolServices, governance: GovernanceMiddleware, *, tool_set: str = "all"
 ) -> MCPServer:
-    server: MCPServer = MCPServer(
+    server: MCPServer = ToolServer(
         name="aura-orchestra", instructions=INSTRUCTIONS, middleware=[governance]
     )
     job_tools.register(server, services)
@@ -139,4 +140,5 @@ def build_mcp_app(
     return Starlette(
         routes=[*ops_routes(ready, metrics), Mount("/", app=BearerAuth(inner, tokens))],
         lifespan=lifespan,
+        exception_handlers=problem_handlers(),
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from orchestra import inputs
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
 from orchestra.models import Adapter, Employee, EmployeeStatus
@@ -16,8 +17,19 @@ from orchestra.store.queries import load
 from orchestra.store.rows import employee_from_row
 
 _E = load("employees")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The same patterns as the `employees` table's CHECK constraints (migration 001).
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_NAME = re.compile(NAME_PATTERN)
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+# Lengths that no real hire comes near; they keep rows and prompts to a sane size.
+MAX_MODEL_CHARS = 200
+MAX_URL_CHARS = 2048
+MAX_ENV_NAME_CHARS = 128
+MAX_COMMAND_PARTS = 64
+MAX_COMMAND_PART_CHARS = 4_000
+MAX_SKILLS = 32
+MAX_SKILL_CHARS = 64
 # Adapters whose code exists; the others are refused rather than faked.
 AVAILABLE_ADAPTERS = frozenset({Adapter.OLLAMA, Adapter.CLI})
 
@@ -78,61 +90,112 @@ class Roster:
 
 
 def validate_hire(request: HireRequest) -> Employee:
-    """Check a hire request field by field; the message names the field that is wrong."""
-    if not _NAME.match(request.name or ""):
+    """Check a hire request field by field; the message names the field that is wrong.
+
+    The HTTP edge checks types first, but the CLI, MCP and tests reach this too, so wrong types,
+    NUL and control characters are refused here as well, before anything meets the database.
+    """
+    name = _text("name", request.name)
+    if not _NAME.match(name):
         raise InvalidInput(
             "name must be 1-63 characters of a-z, 0-9, '_', '.', '-', "
             "starting with a letter or digit"
         )
-    try:
-        adapter = Adapter(request.adapter)
-    except ValueError:
-        choices = ", ".join(a.value for a in Adapter)
-        raise InvalidInput(f"adapter must be one of {choices}") from None
-    if adapter not in AVAILABLE_ADAPTERS:
-        raise InvalidInput(f"adapter {adapter.value!r} is not available yet (use ollama or cli)")
-    if adapter is Adapter.OLLAMA and not request.model:
+    adapter = _adapter(_text("adapter", request.adapter))
+    model = _optional_text("model", request.model, MAX_MODEL_CHARS)
+    if adapter is Adapter.OLLAMA and not model:
         raise InvalidInput("an ollama employee needs a model (e.g. 'llama3.2:3b')")
     command = _check_command(adapter, request.command)
-    if request.api_key_env is not None and not _ENV_NAME.match(request.api_key_env):
+    api_key_env = _optional_text("api_key_env", request.api_key_env, MAX_ENV_NAME_CHARS)
+    if api_key_env is not None and not _ENV_NAME.match(api_key_env):
         raise InvalidInput("api_key_env must name an environment variable, not hold a key")
-    if request.base_url is not None and not request.base_url.startswith(("http://", "https://")):
+    base_url = _optional_text("base_url", request.base_url, MAX_URL_CHARS)
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise InvalidInput("base_url must start with http:// or https://")
-    skills = tuple(str(s).strip() for s in request.skills if str(s).strip())
+    if not isinstance(request.network, bool):
+        raise InvalidInput(f"network must be true or false, not {inputs.describe(request.network)}")
     return Employee(
-        name=request.name,
+        name=name,
         adapter=adapter,
-        model=request.model,
-        base_url=request.base_url,
-        api_key_env=request.api_key_env,
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
         command=command,
-        network=bool(request.network),
-        skills=skills,
+        network=request.network,
+        skills=_skills(request.skills),
         price_in=_price("price_in", request.price_in),
         price_out=_price("price_out", request.price_out),
         status=EmployeeStatus.PROBATION,
     )
 
 
-def _check_command(adapter: Adapter, command: Sequence[str] | None) -> tuple[str, ...] | None:
+def _text(field_name: str, value: object, max_chars: int = 200, *, free: bool = False) -> str:
+    """`value` as a string that fits the database: no NUL (nor control characters unless
+    `free`), at most `max_chars` long."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field_name} must be a string, not {inputs.describe(value)}")
+    bad = inputs.bad_character(value, free_text=free)
+    if bad is not None:
+        raise InvalidInput(f"{field_name} contains {bad}")
+    if len(value) > max_chars:
+        raise InvalidInput(f"{field_name} must be at most {max_chars} characters")
+    return value
+
+
+def _optional_text(field_name: str, value: object, max_chars: int) -> str | None:
+    return None if value is None else _text(field_name, value, max_chars)
+
+
+def _adapter(value: str) -> Adapter:
+    try:
+        adapter = Adapter(value)
+    except ValueError:
+        choices = ", ".join(a.value for a in Adapter)
+        raise InvalidInput(f"adapter must be one of {choices}") from None
+    if adapter not in AVAILABLE_ADAPTERS:
+        raise InvalidInput(f"adapter {adapter.value!r} is not available yet (use ollama or cli)")
+    return adapter
+
+
+def _check_command(adapter: Adapter, command: object) -> tuple[str, ...] | None:
     if adapter is not Adapter.CLI:
         if command is not None:
             raise InvalidInput("only a cli employee takes a command")
         return None
-    if not command or isinstance(command, str):
+    if not command or not isinstance(command, list | tuple):
         raise InvalidInput(
             'a cli employee needs command: an argv list such as ["agent", "{prompt}"]'
+            + ("" if command is None else f", not {inputs.describe(command)}")
         )
-    if not all(isinstance(part, str) and part for part in command):
-        raise InvalidInput("command must be a list of non-empty strings")
+    if len(command) > MAX_COMMAND_PARTS:
+        raise InvalidInput(f"command must have at most {MAX_COMMAND_PARTS} items")
+    for index, part in enumerate(command):
+        if not isinstance(part, str) or not part:
+            raise InvalidInput(
+                f"command[{index}] must be a non-empty string, not {inputs.describe(part)}; "
+                "command must be a list of non-empty strings"
+            )
+        # An argument may span lines; only what the OS or the database cannot hold is refused.
+        _text(f"command[{index}]", part, MAX_COMMAND_PART_CHARS, free=True)
     return tuple(command)
 
 
-def _price(field_name: str, value: Any) -> Decimal:
+def _skills(skills: object) -> tuple[str, ...]:
+    if not isinstance(skills, list | tuple):
+        raise InvalidInput(f"skills must be a list of strings, not {inputs.describe(skills)}")
+    if len(skills) > MAX_SKILLS:
+        raise InvalidInput(f"skills must have at most {MAX_SKILLS} items")
+    cleaned = tuple(
+        _text(f"skills[{index}]", skill, MAX_SKILL_CHARS).strip()
+        for index, skill in enumerate(skills)
+    )
+    if "" in cleaned:
+        raise InvalidInput(f"skills[{cleaned.index('')}] must not be empty")
+    return cleaned
+
+
+def _price(field_name: str, value: object) -> Decimal:
     try:
-        price = Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidInput(f"{field_name} must be a number (USD per million tokens)") from None
-    if not price.is_finite() or price < 0:
-        raise InvalidInput(f"{field_name} must be a non-negative number")
-    return price
+        return inputs.parse_price(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field_name} {exc} (USD per million tokens)") from None

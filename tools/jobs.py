@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field
 
 from governance.identity import client_from_request
 from orchestra.models import Job, JobKind, NewJob
+from orchestra.queue import MAX_ACCEPTANCE_COMMANDS
 from tools.errors import tool_errors
+from tools.inputs import Command, EmployeeName, IdempotencyKey, JobId, ProjectPath, Prompt
 from tools.services import ToolServices
 from tools.shaping import JobResult, SubmitResult, job_result
 
@@ -68,20 +70,21 @@ async def _wait(
 def register(server: MCPServer, services: ToolServices) -> None:
     @tool_errors
     async def submit_job(
-        prompt: Annotated[str, Field(description="what the employee should do")],
+        prompt: Annotated[Prompt, Field(description="what the employee should do")],
         ctx: Context[Any, Any],
-        project: Annotated[str | None, Field(
+        project: Annotated[ProjectPath | None, Field(
             description="absolute path of the project to work on, inside AURA_WORKSPACES; "
             "the employee works on a copy, never the original")] = None,
-        employee: Annotated[str | None, Field(
+        employee: Annotated[EmployeeName | None, Field(
             description="employee name from list_employees; omit to let the manager choose")
         ] = None,
-        acceptance: Annotated[list[str] | None, Field(
+        acceptance: Annotated[list[Command] | None, Field(
+            max_length=MAX_ACCEPTANCE_COMMANDS,
             description="shell commands run in the sandbox afterwards; all must exit 0")
         ] = None,
         priority: Annotated[int, Field(ge=-100, le=100, description="higher runs first")] = 0,
         max_attempts: Annotated[int, Field(ge=1, le=5)] = 1,
-        idempotency_key: Annotated[str | None, Field(
+        idempotency_key: Annotated[IdempotencyKey | None, Field(
             description="resubmitting with the same key returns the first job")] = None,
     ) -> SubmitResult:
         client = _client(ctx)
@@ -95,12 +98,14 @@ def register(server: MCPServer, services: ToolServices) -> None:
         return SubmitResult(job_id=str(job.id), status=job.status.value, created=submitted.created)
 
     @tool_errors
-    async def get_job(job_id: Annotated[str, Field(description="id from submit_job")]) -> JobResult:
+    async def get_job(
+        job_id: Annotated[JobId, Field(description="id from submit_job")]
+    ) -> JobResult:
         return job_result(await services.queue.get(job_id))
 
     @tool_errors
     async def wait_job(
-        job_id: Annotated[str, Field(description="id from submit_job")],
+        job_id: Annotated[JobId, Field(description="id from submit_job")],
         ctx: Context[Any, Any],
         timeout_s: WaitSeconds = DEFAULT_WAIT_S,
     ) -> JobResult:
@@ -109,9 +114,9 @@ def register(server: MCPServer, services: ToolServices) -> None:
 
     @tool_errors
     async def ask(
-        prompt: Annotated[str, Field(description="the question")],
+        prompt: Annotated[Prompt, Field(description="the question")],
         ctx: Context[Any, Any],
-        employee: Annotated[str | None, Field(
+        employee: Annotated[EmployeeName | None, Field(
             description="employee name from list_employees; omit to let the manager choose")
         ] = None,
         timeout_s: WaitSeconds = DEFAULT_WAIT_S,
