@@ -276,3 +276,45 @@ async def test_stopping_a_worker_with_three_busy_slots_hands_the_jobs_back_quick
 
 async def _running(db: Database, count: int) -> bool:
     return await _count(db, "SELECT count(*) FROM jobs WHERE status = 'running'") == count
+
+
+def _large_plain_project(root: Path, files: int = 120, size: int = 1 << 20) -> Path:
+    """A directory (not a git repository) of `files` incompressible files of `size` bytes:
+    preparing a copy of it cannot be instant, so a stop lands while jobs prepare."""
+    for i in range(files):
+        folder = root / f"part{i % 8}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"blob{i}.bin").write_bytes(os.urandom(size))
+    (root / "README.md").write_text("a large project\n")
+    return root
+
+
+async def test_stopping_while_three_jobs_prepare_sandboxes_of_a_large_project(
+    workers: Workers, db: Database
+) -> None:
+    projects = [_large_plain_project(workers.root / "workspace" / f"big{i}") for i in range(3)]
+    await hire(db, "quick", command=["/bin/sh", "-c", "echo done"])
+    queue = queue_for(db, workers.root / "workspace")
+    for project in projects:
+        await queue.submit(NewJob(prompt="x", project=str(project)), actor="t")
+    workers.start(1)
+    await _until(lambda: _running(db, 3), 60, workers)
+    await asyncio.sleep(0.3)  # well inside the preparation of three 120 MB projects
+    async with db.connection() as conn:
+        preparing = await conn.fetchval(
+            "SELECT count(*) FROM jobs WHERE status = 'running'")
+    proc = workers.procs[0]
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    took = time.monotonic() - started
+    assert code == 0, workers.logs()
+    assert took < STOP_WITHIN_S, took
+    assert preparing == 3
+    async with db.connection() as conn:
+        statuses = await conn.fetch("SELECT status::text, attempts FROM jobs")
+    assert [(r["status"], r["attempts"]) for r in statuses] == [("queued", 0)] * 3
+    # No half-made working copy is left behind.
+    sandboxes = workers.root / "sandboxes"
+    assert not sandboxes.exists() or not any(sandboxes.iterdir()), list(sandboxes.iterdir())
+    print(f"\nSIGTERM while three jobs prepare 120 MB projects: exited in {took:.2f}s")
