@@ -31,7 +31,7 @@ from orchestra.manager import Manager, ManagerConfig
 from orchestra.pool import Pool
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
-from orchestra.sandbox import SandboxStore
+from orchestra.sandbox import Sandboxes
 from orchestra.snapshots import SnapshotStore
 from orchestra.store.db import Database
 from orchestra.workspaces import Workspaces
@@ -119,7 +119,11 @@ async def build_system(settings: Settings, dsn: str) -> System:
     snapshots = SnapshotStore(settings.snapshot_dir.resolve())
     manager = Manager(
         queue=queue, roster=roster, pool=pool, adapters=adapters,
-        sandboxes=SandboxStore(settings.sandbox_dir.resolve()), snapshots=snapshots,
+        sandboxes=Sandboxes(
+            settings.sandbox_dir.resolve(), settings.snapshot_dir.resolve(),
+            hidden=[settings.data_dir.resolve(), settings.backup_dir.resolve()],
+        ),
+        snapshots=snapshots,
         ledger=Accountant(),
         validator=BwrapValidator(
             time_limit_s=settings.validation_timeout_seconds,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from orchestra.prompting import compose_prompt
 from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
 from orchestra.runlog import RunLog
-from orchestra.sandbox import SandboxStore, unified_diff
+from orchestra.sandbox import JobCopy, Sandboxes
 from orchestra.snapshots import SnapshotStore
 
 log = logging.getLogger("orchestra.manager")
@@ -61,7 +60,7 @@ class Manager:
         roster: Roster,
         pool: Pool,
         adapters: AdapterCache,
-        sandboxes: SandboxStore,
+        sandboxes: Sandboxes,
         snapshots: SnapshotStore,
         ledger: CallLedger,
         validator: Validator,
@@ -170,7 +169,7 @@ class Manager:
         try:
             if await self.queue.hand_back(job, _lease(job), reason=reason):
                 runlog.write("HANDED BACK", f"{reason}; the job is queued again")
-                await asyncio.to_thread(self.sandboxes.remove, job.id)
+                await self.sandboxes.remove(job.id)
         except Exception:
             log.exception("could not hand job %s back; its lease will return it", job.id)
 
@@ -190,8 +189,8 @@ class Manager:
     async def _attempt(self, job: Job, runlog: RunLog) -> Outcome:
         try:
             employee = await self.roster.pick(job.requested_employee)
-            sandbox = await self._prepare_sandbox(job)
-            result = await self._work(job, employee, sandbox, runlog)
+            copy = await self._prepare_sandbox(job)
+            result = await self._work(job, employee, copy, runlog)
         except (LeaseLost, NoFreeSlot):
             raise
         except Exception as exc:
@@ -199,14 +198,16 @@ class Manager:
         await self.queue.start_validating(job, _lease(job))
         try:
             error = None
-            if sandbox is not None and employee.adapter is not Adapter.CLI:
-                error = await asyncio.to_thread(self._apply_edits, sandbox, result.text, runlog)
+            if copy is not None and employee.adapter is not Adapter.CLI:
+                error = await asyncio.to_thread(self._apply_edits, copy.path, result.text, runlog)
             report = ValidationReport()
-            if error is None and job.acceptance and sandbox is not None:
-                report = await self.validator.validate(sandbox, job.acceptance, runlog)
+            if error is None and job.acceptance and copy is not None:
+                report = await self.validator.validate(copy, job.acceptance, runlog)
             diff = None
-            if sandbox is not None:
-                diff = await asyncio.to_thread(self._finish_sandbox, job, sandbox)
+            if copy is not None:
+                # Against the before commit, not the live project: edits the Director makes
+                # meanwhile must not show up reverted in this job's diff.
+                diff = await self.sandboxes.finish(copy)
         except Exception as exc:
             return self._failed(exc, runlog, output=result.text)
         return Outcome(result.text, diff, report, error)
@@ -218,23 +219,17 @@ class Manager:
         runlog.write("ERROR", message)
         return Outcome(output, None, ValidationReport(), error=message)
 
-    async def _prepare_sandbox(self, job: Job) -> Path | None:
+    async def _prepare_sandbox(self, job: Job) -> JobCopy | None:
         if job.project is None:
             return None
-        project = Path(job.project)
-
-        def prepare() -> Path:
-            sandbox = self.sandboxes.prepare(job.id, project)
-            self.snapshots.archive(job.id, "before", sandbox)
-            return sandbox
-
-        return await asyncio.to_thread(prepare)
+        return await self.sandboxes.prepare(job.id, Path(job.project))
 
     async def _work(
-        self, job: Job, employee: Employee, sandbox: Path | None, runlog: RunLog
+        self, job: Job, employee: Employee, copy: JobCopy | None, runlog: RunLog
     ) -> WorkResult:
         adapter = await self.adapters.get(employee.name)
-        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, sandbox)
+        workdir = copy.path if copy is not None else None
+        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, workdir)
         lease = await self.pool.acquire(
             employee, job.id, _lease(job), timeout=self.config.job_timeout_seconds
         )
@@ -242,7 +237,7 @@ class Manager:
             await self.queue.assign(job, _lease(job), employee.name, lease.index)
             started = time.perf_counter()
             result = await adapter.work(
-                WorkRequest(prompt, sandbox, self.config.job_timeout_seconds), runlog
+                WorkRequest(prompt, copy, self.config.job_timeout_seconds), runlog
             )
             latency_ms = int((time.perf_counter() - started) * 1000)
         finally:
@@ -258,15 +253,6 @@ class Manager:
             return f"the reply's edits were refused: {exc}"
         runlog.write("EDITS APPLIED", "\n".join(changed) or "(none)")
         return None
-
-    def _finish_sandbox(self, job: Job, sandbox: Path) -> str:
-        """`after.tar.gz`, and the diff against the project as it was when the job began."""
-        self.snapshots.archive(job.id, "after", sandbox)
-        # Against `before.tar.gz`, not the live project: edits the Director makes meanwhile must
-        # not show up reverted in this job's diff.
-        with tempfile.TemporaryDirectory(prefix="aura-before-") as scratch:
-            before = self.snapshots.extract(job.id, "before", Path(scratch))
-            return unified_diff(before, sandbox)
 
     async def _conclude(self, job: Job, outcome: Outcome, runlog: RunLog) -> Job:
         report = outcome.report.as_dict()
@@ -291,7 +277,7 @@ class Manager:
         except LeaseLost:
             runlog.write("LEASE LOST", "the job was rescued before it could finish")
             return job
-        await asyncio.to_thread(self.sandboxes.remove, job.id)
+        await self.sandboxes.remove(job.id)
         return concluded
 
 

@@ -28,3 +28,11 @@ class JobCopy:
     read_only: tuple[Path, ...]
     toolchain: tuple[Path, ...]
     env: Mapping[str, str]
+
+    @classmethod
+    def of_directory(cls, path: Path, job_id: str = "adhoc") -> JobCopy:
+        """A plain directory as its own copy (no project, no snapshot): the view shows it at
+        its own path. For tools and tests that run commands in a directory."""
+        real = path.resolve()
+        return cls(job_id=job_id, project=real, path=real, before="", read_only=(),
+                   toolchain=(), env={})

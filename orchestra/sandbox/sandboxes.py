@@ -176,6 +176,8 @@ class Sandboxes:
         name = job_name(job_id)
         if state not in ("before", "after"):
             raise InvalidInput(f"state must be 'before' or 'after', not {state!r}")
+        if not dest.parent.is_dir():
+            raise InvalidInput(f"cannot write {dest}: {dest.parent} is not a directory")
         await self.repo.ensure()
         ref = job_ref(name, state)
         found = await self.repo.git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],

@@ -15,6 +15,7 @@ read-only instead of copied.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def _regular_entries(top: Path, paths: list[str]) -> list[str]:
             mode = os.lstat(top / rel).st_mode
         except OSError:
             continue  # deleted (or a parent replaced) since git listed it
-        if not (mode & 0o170000 == 0o040000):
+        if not stat.S_ISDIR(mode):
             kept.append(rel)
     return kept
 
