@@ -192,8 +192,27 @@ def _cut(parts: list[str], dropped: int) -> str:
     return "".join(kept)
 
 
-async def job_diff(repo: SnapshotRepo, before: str, after: str) -> str:
-    """The git-style diff from commit `before` to commit `after`; empty when equal."""
+async def _under(repo: SnapshotRepo, tree: str, prefix: str) -> str:
+    """`tree` (a commit or tree) placed at `prefix` (`services/api/`) in an otherwise empty
+    tree."""
+    tree = await repo.rev(["rev-parse", "--verify", f"{tree}^{{tree}}"])
+    for name in reversed([part for part in prefix.split("/") if part]):
+        entry = b"040000 tree " + tree.encode() + b"\t" + name.encode("utf-8", "surrogateescape")
+        result = await repo.git(["mktree", "-z"], stdin=entry + b"\0")
+        tree = result.stdout.decode().strip()
+    return tree
+
+
+async def job_diff(repo: SnapshotRepo, before: str, after: str, prefix: str = "") -> str:
+    """The git-style diff from commit `before` to commit `after`; empty when equal.
+
+    `prefix` is the project's place in its git repository: `git apply` takes a patch's paths
+    as relative to the top of the work tree even when run in a subdirectory, so a project at
+    `services/api/` gets paths such as `a/services/api/app.py` (and applies from either place).
+    """
+    if prefix:
+        before = await _under(repo, before, prefix)
+        after = await _under(repo, after, prefix)
     raw = await repo.git(["diff-tree", "-r", "-z", "--raw", "--no-abbrev", "-M", before, after],
                          limit=LIST_LIMIT)
     changes = parse_raw(complete(raw, "the list of changed files"))

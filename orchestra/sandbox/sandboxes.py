@@ -87,7 +87,7 @@ class Sandboxes:
             read_only = await selection.read_only_dirs(self.repo, found, empty)
             before = await self._record_before(name, found, scratch)
             await self._make_copy(name, before, read_only, scratch)
-        return self._describe(name, real, before, read_only, found.in_git)
+        return self._describe(name, found, before, read_only)
 
     async def _record_before(self, name: str, project: selection.Project, scratch: Path) -> str:
         """The before commit; the project's cached index is refreshed as a side effect."""
@@ -119,8 +119,9 @@ class Sandboxes:
             copies.delete_tree_detached(aside)
 
     def _describe(
-        self, name: str, project: Path, before: str, read_only: list[str], in_git: bool
+        self, name: str, found: selection.Project, before: str, read_only: list[str]
     ) -> JobCopy:
+        project = found.path
         shown = tuple(project / rel for rel in read_only)
         service_path = os.environ.get("PATH", "")
         toolchain = self.toolchain.for_project(project, shown, service_path)
@@ -130,7 +131,8 @@ class Sandboxes:
             env=command_env(project, shown, service_path),
         )
         self.snapshots.update_metadata(name, {
-            "project": str(project), "git_project": in_git, "before": before, "after": None,
+            "project": str(project), "git_project": found.in_git, "git_prefix": found.prefix,
+            "before": before, "after": None,
             "read_only": read_only, "toolchain": [str(p) for p in toolchain],
         })
         return copy
@@ -151,13 +153,14 @@ class Sandboxes:
             after = await states.commit(self.repo, index, job_ref(name, "after"),
                                         f"job {name}: after", parent=copy.before)
         self.snapshots.update_metadata(name, {"after": after})
-        return await job_diff(self.repo, copy.before, after)
+        return await job_diff(self.repo, copy.before, after, project.prefix)
 
     async def _project_kind(self, name: str, project: Path) -> selection.Project:
         """Whether git owned the project when the job began (asked again if not recorded)."""
-        recorded = self.snapshots.metadata(name).get("git_project")
-        if isinstance(recorded, bool):
-            return selection.Project(project, recorded)
+        meta = self.snapshots.metadata(name)
+        in_git, prefix = meta.get("git_project"), meta.get("git_prefix", "")
+        if isinstance(in_git, bool) and isinstance(prefix, str):
+            return selection.Project(project, in_git, prefix)
         return await selection.probe(self.repo, project)
 
     async def _after_index(self, name: str, copy: JobCopy, index: Path) -> None:

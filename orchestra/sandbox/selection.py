@@ -39,15 +39,18 @@ class Project:
 
     path: Path  # real path
     in_git: bool
+    prefix: str = ""  # where it lies in its repository (`services/api/`); "" at the top
 
 
 async def probe(repo: SnapshotRepo, project: Path) -> Project:
-    """Whether `project` lies in a git work tree (asked of git itself, read-only)."""
+    """Whether `project` lies in a git work tree, and where (asked of git, read-only)."""
     result = await repo.project_git(
-        project, ["rev-parse", "--is-inside-work-tree"], ok_codes=(0, 128)
+        project, ["rev-parse", "--is-inside-work-tree", "--show-prefix"], ok_codes=(0, 128)
     )
-    inside = result.exit_code == 0 and result.stdout.strip() == b"true"
-    return Project(project, inside)
+    lines = result.stdout.decode("utf-8", "surrogateescape").split("\n")
+    if result.exit_code != 0 or lines[0] != "true":
+        return Project(project, False)
+    return Project(project, True, lines[1] if len(lines) > 1 else "")
 
 
 def _glob_escape(rel: str) -> str:
