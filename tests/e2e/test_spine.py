@@ -404,10 +404,11 @@ async def test_submit_job_edits_a_sandbox_copy_and_passes_acceptance(
     store = aura.snapshot_dir / "objects.git"
     for name, expected in (("before", ORIGINAL_NOTES), ("after", ORIGINAL_NOTES + ADDED_LINE)):
         archive = aura.root / f"{name}.tar"
-        subprocess.run(
-            ["git", "--git-dir", str(store), "archive", "--format=tar", "-o", str(archive),
-             f"refs/aura/jobs/{job_id}/{name}"], check=True,
+        exporting = await asyncio.create_subprocess_exec(
+            "git", "--git-dir", str(store), "archive", "--format=tar", "-o", str(archive),
+            f"refs/aura/jobs/{job_id}/{name}",
         )
+        assert await exporting.wait() == 0
         with tarfile.open(archive) as tar:
             notes = [m for m in tar.getmembers() if m.name.endswith("notes.txt")]
             assert len(notes) == 1, tar.getnames()
