@@ -11,14 +11,18 @@ hostile. Each runs as `/bin/sh -c COMMAND` inside `bwrap` with:
 - a file system built from nothing: only the system directories (`/usr /bin /sbin /lib /lib32
   /lib64 /etc /opt`, those that exist; symlinks such as a merged-/usr `/bin -> usr/bin` are
   recreated as symlinks) and the validator's `extra_read_paths`, all read-only; a private
-  `/dev`, `/proc` and `/tmp`; and the sandbox, the only host directory that is writable
-  (`--bind SANDBOX SANDBOX`, also the working directory). Nothing else of the host is visible:
+  `/dev`, `/proc` and `/tmp`; and the job view (`orchestra.sandbox.view_args`): the job's
+  working copy, the only host directory that is writable, bound at the project's own path
+  (also the working directory), the project's ignored dependency folders (`.venv`,
+  `node_modules`) read-only on top, and the project's toolchain (its virtualenv's interpreter,
+  the service's PATH directories outside the system ones) read-only. Nothing else is visible:
   not $HOME, /root, /run, /var, /srv, the service's data directory (keys, the embedded
   database's socket) or other jobs' sandboxes, so a command can neither read a secret file nor
   connect() to a host unix socket (PostgreSQL, docker.sock);
 - a memory limit and a time limit (see `BwrapValidator`);
 - a reduced environment: a short allow-list of harmless variables, never provider keys or other
-  secrets from the service's environment; HOME is the private /tmp.
+  secrets from the service's environment, plus the job view's PATH (the project's `.venv/bin`
+  first), VIRTUAL_ENV and `PYTHONDONTWRITEBYTECODE=1`; HOME is the private /tmp.
 
 If bubblewrap is missing or cannot create its sandbox here, `Unavailable` is raised: commands are
 never run unconfined. Commands run in order and a failure does not stop the rest, so the report
@@ -38,16 +42,15 @@ from orchestra.errors import InvalidInput, Unavailable
 from orchestra.hooks import CheckResult, ValidationReport
 from orchestra.process import ProcessResult, ProcessStartError, run_process
 from orchestra.runlog import RunLog
+from orchestra.sandbox import JobCopy, view_args
+from orchestra.sandbox.view import DEFAULT_PATH, SYSTEM_DIRS
 
 OUTPUT_TAIL_CHARS = 4000
 RUNLOG_OUTPUT_BYTES = 64 * 1024
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Passed through to the commands; everything else (API keys, tokens, database URLs) is dropped.
 # HOME is not among them: the host's home is not visible inside, HOME is the private /tmp.
 _ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "PYENV_ROOT",
               "PYENV_VERSION", "VIRTUAL_ENV", "JAVA_HOME", "GOROOT")
-# The host directories a command sees (read-only), those of them that exist.
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
 _READ_GRACE_S = 5.0
 _START_CHECK_S = 30.0
 
@@ -97,9 +100,9 @@ class BwrapValidator:
         return found
 
     def argv(
-        self, sandbox: Path, command: str, system_mounts: Sequence[str] | None = None
+        self, copy: JobCopy, command: str, system_mounts: Sequence[str] | None = None
     ) -> list[str]:
-        """The full command line that runs `command` confined to `sandbox`.
+        """The full command line that runs `command` confined to the job view of `copy`.
 
         `system_mounts` are the arguments from `system_mounts_args()`, computed here if not
         given.
@@ -107,11 +110,11 @@ class BwrapValidator:
         Layout: `bwrap --unshare-all [--share-net] --cap-drop ALL --die-with-parent
         --new-session`, then the system directories (`--ro-bind D D`, or `--symlink TARGET D`
         for a symlink into them), entries of /etc others may not read hidden, `--dev /dev
-        --proc /proc --tmpfs /tmp`, each existing extra read path (`--ro-bind P P`), `--bind
-        SANDBOX SANDBOX --chdir SANDBOX`, `--remount-ro /` (the otherwise empty root), then
+        --proc /proc --tmpfs /tmp`, each existing extra read path (`--ro-bind P P`), the job
+        view (`view_args`: toolchain read-only, `--bind COPY PROJECT`, dependency folders
+        read-only, `--chdir PROJECT`), `--remount-ro /` (the otherwise empty root), then
         `-- /bin/sh -c SCRIPT aura-check COMMAND`.
         """
-        root = os.path.abspath(sandbox)
         args = [self._executable(), "--unshare-all"]
         if self.allow_network:
             args.append("--share-net")
@@ -122,9 +125,8 @@ class BwrapValidator:
             real = os.path.realpath(path)
             if real != "/" and os.path.exists(real):
                 args += ["--ro-bind", real, real]
+        args += view_args(copy)
         args += [
-            "--bind", root, root,
-            "--chdir", root,
             # The root itself is bwrap's empty tmpfs: make it read-only too, so only the
             # sandbox and the private /tmp take writes.
             "--remount-ro", "/",
@@ -141,9 +143,10 @@ class BwrapValidator:
         script = f'ulimit -v {limit_kb} || exit 125; exec /bin/sh -c "$1"'
         return [*args, "/bin/sh", "-c", script, "aura-check", command]
 
-    def _environment(self) -> dict[str, str]:
+    def _environment(self, copy: JobCopy) -> dict[str, str]:
         env = {name: os.environ[name] for name in _ENV_ALLOW if name in os.environ}
-        env.setdefault("PATH", _DEFAULT_PATH)
+        env.update(copy.env)  # PATH with the project's .venv/bin first, VIRTUAL_ENV…
+        env.setdefault("PATH", DEFAULT_PATH)
         env.setdefault("LANG", "C.UTF-8")
         # The host's home is not visible; home, caches and temp files go to the private /tmp.
         env["HOME"] = "/tmp"
@@ -152,12 +155,12 @@ class BwrapValidator:
         return env
 
     async def _start(
-        self, sandbox: Path, command: str, timeout_s: float, mounts: Sequence[str]
+        self, copy: JobCopy, command: str, timeout_s: float, mounts: Sequence[str]
     ) -> ProcessResult:
         try:
             return await run_process(
-                self.argv(sandbox, command, mounts),
-                env=self._environment(),
+                self.argv(copy, command, mounts),
+                env=self._environment(copy),
                 timeout_s=timeout_s,
                 keep_bytes=RUNLOG_OUTPUT_BYTES,
                 keep="tail",
@@ -167,11 +170,11 @@ class BwrapValidator:
         except ProcessStartError as exc:
             raise Unavailable(f"bubblewrap could not be started: {exc}") from exc
 
-    async def _ensure_works(self, sandbox: Path, mounts: Sequence[str]) -> None:
+    async def _ensure_works(self, copy: JobCopy, mounts: Sequence[str]) -> None:
         """Fail loudly (once) when bubblewrap cannot create its sandbox on this host."""
         if self._works:
             return
-        result = await self._start(sandbox, "true", _START_CHECK_S, mounts)
+        result = await self._start(copy, "true", _START_CHECK_S, mounts)
         if result.timed_out:
             raise Unavailable(f"bubblewrap did not start a sandbox within {_START_CHECK_S:g} s")
         if result.exit_code != 0:
@@ -183,14 +186,14 @@ class BwrapValidator:
         self._works = True
 
     async def validate(
-        self, sandbox: Path, commands: Sequence[str], runlog: RunLog
+        self, copy: JobCopy, commands: Sequence[str], runlog: RunLog
     ) -> ValidationReport:
-        root = _real_dir(sandbox)
+        _real_dir(copy.path)
         self._executable()
         # Looked at afresh for each validation (the host's /etc may change), off the loop.
         mounts = await asyncio.to_thread(system_mounts_args) if commands else []
         if commands:
-            await self._ensure_works(root, mounts)
+            await self._ensure_works(copy, mounts)
         total = len(commands)
         runlog.write(
             "VALIDATION",
@@ -201,7 +204,7 @@ class BwrapValidator:
         checks: list[CheckResult] = []
         for number, command in enumerate(commands, start=1):
             runlog.write(f"CHECK {number}/{total} $ {command}")
-            check, output = await self._run(root, command, mounts)
+            check, output = await self._run(copy, command, mounts)
             checks.append(check)
             status = (
                 f"timed out after {self.time_limit_s:g} s"
@@ -218,12 +221,12 @@ class BwrapValidator:
         return report
 
     async def _run(
-        self, sandbox: Path, command: str, mounts: Sequence[str]
+        self, copy: JobCopy, command: str, mounts: Sequence[str]
     ) -> tuple[CheckResult, str]:
         """One check, and its output as kept for the run log (up to 64 KiB)."""
         # bwrap leads its own process group and, with --die-with-parent and its own PID
         # namespace, takes everything inside with it when that group is killed.
-        result = await self._start(sandbox, command, self.time_limit_s, mounts)
+        result = await self._start(copy, command, self.time_limit_s, mounts)
         output = result.stdout.decode("utf-8", errors="replace")
         if result.stdout_dropped:
             output = f"[… {result.stdout_dropped} earlier bytes of output not kept …]\n" + output

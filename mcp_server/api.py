@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from governance.access import TokenRegistry, director_key_matches
 from governance.accountant import Accountant
 from governance.anchors import AnchorFile
 from governance.auditor import Auditor
-from mcp_server.api_inputs import JOB_ID, TOKEN_NAME, JobFilter, NewEmployee, NewToken, Page
+from mcp_server.api_inputs import (
+    JOB_ID,
+    TOKEN_NAME,
+    ExportQuery,
+    JobFilter,
+    NewEmployee,
+    NewToken,
+    Page,
+)
 from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
 from mcp_server.payloads import read_body, read_path, read_query
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
+from orchestra.sandbox import Sandboxes
 from orchestra.store.db import Database
 from tools.pool import pool_view
 from tools.services import ToolServices
@@ -39,6 +52,7 @@ class ApiServices:
     accountant: Accountant
     tools: ToolServices
     anchors: AnchorFile
+    sandboxes: Sandboxes
 
 
 def _director_only(key: str, handler: Handler) -> Handler:
@@ -96,6 +110,21 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         job = await s.queue.get(read_path(request, "job_id", JOB_ID))
         return JSONResponse(job_result(job).model_dump())
 
+    async def export_job(request: Request) -> Response:
+        """The job's before or after state as a tar, written by git and streamed from disk."""
+        job = await s.queue.get(read_path(request, "job_id", JOB_ID))
+        state = read_query(request, ExportQuery).state
+        scratch = Path(tempfile.mkdtemp(prefix="aura-export-"))
+        try:
+            tar = await s.sandboxes.export(job.id, state, scratch / f"{job.id}-{state}.tar")
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return FileResponse(
+            tar, media_type="application/x-tar", filename=tar.name,
+            background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True),
+        )
+
     async def pool(_: Request) -> Response:
         return JSONResponse((await pool_view(s.tools)).model_dump())
 
@@ -117,6 +146,7 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         route("/employees", POST=hire, GET=list_employees),
         route("/jobs", GET=list_jobs),
         route("/jobs/{job_id}", GET=get_job),
+        route("/jobs/{job_id}/export", GET=export_job),
         route("/pool", GET=pool),
         route("/audit/verify", GET=audit_verify),
         route("/ledger", GET=ledger),

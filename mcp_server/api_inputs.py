@@ -99,5 +99,11 @@ class JobFilter(Page):
     status: JobStatus | None = None
 
 
+class ExportQuery(Query):
+    """`GET /api/v1/jobs/{id}/export?state=before|after`."""
+
+    state: Literal["before", "after"]
+
+
 JOB_ID: TypeAdapter[str] = TypeAdapter(JobId)
 TOKEN_NAME: TypeAdapter[str] = TypeAdapter(TokenName)

@@ -31,7 +31,7 @@ from orchestra.pool import Pool
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.runlog import RunLogReader, RunLogShipper
-from orchestra.sandbox import SandboxStore
+from orchestra.sandbox import Sandboxes
 from orchestra.snapshots import SnapshotStore
 from orchestra.store.db import Database
 from orchestra.workspaces import Workspaces
@@ -53,6 +53,7 @@ class System:
     roster: Roster
     pool: Pool
     manager: Manager
+    sandboxes: Sandboxes
     metrics: Metrics
     tools: ToolServices
     director_key: str
@@ -83,7 +84,7 @@ class System:
         services = ApiServices(
             db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
             tokens=self.tokens, auditor=self.auditor, accountant=Accountant(), tools=self.tools,
-            anchors=self.anchors,
+            anchors=self.anchors, sandboxes=self.sandboxes,
         )
         return build_api(services, self.readiness, self.metrics.render)
 
@@ -112,9 +113,13 @@ async def build_system(settings: Settings, dsn: str) -> System:
                 settings.backup_dir]
     queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots, reserved=reserved))
     shipper = RunLogShipper(db, host=socket.gethostname())
+    sandboxes = Sandboxes(
+        settings.sandbox_dir.resolve(), settings.snapshot_dir.resolve(),
+        hidden=[settings.data_dir.resolve(), settings.backup_dir.resolve()],
+    )
     attempts = AttemptRunner(
         queue=queue, roster=roster, pool=pool, adapters=adapters,
-        sandboxes=SandboxStore(settings.sandbox_dir.resolve()),
+        sandboxes=sandboxes,
         snapshots=SnapshotStore(settings.snapshot_dir.resolve()),
         ledger=Accountant(),
         validator=BwrapValidator(
@@ -137,7 +142,8 @@ async def build_system(settings: Settings, dsn: str) -> System:
     return System(
         settings=settings, db=db, events=events, auditor=auditor,
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,
-        manager=manager, metrics=Metrics(db, settings.pool_slots), tools=tools,
+        manager=manager, sandboxes=sandboxes, metrics=Metrics(db, settings.pool_slots),
+        tools=tools,
         director_key=settings.ensure_director_key(),
         anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),
         journal=AuditJournal(db),

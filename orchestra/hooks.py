@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol
 
 from orchestra.models import Employee
 from orchestra.runlog import RunLog
+from orchestra.sandbox import JobCopy
 from orchestra.store.db import Connection
 
 
@@ -95,8 +95,8 @@ class CallLedger(Protocol):
 
 
 class Validator(Protocol):
-    """Runs a job's acceptance commands confined to its sandbox."""
+    """Runs a job's acceptance commands confined to the job view of its working copy."""
 
     async def validate(
-        self, sandbox: Path, commands: Sequence[str], runlog: RunLog
+        self, copy: JobCopy, commands: Sequence[str], runlog: RunLog
     ) -> ValidationReport: ...

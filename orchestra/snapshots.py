@@ -1,15 +1,23 @@
-"""Per-job archives and the run log under `AURA_SNAPSHOT_DIR/<job-id>/`."""
+"""Per-job metadata and the run log under `AURA_SNAPSHOT_DIR/<job-id>/`.
+
+The job's before and after states themselves are commits in the shared snapshot repository
+(`AURA_SNAPSHOT_DIR/objects.git`, see `orchestra/sandbox/`); this directory holds only
+`snapshot.json` (project, commits, read-only folders) and `runlog.txt`.
+"""
 
 from __future__ import annotations
 
-import tarfile
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from orchestra.runlog import RunLog
 
 
 class SnapshotStore:
-    """Where one job's archives and run log live."""
+    """Where one job's metadata and run log live."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -20,19 +28,19 @@ class SnapshotStore:
     def runlog(self, job_id: object) -> RunLog:
         return RunLog(self.job_dir(job_id) / "runlog.txt")
 
-    def archive(self, job_id: object, name: str, source: Path) -> Path:
-        """Write `source` (a directory) as `<job>/<name>.tar.gz`; returns the archive path."""
-        target = self.job_dir(job_id) / f"{name}.tar.gz"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-            tar.add(source, arcname=name)
-        tmp.replace(target)
-        return target
+    def metadata(self, job_id: object) -> dict[str, Any]:
+        """`snapshot.json` of the job; empty when there is none yet."""
+        try:
+            data = json.loads((self.job_dir(job_id) / "snapshot.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
-    def extract(self, job_id: object, name: str, destination: Path) -> Path:
-        """Unpack `<job>/<name>.tar.gz` under `destination`; returns the unpacked directory."""
-        with tarfile.open(self.job_dir(job_id) / f"{name}.tar.gz", "r:gz") as tar:
-            # Our own archive, but still: no absolute paths, no `..`, no device files.
-            tar.extractall(destination, filter="tar")
-        return destination / name
+    def update_metadata(self, job_id: object, values: Mapping[str, Any]) -> None:
+        """Merge `values` into `snapshot.json` (written beside and renamed: never half)."""
+        data = {**self.metadata(job_id), **values}
+        target = self.job_dir(job_id) / "snapshot.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".snapshot.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", "utf-8")
+        tmp.replace(target)

@@ -11,19 +11,25 @@ from orchestra.errors import EmployeeFailed as EmployeeFailed
 from orchestra.errors import EmployeeTimeout as EmployeeTimeout
 from orchestra.hooks import Usage
 from orchestra.runlog import RunLog
+from orchestra.sandbox import JobCopy
 
 
 @dataclass(frozen=True, slots=True)
 class WorkRequest:
     """One piece of work for an employee.
 
-    `workdir` is the job's sandbox (None for a question without a project); `timeout_s` bounds
-    the whole call, after which the adapter gives up and raises `EmployeeTimeout`.
+    `copy` is the job's working copy (None for a question without a project); `timeout_s`
+    bounds the whole call, after which the adapter gives up and raises `EmployeeTimeout`.
     """
 
     prompt: str
-    workdir: Path | None
+    copy: JobCopy | None
     timeout_s: float
+
+    @property
+    def workdir(self) -> Path | None:
+        """The working copy's host path, if there is one."""
+        return self.copy.path if self.copy is not None else None
 
 
 @dataclass(frozen=True, slots=True)

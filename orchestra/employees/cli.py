@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import shlex
@@ -18,6 +19,7 @@ from orchestra.hooks import Usage
 from orchestra.models import Employee
 from orchestra.process import ProcessStartError, run_process
 from orchestra.runlog import RunLog
+from orchestra.sandbox import JobCopy, view_args
 
 _PLACEHOLDER = re.compile(r"\{prompt(?:_file)?\}")
 _SHOWN_PROMPT_CHARS = 60  # longer prompts are elided from the logged command line
@@ -55,8 +57,9 @@ class CliEmployee:
     `employee.command` is an argv list in which `{prompt}` becomes the prompt and
     `{prompt_file}` the path of a temporary file holding it (outside the sandbox, deleted
     afterwards); the prompt is also written to the program's stdin. The program runs in the
-    request's workdir (its sandbox, which it edits itself) in a session of its own, so that on
-    timeout, cancellation or exit the whole process group is killed. Its stdout is the reply
+    job view of the request's working copy (see `_in_view`; it edits the copy itself) in a
+    session of its own, so that on timeout, cancellation or exit the whole process group is
+    killed. Its stdout is the reply
     (the first `max_output_bytes` of it, then a note of how much was left out); stdout and
     stderr go to the run log as they arrive. It reports no tokens.
 
@@ -73,6 +76,7 @@ class CliEmployee:
         env: Mapping[str, str] | None = None,
         *,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
+        bwrap: str = "bwrap",
     ) -> None:
         if not employee.command:
             raise InvalidInput(
@@ -90,6 +94,7 @@ class CliEmployee:
         self.command: tuple[str, ...] = tuple(employee.command)
         self.env_overrides: dict[str, str] = overrides
         self.max_output_bytes = max_output_bytes
+        self.bwrap = bwrap
 
     def environment(self) -> tuple[dict[str, str], str | None]:
         """The program's whole environment, and the name of a key variable withheld, if any."""
@@ -117,14 +122,32 @@ class CliEmployee:
         try:
             prompt_file = scratch / "prompt.txt"
             prompt_file.write_text(request.prompt, encoding="utf-8")
-            if request.workdir is not None:
-                workdir = request.workdir
+            if request.copy is not None:
+                workdir = request.copy.path
             else:
                 workdir = scratch / "work"
                 workdir.mkdir()
             return await self._run(request, runlog, str(prompt_file), workdir)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _in_view(self, argv: list[str], copy: JobCopy | None, runlog: RunLog) -> list[str]:
+        """`argv` run in the job view: the host as it is (`--dev-bind / /`, network shared;
+        confinement is a later step), but the working copy at the project's own path and the
+        project's dependency folders read-only on top, so the agent's paths and tools are the
+        project's. Without bubblewrap the program runs in the copy's host path instead."""
+        if copy is None:
+            return argv
+        bwrap = shutil.which(self.bwrap)
+        if bwrap is None:
+            runlog.write(
+                f"VIEW {self.employee.name}",
+                f"bubblewrap ({self.bwrap}) is not installed: running in {copy.path} instead of "
+                f"at the project's path {copy.project}; dependency folders are not visible",
+            )
+            return argv
+        view = view_args(copy, toolchain=False)
+        return [bwrap, "--dev-bind", "/", "/", *view, "--die-with-parent", "--", *argv]
 
     def _shown(self, prompt: str, prompt_file: str) -> str:
         shown = prompt if len(prompt) <= _SHOWN_PROMPT_CHARS else f"<prompt: {len(prompt)} chars>"
@@ -135,8 +158,9 @@ class CliEmployee:
     ) -> WorkResult:
         name = self.employee.name
         argv = _substitute(self.command, request.prompt, prompt_file)
+        shown_dir = request.copy.project if request.copy is not None else workdir
         runlog.write(
-            f"COMMAND {name}", f"{self._shown(request.prompt, prompt_file)}\n(in {workdir})"
+            f"COMMAND {name}", f"{self._shown(request.prompt, prompt_file)}\n(in {shown_dir})"
         )
         env, withheld = self.environment()
         if withheld is not None:
@@ -151,8 +175,9 @@ class CliEmployee:
             runlog.write(f"{stream.upper()} from {name}", text)
 
         try:
+            _check_program(argv[0], env, workdir)
             result = await run_process(
-                argv,
+                self._in_view(argv, request.copy, runlog),
                 cwd=workdir,
                 env=env,
                 stdin=request.prompt.encode("utf-8"),
@@ -182,6 +207,18 @@ class CliEmployee:
             )
         return WorkResult(text=_reply(result.stdout, result.stdout_dropped), usage=Usage(),
                           exit_code=code)
+
+
+def _check_program(program: str, env: Mapping[str, str], workdir: Path) -> None:
+    """Refuse a program that cannot be found, as starting it directly would: inside bwrap a
+    missing program is only an exit code and a message."""
+    if "/" in program:
+        path = Path(workdir, program)  # an absolute `program` stays as it is
+        if os.access(path, os.X_OK) and path.is_file():
+            return
+    elif shutil.which(program, path=env.get("PATH", os.defpath)) is not None:
+        return
+    raise ProcessStartError(errno.ENOENT, "No such file or directory or not executable", program)
 
 
 def _reply(stdout: bytes, dropped: int) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from orchestra.prompting import compose_prompt
 from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
 from orchestra.runlog import RunLog, RunLogShipper
-from orchestra.sandbox import SandboxStore, unified_diff
+from orchestra.sandbox import JobCopy, Sandboxes
 from orchestra.snapshots import SnapshotStore
 
 log = logging.getLogger("orchestra.manager")
@@ -59,7 +58,7 @@ class AttemptRunner:
         roster: Roster,
         pool: Pool,
         adapters: AdapterCache,
-        sandboxes: SandboxStore,
+        sandboxes: Sandboxes,
         snapshots: SnapshotStore,
         ledger: CallLedger,
         validator: Validator,
@@ -119,7 +118,7 @@ class AttemptRunner:
             log.exception("run log of job %s not shipped yet; the next flush retries", job.id)
         self.shipper.forget(job.id)
         if remove_sandbox:
-            await asyncio.to_thread(self.sandboxes.remove, job.id)
+            await self.sandboxes.remove(job.id)
 
     async def _hand_back(self, job: Job, lease: str, runlog: RunLog) -> None:
         try:
@@ -133,15 +132,15 @@ class AttemptRunner:
         try:
             employee = await self.roster.get(job.employee or "")
             await self.pool.make_resident(claim.slot, employee.name, job.id, claim.lease)
-            sandbox = await self._prepare_sandbox(job)
-            result = await self._work(job, employee, sandbox, runlog)
+            copy = await self._prepare_sandbox(job)
+            result = await self._work(job, employee, copy, runlog)
         except LeaseLost:
             raise
         except Exception as exc:
             return self._failed(exc, runlog), job
         job = await self.queue.start_validating(job, claim.lease)
         try:
-            outcome = await self._validate(job, employee, sandbox, result, runlog)
+            outcome = await self._validate(job, employee, copy, result, runlog)
         except LeaseLost:
             raise
         except Exception as exc:
@@ -149,18 +148,20 @@ class AttemptRunner:
         return outcome, job
 
     async def _validate(
-        self, job: Job, employee: Employee, sandbox: Path | None, result: WorkResult,
+        self, job: Job, employee: Employee, copy: JobCopy | None, result: WorkResult,
         runlog: RunLog,
     ) -> Outcome:
+        if copy is None:
+            return Outcome(result.text, None, ValidationReport())
         error = None
-        if sandbox is not None and employee.adapter is not Adapter.CLI:
-            error = await asyncio.to_thread(self._apply_edits, sandbox, result.text, runlog)
+        if employee.adapter is not Adapter.CLI:
+            error = await asyncio.to_thread(self._apply_edits, copy.path, result.text, runlog)
         report = ValidationReport()
-        if error is None and job.acceptance and sandbox is not None:
-            report = await self.validator.validate(sandbox, job.acceptance, runlog)
-        diff = None
-        if sandbox is not None:
-            diff = await asyncio.to_thread(self._finish_sandbox, job, sandbox)
+        if error is None and job.acceptance:
+            report = await self.validator.validate(copy, job.acceptance, runlog)
+        # Against the before commit, not the live project: edits the Director makes meanwhile
+        # must not show up reverted in this job's diff.
+        diff = await self.sandboxes.finish(copy)
         return Outcome(result.text, diff, report, error)
 
     def _failed(self, exc: Exception, runlog: RunLog, output: str | None = None) -> Outcome:
@@ -170,26 +171,21 @@ class AttemptRunner:
         runlog.write("ERROR", message)
         return Outcome(output, None, ValidationReport(), error=message)
 
-    async def _prepare_sandbox(self, job: Job) -> Path | None:
+    async def _prepare_sandbox(self, job: Job) -> JobCopy | None:
+        """The before state and the working copy (`Sandboxes.prepare`, cancellable)."""
         if job.project is None:
             return None
-        project = Path(job.project)
-
-        def prepare() -> Path:
-            sandbox = self.sandboxes.prepare(job.id, project)
-            self.snapshots.archive(job.id, "before", sandbox)
-            return sandbox
-
-        return await asyncio.to_thread(prepare)
+        return await self.sandboxes.prepare(job.id, Path(job.project))
 
     async def _work(
-        self, job: Job, employee: Employee, sandbox: Path | None, runlog: RunLog
+        self, job: Job, employee: Employee, copy: JobCopy | None, runlog: RunLog
     ) -> WorkResult:
         adapter = await self.adapters.get(employee.name)
-        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, sandbox)
+        workdir = copy.path if copy is not None else None
+        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, workdir)
         started = time.perf_counter()
         result = await adapter.work(
-            WorkRequest(prompt, sandbox, self.config.job_timeout_seconds), runlog
+            WorkRequest(prompt, copy, self.config.job_timeout_seconds), runlog
         )
         latency_ms = int((time.perf_counter() - started) * 1000)
         await self.queue.charge(job, employee, result.usage, latency_ms, self.ledger)
@@ -203,15 +199,6 @@ class AttemptRunner:
             return f"the reply's edits were refused: {exc}"
         runlog.write("EDITS APPLIED", "\n".join(changed) or "(none)")
         return None
-
-    def _finish_sandbox(self, job: Job, sandbox: Path) -> str:
-        """`after.tar.gz`, and the diff against the project as it was when the job began."""
-        self.snapshots.archive(job.id, "after", sandbox)
-        # Against `before.tar.gz`, not the live project: edits the Director makes meanwhile must
-        # not show up reverted in this job's diff.
-        with tempfile.TemporaryDirectory(prefix="aura-before-") as scratch:
-            before = self.snapshots.extract(job.id, "before", Path(scratch))
-            return unified_diff(before, sandbox)
 
     async def _conclude(self, job: Job, lease: str, outcome: Outcome, runlog: RunLog) -> Job:
         report = outcome.report.as_dict()

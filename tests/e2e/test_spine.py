@@ -400,11 +400,16 @@ async def test_submit_job_edits_a_sandbox_copy_and_passes_acceptance(
     assert prompt in log_text
     assert "exit code 0" in log_text
     assert "grep -q" in log_text
-    # The archives, before and after.
+    # The states, before and after: commits in the snapshot store, exported as tar files.
+    store = aura.snapshot_dir / "objects.git"
     for name, expected in (("before", ORIGINAL_NOTES), ("after", ORIGINAL_NOTES + ADDED_LINE)):
-        archive = aura.snapshot_dir / job_id / f"{name}.tar.gz"
-        assert archive.is_file()
-        with tarfile.open(archive, "r:gz") as tar:
+        archive = aura.root / f"{name}.tar"
+        exporting = await asyncio.create_subprocess_exec(
+            "git", "--git-dir", str(store), "archive", "--format=tar", "-o", str(archive),
+            f"refs/aura/jobs/{job_id}/{name}",
+        )
+        assert await exporting.wait() == 0
+        with tarfile.open(archive) as tar:
             notes = [m for m in tar.getmembers() if m.name.endswith("notes.txt")]
             assert len(notes) == 1, tar.getnames()
             handle = tar.extractfile(notes[0])

@@ -33,9 +33,10 @@ async def test_api_model_edits_arrive_through_the_edit_format(
     assert (workspace / "greet.py").read_text() == "print('hi')\n"  # the project is untouched
     sent = [r for r in ollama.requests if r.path == "/api/chat"][-1]
     assert "<<<FILE" in str(sent.body) and "print('hi')" in str(sent.body)
-    snap = system.settings.snapshot_dir.resolve() / str(submitted.job.id)
-    with tarfile.open(snap / "after.tar.gz") as tar:
-        member = tar.extractfile("after/greet.py")
+    exported = await system.sandboxes.export(
+        submitted.job.id, "after", system.settings.sandbox_dir.parent / "after.tar")
+    with tarfile.open(exported) as tar:
+        member = tar.extractfile("greet.py")
         assert member is not None and member.read() == b"print('hello')\n"
 
 

@@ -75,9 +75,12 @@ async def test_diff_is_against_the_project_as_the_job_found_it(
     job = await asyncio.wait_for(work, 15)
     assert job.status is JobStatus.SUCCEEDED
     assert "+two" in (job.diff or "") and "b.txt" not in (job.diff or "")
-    # The sandbox is gone once the job is done; the archives stay.
+    # The sandbox is gone once the job is done; the snapshots stay.
     assert not (system.settings.sandbox_dir / str(submitted.job.id)).exists()
-    assert (system.settings.snapshot_dir / str(submitted.job.id) / "after.tar.gz").exists()
+    assert (system.settings.snapshot_dir / str(submitted.job.id) / "snapshot.json").exists()
+    exported = await system.sandboxes.export(
+        submitted.job.id, "after", system.settings.sandbox_dir.parent / "after.tar")
+    assert exported.stat().st_size > 0
 
 
 async def test_stopping_the_worker_hands_a_running_job_back(

@@ -16,6 +16,7 @@ from orchestra.employees.cli import ENV_ALLOW, MAX_OUTPUT_BYTES, CliEmployee
 from orchestra.errors import InvalidInput
 from orchestra.models import Adapter, Employee
 from orchestra.runlog import RunLog
+from orchestra.sandbox import JobCopy
 
 RECORDER = """\
 import json, os, sys
@@ -45,6 +46,11 @@ def script(tmp_path: Path, name: str, text: str) -> Path:
 def cli(name: str, *argv: str) -> CliEmployee:
     return CliEmployee(Employee(name=name, adapter=Adapter.CLI, command=tuple(argv)))
 
+
+
+def job(sandbox: Path) -> JobCopy:
+    """The sandbox directory as a job's working copy, seen at its own path."""
+    return JobCopy.of_directory(sandbox)
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Path:
@@ -88,7 +94,7 @@ async def test_command_gets_the_prompt_as_argument_file_and_stdin(
     employee = cli("rec", sys.executable, str(recorder), "{prompt}", "{prompt_file}")
     prompt = "fix add() in calc.py"
 
-    result = await employee.work(WorkRequest(prompt, sandbox, timeout_s=30), runlog)
+    result = await employee.work(WorkRequest(prompt, job(sandbox), timeout_s=30), runlog)
 
     record = json.loads((sandbox / "record.json").read_text())
     assert record["arg"] == prompt
@@ -109,7 +115,7 @@ async def test_a_prompt_quoting_a_placeholder_is_passed_verbatim(
     employee = cli("rec", sys.executable, str(recorder), "{prompt}", "{prompt_file}")
     prompt = "explain {prompt_file} and {prompt}"
 
-    await employee.work(WorkRequest(prompt, sandbox, timeout_s=30), runlog)
+    await employee.work(WorkRequest(prompt, job(sandbox), timeout_s=30), runlog)
 
     record = json.loads((sandbox / "record.json").read_text())
     assert record["arg"] == prompt
@@ -128,7 +134,7 @@ async def test_command_edits_files_in_the_workdir_and_stdout_is_the_reply(
         "echo 'a warning' >&2\n",
     )
     result = await cli("fixer", str(fixer)).work(
-        WorkRequest("fix it", sandbox, timeout_s=30), runlog
+        WorkRequest("fix it", job(sandbox), timeout_s=30), runlog
     )
 
     assert (sandbox / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
@@ -148,7 +154,7 @@ async def test_non_zero_exit_raises_employee_failed_with_the_code_and_last_outpu
         "exit 3\n",
     )
     with pytest.raises(EmployeeFailed) as failure:
-        await cli("flaky", str(failing)).work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+        await cli("flaky", str(failing)).work(WorkRequest("x", job(sandbox), timeout_s=30), runlog)
 
     message = str(failure.value)
     assert not isinstance(failure.value, EmployeeTimeout)
@@ -168,7 +174,7 @@ async def test_timeout_kills_the_whole_process_group_including_children(
     )
     start = time.monotonic()
     with pytest.raises(EmployeeTimeout, match="did not finish within 1s"):
-        await cli("hanger", str(hanging)).work(WorkRequest("x", sandbox, timeout_s=1), runlog)
+        await cli("hanger", str(hanging)).work(WorkRequest("x", job(sandbox), timeout_s=1), runlog)
 
     assert time.monotonic() - start < 5
     child = int((sandbox / "child.pid").read_text())
@@ -189,7 +195,9 @@ async def test_background_children_do_not_outlive_a_finished_command(
         "#!/bin/bash\nsleep 100 &\necho $! > child.pid\necho done\n",
     )
     start = time.monotonic()
-    result = await cli("leaver", str(leaver)).work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+    result = await cli("leaver", str(leaver)).work(
+        WorkRequest("x", job(sandbox), timeout_s=30), runlog
+    )
 
     assert time.monotonic() - start < 10
     assert result.text == "done\n" and result.exit_code == 0
@@ -201,7 +209,7 @@ async def test_cancelling_the_work_kills_the_process_group(
 ) -> None:
     hanging = script(tmp_path, "hang.sh", "#!/bin/bash\nsleep 100 &\necho $! > child.pid\nwait\n")
     task = asyncio.create_task(
-        cli("hanger", str(hanging)).work(WorkRequest("x", sandbox, timeout_s=60), runlog)
+        cli("hanger", str(hanging)).work(WorkRequest("x", job(sandbox), timeout_s=60), runlog)
     )
     pid_file = sandbox / "child.pid"
     for _ in range(100):
@@ -219,7 +227,7 @@ async def test_run_log_records_prompt_command_output_and_exit_code(
 ) -> None:
     talker = script(tmp_path, "talker.sh", '#!/bin/bash\necho "got: $1"\necho oops >&2\n')
     await cli("talker", str(talker), "{prompt}").work(
-        WorkRequest("short prompt", sandbox, timeout_s=30), runlog
+        WorkRequest("short prompt", job(sandbox), timeout_s=30), runlog
     )
 
     log = runlog.path.read_text()
@@ -239,7 +247,7 @@ async def test_a_long_prompt_is_elided_from_the_logged_command(
     talker = script(tmp_path, "talker.sh", "#!/bin/bash\necho ok\n")
     prompt = "word " * 100
     await cli("talker", str(talker), "--message={prompt}").work(
-        WorkRequest(prompt, sandbox, timeout_s=30), runlog
+        WorkRequest(prompt, job(sandbox), timeout_s=30), runlog
     )
 
     log = runlog.path.read_text()
@@ -277,7 +285,7 @@ async def test_the_environment_is_an_allow_list_plus_the_key_variable_and_overri
         ),
         env={"AGENT_FLAVOUR": "vanilla", "LANG": "en_GB.UTF-8"},
     )
-    result = await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+    result = await employee.work(WorkRequest("x", job(sandbox), timeout_s=30), runlog)
     env = json.loads(result.text)
     for name in ("AURA_DIRECTOR_KEY", "aura_database_url", "OPENAI_API_KEY",
                  "SOME_SERVICE_TOKEN"):
@@ -287,7 +295,9 @@ async def test_the_environment_is_an_allow_list_plus_the_key_variable_and_overri
     assert env["AGENT_FLAVOUR"] == "vanilla"  # overrides apply…
     assert env["LANG"] == "en_GB.UTF-8"  # …over allowed variables too
     assert env["PATH"] == os.environ["PATH"]
-    assert set(env) <= {*ENV_ALLOW, "ACME_AGENT_KEY", "AGENT_FLAVOUR"}
+    # bubblewrap (the job view) sets PWD to the working directory: not a secret.
+    assert env.get("PWD", str(sandbox)) == str(sandbox)
+    assert set(env) - {"PWD"} <= {*ENV_ALLOW, "ACME_AGENT_KEY", "AGENT_FLAVOUR"}
     assert "director-secret" not in runlog.path.read_text()
 
 
@@ -302,7 +312,7 @@ async def test_a_key_variable_of_the_service_itself_is_withheld(
             api_key_env="AURA_DIRECTOR_KEY",
         )
     )
-    result = await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+    result = await employee.work(WorkRequest("x", job(sandbox), timeout_s=30), runlog)
     assert "AURA_DIRECTOR_KEY" not in json.loads(result.text)
     assert "director-secret" not in result.text
     assert "api_key_env AURA_DIRECTOR_KEY is a variable of the service" in (
@@ -328,7 +338,7 @@ async def test_the_reply_keeps_only_the_head_of_a_huge_output(
         f"import sys\nsys.stdout.write('HEAD' + 'x' * ({size} - 8) + 'TAIL')\n",
     )
     result = await cli("chatty", sys.executable, str(chatty)).work(
-        WorkRequest("x", sandbox, timeout_s=60), runlog
+        WorkRequest("x", job(sandbox), timeout_s=60), runlog
     )
     assert result.text.startswith("HEADxxx")
     assert "TAIL" not in result.text
@@ -345,14 +355,14 @@ async def test_a_small_output_cap_cuts_between_characters(
         Employee(name="wide", adapter=Adapter.CLI, command=(sys.executable, str(wide))),
         max_output_bytes=5,
     )
-    result = await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+    result = await employee.work(WorkRequest("x", job(sandbox), timeout_s=30), runlog)
     assert result.text.startswith("éé\n[… output truncated: 16 more bytes not kept")
 
 
 async def test_a_missing_program_raises_employee_failed(sandbox: Path, runlog: RunLog) -> None:
     employee = cli("nobody", "/nonexistent/agent", "{prompt}")
     with pytest.raises(EmployeeFailed, match="could not start '/nonexistent/agent'"):
-        await employee.work(WorkRequest("x", sandbox, timeout_s=30), runlog)
+        await employee.work(WorkRequest("x", job(sandbox), timeout_s=30), runlog)
 
 
 async def test_load_and_unload_are_no_ops_and_a_command_is_required() -> None:

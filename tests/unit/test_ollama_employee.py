@@ -35,7 +35,7 @@ def runlog(tmp_path: Path) -> RunLog:
 
 
 def ask(prompt: str, timeout_s: float = 10.0) -> WorkRequest:
-    return WorkRequest(prompt=prompt, workdir=None, timeout_s=timeout_s)
+    return WorkRequest(prompt=prompt, copy=None, timeout_s=timeout_s)
 
 
 def free_port() -> int:

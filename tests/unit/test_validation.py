@@ -19,6 +19,7 @@ import pytest
 from governance.validation import BwrapValidator
 from orchestra.errors import Unavailable
 from orchestra.runlog import RunLog
+from orchestra.sandbox import JobCopy
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 
@@ -35,6 +36,11 @@ ETC_ESCAPE = Path("/etc/aura-escape")
 def _exists(path: Path) -> bool:
     return path.exists()
 
+
+
+def job(sandbox: Path) -> JobCopy:
+    """The sandbox directory as a job's working copy, seen at its own path."""
+    return JobCopy.of_directory(sandbox)
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Path:
@@ -64,7 +70,7 @@ def outside() -> Iterator[Path]:
 
 async def test_passing_commands_pass_and_run_in_the_sandbox(sandbox: Path, runlog: RunLog) -> None:
     report = await BwrapValidator().validate(
-        sandbox, ["grep -q hello hello.txt", "test \"$(pwd)\" = " + shlex.quote(str(sandbox))],
+        job(sandbox), ["grep -q hello hello.txt", "test \"$(pwd)\" = " + shlex.quote(str(sandbox))],
         runlog,
     )
     assert report.passed
@@ -75,7 +81,7 @@ async def test_a_failure_fails_the_report_but_every_command_still_runs(
     sandbox: Path, runlog: RunLog
 ) -> None:
     report = await BwrapValidator().validate(
-        sandbox, ["echo first", "echo boom >&2; exit 3", "echo third > third.txt"], runlog
+        job(sandbox), ["echo first", "echo boom >&2; exit 3", "echo third > third.txt"], runlog
     )
     assert not report.passed
     assert [(c.passed, c.exit_code) for c in report.checks] == [(True, 0), (False, 3), (True, 0)]
@@ -84,7 +90,7 @@ async def test_a_failure_fails_the_report_but_every_command_still_runs(
 
 
 async def test_no_commands_is_an_empty_passing_report(sandbox: Path, runlog: RunLog) -> None:
-    report = await BwrapValidator().validate(sandbox, [], runlog)
+    report = await BwrapValidator().validate(job(sandbox), [], runlog)
     assert report.passed and report.checks == ()
 
 
@@ -97,7 +103,7 @@ async def test_the_network_is_unreachable_inside(sandbox: Path, runlog: RunLog) 
         # The probe works on the host, so a failure inside is the sandbox's doing.
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
         report = await BwrapValidator().validate(
-            sandbox, [f"{PY} -c {shlex.quote(probe)}"], runlog
+            job(sandbox), [f"{PY} -c {shlex.quote(probe)}"], runlog
         )
     assert not report.passed
     assert "ConnectionRefusedError" in report.checks[0].output_tail
@@ -110,7 +116,7 @@ async def test_only_the_sandbox_is_writable(
     in_usr = Path("/usr") / f"aura-test-{uuid.uuid4().hex}"
     in_root = Path("/root") / f"aura-test-{uuid.uuid4().hex}"
     report = await BwrapValidator().validate(
-        sandbox,
+        job(sandbox),
         [
             f"touch {shlex.quote(str(in_usr))}",
             f"mkdir -p {shlex.quote(str(in_root))}",  # /root is not there; nor can it be made
@@ -131,7 +137,7 @@ async def test_secrets_in_the_service_environment_do_not_reach_commands(
     sandbox: Path, runlog: RunLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    report = await BwrapValidator().validate(sandbox, ['test -z "$OPENAI_API_KEY"'], runlog)
+    report = await BwrapValidator().validate(job(sandbox), ['test -z "$OPENAI_API_KEY"'], runlog)
     assert report.passed
 
 
@@ -140,7 +146,7 @@ async def test_time_limit_kills_the_command_and_marks_it_timed_out(
 ) -> None:
     started = time.monotonic()
     report = await BwrapValidator(time_limit_s=1).validate(
-        sandbox, ["echo started; sleep 30", "echo next"], runlog
+        job(sandbox), ["echo started; sleep 30", "echo next"], runlog
     )
     assert time.monotonic() - started < 10
     slow, after = report.checks
@@ -152,14 +158,14 @@ async def test_time_limit_kills_the_command_and_marks_it_timed_out(
 
 async def test_memory_limit_stops_a_greedy_command(sandbox: Path, runlog: RunLog) -> None:
     greedy = f"{PY} -c 'x = bytearray(1024 * 1024 * 1024)'"
-    report = await BwrapValidator(memory_limit_mb=256).validate(sandbox, [greedy], runlog)
+    report = await BwrapValidator(memory_limit_mb=256).validate(job(sandbox), [greedy], runlog)
     assert not report.passed
     assert "MemoryError" in report.checks[0].output_tail
 
 
 async def test_output_tail_keeps_the_last_4000_characters(sandbox: Path, runlog: RunLog) -> None:
     report = await BwrapValidator().validate(
-        sandbox, [f"{PY} -c \"print('x' * 10000 + 'END')\""], runlog
+        job(sandbox), [f"{PY} -c \"print('x' * 10000 + 'END')\""], runlog
     )
     tail = report.checks[0].output_tail
     assert len(tail) == 4000 and tail.endswith("END\n")
@@ -168,7 +174,7 @@ async def test_output_tail_keeps_the_last_4000_characters(sandbox: Path, runlog:
 async def test_run_log_records_each_command_its_exit_code_duration_and_output(
     sandbox: Path, runlog: RunLog
 ) -> None:
-    await BwrapValidator().validate(sandbox, ["echo out-one", "echo out-two; exit 7"], runlog)
+    await BwrapValidator().validate(job(sandbox), ["echo out-one", "echo out-two; exit 7"], runlog)
     log = runlog.path.read_text()
     assert "CHECK 1/2 $ echo out-one" in log
     assert "CHECK 1/2 passed: exit 0;" in log
@@ -185,7 +191,7 @@ async def test_missing_bubblewrap_is_unavailable_never_unconfined(
     marker = sandbox / "ran.txt"
     validator = BwrapValidator(bwrap="/nonexistent/bwrap")
     with pytest.raises(Unavailable, match="install it"):
-        await validator.validate(sandbox, [f"touch {marker}"], runlog)
+        await validator.validate(job(sandbox), [f"touch {marker}"], runlog)
     assert not marker.exists()
 
 
@@ -193,7 +199,7 @@ async def test_cancelling_validation_kills_the_running_command(
     sandbox: Path, runlog: RunLog
 ) -> None:
     task = asyncio.create_task(
-        BwrapValidator().validate(sandbox, ["sleep 1; touch late.txt"], runlog)
+        BwrapValidator().validate(job(sandbox), ["sleep 1; touch late.txt"], runlog)
     )
     await asyncio.sleep(0.3)
     task.cancel()
@@ -215,7 +221,7 @@ async def test_files_outside_the_sandbox_cannot_be_read(
     other_job.mkdir()
     (other_job / "notes.txt").write_text(SECRET)
     report = await BwrapValidator().validate(
-        sandbox,
+        job(sandbox),
         [
             f"cat {shlex.quote(str(key))}",
             f"cat {shlex.quote(str(other_job / 'notes.txt'))}",
@@ -241,7 +247,7 @@ async def test_the_home_directory_is_not_visible(
     secret.write_text(SECRET)
     try:
         report = await BwrapValidator().validate(
-            sandbox,
+            job(sandbox),
             [f"cat {shlex.quote(str(secret))}", 'test "$HOME" = /tmp && test -w "$HOME"'],
             runlog,
         )
@@ -257,7 +263,7 @@ async def test_only_system_directories_of_the_host_are_visible(
 ) -> None:
     hidden = ["/root", "/home", "/run", "/var", "/srv", "/mnt", "/media"]
     report = await BwrapValidator().validate(
-        sandbox,
+        job(sandbox),
         [" && ".join(f"test ! -e {d}" for d in hidden), "test -d /usr/bin && test -d /etc"],
         runlog,
     )
@@ -279,7 +285,7 @@ async def test_host_unix_sockets_cannot_be_reached(
             f"s.connect({str(path)!r}); print('connected')"
         )
         report = await BwrapValidator().validate(
-            sandbox, [f"{PY} -c {shlex.quote(probe)}"], runlog
+            job(sandbox), [f"{PY} -c {shlex.quote(probe)}"], runlog
         )
     check = report.checks[0]
     assert not check.passed
@@ -296,7 +302,7 @@ async def test_extra_read_paths_are_readable_but_not_writable(
     (outside / "beside.txt").write_text(SECRET)  # next to the exposed directory, not in it
     validator = BwrapValidator(extra_read_paths=[toolchain, outside / "missing"])
     report = await validator.validate(
-        sandbox,
+        job(sandbox),
         [
             f"cat {shlex.quote(str(toolchain / 'VERSION'))}",
             f"touch {shlex.quote(str(toolchain / 'new.txt'))}",
@@ -320,7 +326,7 @@ async def test_python_from_the_system_still_runs_a_script(
         pytest.skip("no system python3 in /usr/bin")
     (sandbox / "check.py").write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
     report = await BwrapValidator().validate(
-        sandbox, ["python3 check.py a b", "/usr/bin/python3 check.py c"], runlog
+        job(sandbox), ["python3 check.py a b", "/usr/bin/python3 check.py c"], runlog
     )
     assert [c.output_tail for c in report.checks] == ['["a", "b"]\n', '["c"]\n']
     assert report.passed
@@ -333,5 +339,5 @@ async def test_owner_only_files_in_etc_stay_hidden_from_a_root_service(
     if not os.access(shadow, os.R_OK) or shadow.stat().st_mode & 0o004:
         pytest.skip("/etc/shadow is not a private file this process can read")
     first_line = shadow.read_text().splitlines()[0]
-    report = await BwrapValidator().validate(sandbox, ["cat /etc/shadow"], runlog)
+    report = await BwrapValidator().validate(job(sandbox), ["cat /etc/shadow"], runlog)
     assert first_line not in report.checks[0].output_tail
