@@ -1,16 +1,16 @@
 """A job's wall time end to end over MCP on a real-size project: submit → succeeded.
 
-    .venv/bin/python bench/job_wall.py [--project DIR] [--jobs 3] [--repo CHECKOUT]
+    .venv/bin/python bench/job_wall.py [--project DIR] [--jobs 3] [--repo CHECKOUT ...]
 
 Starts `aura up` (embedded PostgreSQL, its own directories and ports) with the project's
 parent as the workspace, hires a command-line employee that edits one file, and submits jobs
 over MCP (streamable HTTP, the SDK's client) with one acceptance command, waiting with
-`wait_job` until each succeeds. Without `--project` it builds one like `bench/sandbox.py`
-does (a git repository with an ignored `.venv` of installed packages, ≥ 5,000 files and
-≥ 200 MB). `--repo` runs another checkout's `aura up` (e.g. an older commit in a worktree with
-its own `.venv`), so before and after can be measured on the same project in one run. The
-first job on a project may pay one-time costs (a snapshot store's first look); the JSON line
-reports the first job and the median of the rest separately.
+`wait_job` until each succeeds. Without `--project` it builds one with `bench/_project.py`
+(a git repository with an ignored `.venv` of installed packages, ≥ 5,000 files and ≥ 200 MB).
+Each `--repo` runs that checkout's `aura up` (e.g. an older commit in a worktree with its own
+`.venv`) on the same project in the same run, so before and after compare directly; the
+default is this checkout. The first job on a project may pay one-time costs (a snapshot
+store's first look); each result gives the first job and the median of the rest.
 """
 
 from __future__ import annotations
@@ -127,28 +127,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, help="an existing project (default: build one)")
     parser.add_argument("--jobs", type=int, default=3)
-    parser.add_argument("--repo", type=Path, default=REPO_ROOT,
-                        help="the checkout whose `aura up` runs (default: this one)")
+    parser.add_argument("--repo", type=Path, action="append",
+                        help="a checkout whose `aura up` runs; repeat to compare (default: this)")
     args = parser.parse_args(argv)
     scratch = None
     project = args.project
     if project is None:
-        from _project import build_git_project
+        from _project import build_project
 
         scratch = Path(tempfile.mkdtemp(prefix="aura-jobwall-project-", dir="/var/tmp"))
-        project = build_git_project(scratch / "workspace" / "project")
+        project = build_project(scratch / "workspace" / "project")
+    results = {}
     try:
-        seconds = measure(args.repo.resolve(), project.resolve(), args.jobs)
+        for repo in args.repo or [REPO_ROOT]:
+            seconds = measure(repo.resolve(), project.resolve(), args.jobs)
+            rest = seconds[1:] or seconds
+            results[str(repo)] = {
+                "first_job_s": round(seconds[0], 3),
+                "later_jobs_median_s": round(statistics.median(rest), 3),
+                "all_s": [round(s, 3) for s in seconds],
+            }
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    rest = seconds[1:] or seconds
-    print(json.dumps({
-        "bench": "job_wall", "repo": str(args.repo), "project": str(project),
-        "jobs": len(seconds), "first_job_s": round(seconds[0], 3),
-        "later_jobs_median_s": round(statistics.median(rest), 3),
-        "all_s": [round(s, 3) for s in seconds],
-    }))
+    print(json.dumps({"bench": "job_wall", "project": str(project), "jobs": args.jobs,
+                      "results": results}))
     return 0
 
 
