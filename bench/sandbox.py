@@ -81,7 +81,7 @@ async def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="aura-bench-sandbox-"))
     try:
         project = build_project(scratch / "project")
-        result: dict[str, object] = {"project": tree_stats(project)}
+        result: dict[str, object] = {"bench": "sandbox", "project": tree_stats(project)}
         boxes = Sandboxes(scratch / "sandboxes", scratch / "snapshots")
         result["git_cold"] = await one_job(boxes, "job-1", project)
         result["git_warm"] = await one_job(boxes, "job-2", project)

@@ -449,6 +449,26 @@ async def test_an_ignored_venv_serves_acceptance_commands_read_only(
 
 
 @needs_bwrap
+async def test_a_tool_on_the_services_path_runs_in_an_acceptance_check(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like `pytest` in ~/.local/bin, run by an interpreter under the user's home (pyenv)."""
+    tools = tmp_path / "home" / ".local" / "bin"
+    tools.mkdir(parents=True)
+    interpreter = os.path.realpath(sys.executable)  # pyenv's, or wherever it really lives
+    (tools / "greet").write_text(f"#!{interpreter}\nprint('hello from a PATH tool')\n")
+    (tools / "greet").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    boxes = Sandboxes(tmp_path / "sandboxes", tmp_path / "snapshots")
+    copy = await boxes.prepare("job-tool", project)
+    report = await BwrapValidator().validate(copy, ["greet"], RunLog(tmp_path / "log.txt"))
+    check = report.checks[0]
+    assert check.passed and check.output_tail == "hello from a PATH tool\n", check.output_tail
+    touch = await BwrapValidator().validate(copy, [f"touch {tools}/x"], RunLog(tmp_path / "l"))
+    assert not touch.passed  # shown read-only
+
+
+@needs_bwrap
 async def test_pycache_written_by_a_check_stays_out_of_the_diff(
     project: Path, boxes: Sandboxes, tmp_path: Path
 ) -> None:
