@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import httpx2
 import uvicorn
 from mcp.client.client import Client
@@ -19,6 +22,19 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server.runner import SignalFreeServer
 from orchestra.migrations import migrate
+
+
+def wait_ready(proc: subprocess.Popen[bytes], api: str, log: Path, poll_s: float = 0.05) -> None:
+    """Return once `api`/ready answers 200; raise if the process exits first."""
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"aura exited with {proc.returncode}; see {log}")
+        try:
+            if httpx.get(f"{api}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(poll_s)
 
 
 def free_port() -> int:

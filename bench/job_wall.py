@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _support import free_port, mcp_session
+from _support import free_port, mcp_session, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EDIT = "#!/bin/sh\necho \"# touched by the benchmark's employee\" >> {file}\necho edited\n"
@@ -58,15 +58,7 @@ class AuraUp:
                 [str(python), "-m", "mcp_server.cli", "up"], cwd=self.repo, env=env,
                 stdout=log, stderr=subprocess.STDOUT,
             )
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"aura up exited; see {self.root}/aura.log")
-            try:
-                if httpx.get(f"{self.api}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+        wait_ready(self.proc, self.api, self.root / "aura.log")
 
     @property
     def api(self) -> str:

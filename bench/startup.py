@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from _support import free_port
+from _support import free_port, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,15 +42,7 @@ def start_and_stop(root: Path, api_port: int, mcp_port: int) -> tuple[float, flo
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"aura up exited with {proc.returncode}; see {root}/aura.log")
-            try:
-                if httpx.get(f"http://127.0.0.1:{api_port}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
+        wait_ready(proc, f"http://127.0.0.1:{api_port}", root / "aura.log", poll_s=0.02)
         ready = time.perf_counter() - started
     finally:
         stopping = time.perf_counter()
