@@ -239,7 +239,10 @@ async def test_a_killed_worker_is_declared_dead_and_loses_no_job(
     # Dead after three silent heartbeats, noticed by a peer's rescue pass (every half beat).
     assert silent <= 3.5 * HEARTBEAT_S + 0.3, silent
     assert after_kill <= 3.5 * HEARTBEAT_S + 0.3, after_kill
-    assert len(rescued) == held and all("declared dead" in r["error"] for r in rescued)
+    # A claim the victim had sent just before the kill may still commit after it: that job is
+    # the victim's too, and rescued like the others.
+    assert len(rescued) >= held
+    assert all(f"worker {victim_id} was declared dead" in r["error"] for r in rescued)
     assert len(finished) == 24 and all(r["n"] == 1 for r in finished)
     assert not seen.violations, seen.violations[:5]
     print(f"\nkilled worker declared dead {after_kill:.2f}s after the kill "
