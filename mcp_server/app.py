@@ -116,6 +116,7 @@ async def build_system(settings: Settings, dsn: str) -> System:
     sandboxes = Sandboxes(
         settings.sandbox_dir.resolve(), settings.snapshot_dir.resolve(),
         hidden=[settings.data_dir.resolve(), settings.backup_dir.resolve()],
+        extra_dependency_dirs=settings.dependency_dir_names,
     )
     attempts = AttemptRunner(
         queue=queue, roster=roster, pool=pool, adapters=adapters,

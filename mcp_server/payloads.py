@@ -27,8 +27,9 @@ MAX_BODY_BYTES = 1 << 20
 # Our bodies nest two deep (an object holding a list); 32 leaves room and bounds the parser.
 MAX_JSON_DEPTH = 32
 
-# A JSON string (brackets inside it do not nest anything) or one bracket.
-_STRUCTURE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# One token at a time, never backtracking: an escaped character, a quote or a bracket. Whether
+# a bracket is inside a string is decided by counting quotes (a string's brackets nest nothing).
+_TOKEN = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
 
 
 class StrictBody(BaseModel):
@@ -129,9 +130,14 @@ def _check_depth(raw: bytes) -> None:
     if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
         return  # cannot nest that deep: nearly every real body
     depth = 0
-    for token in _STRUCTURE.finditer(raw):
+    in_string = False
+    for token in _TOKEN.finditer(raw):
         mark = token.group()
-        if mark in (b"[", b"{"):
+        if mark == b'"':
+            in_string = not in_string
+        elif in_string or len(mark) == 2:
+            continue  # a bracket inside a string, or an escaped character
+        elif mark in (b"[", b"{"):
             depth += 1
             if depth > MAX_JSON_DEPTH:
                 raise InvalidInput(

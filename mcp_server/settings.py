@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Extra directories acceptance checks may read (a toolchain under $HOME, say); colon-separated.
     # Only the system directories and the sandbox are visible otherwise.
     validation_read_paths: str = ""
+    # Names of ignored folders shown read-only to jobs besides the built-in dependency folders
+    # (`.venv`, `node_modules`, `target`…); colon-separated. Other ignored folders stay hidden.
+    dependency_dirs: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -90,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def validation_read_roots(self) -> list[Path]:
         return [Path(p).expanduser() for p in self.validation_read_paths.split(":") if p.strip()]
+
+    @property
+    def dependency_dir_names(self) -> list[str]:
+        return [name.strip() for name in self.dependency_dirs.split(":") if name.strip()]
 
     @property
     def log_dir(self) -> Path:

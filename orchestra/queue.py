@@ -25,6 +25,7 @@ from orchestra.models import (
     SlotClaim,
     require_transition,
 )
+from orchestra.store import text as store_text
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
 from orchestra.store.rows import employee_from_row, job_from_row
@@ -52,23 +53,13 @@ class LeaseLost(Conflict):
 
 
 def storable(text: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL; an employee's output sometimes does."""
-    return text.replace("\x00", "\ufffd") if text is not None else None
+    """PostgreSQL text cannot hold NUL or unpaired surrogates; an employee's output may."""
+    return store_text.storable(text) if text is not None else None
 
 
 def storable_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The same for jsonb, which refuses \\u0000 in any string, key or value."""
-    return _without_nul(value) if value is not None else None
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
+    """The same for jsonb, in every string, key and value."""
+    return store_text.storable_json(value) if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,16 +18,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
+
 from orchestra.store.db import Database
 from orchestra.store.queries import load
+from orchestra.store.text import storable
 
 log = logging.getLogger("orchestra.runlog")
 _R = load("runlog")
 
-# What one job may put in the database; past it, one note says where the rest is. The file
-# keeps everything.
+# What one attempt of a job may put in the database; past it, one note says where the rest
+# is. The file keeps everything.
 MAX_SHIPPED_CHARS_PER_JOB = 4 * 1024 * 1024
 FLUSH_EVERY_S = 0.5
+# While the database is away entries wait for it, up to this many (then they are counted and
+# dropped: the files keep them).
+MAX_PENDING_ENTRIES = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +83,6 @@ class RunLog:
                 self.sink(entry)
 
 
-def _storable(text: str) -> str:
-    return text.replace("\x00", "\ufffd")
-
-
 class RunLogShipper:
     """Ships run-log entries to `job_runlog` in batches, from any thread.
 
@@ -97,10 +99,14 @@ class RunLogShipper:
         self._shipped: dict[uuid.UUID, int] = {}
         self._lock = threading.Lock()
         self._flushing = asyncio.Lock()
+        self._dropped = 0
 
     def sink_for(self, job_id: uuid.UUID) -> Sink:
         def sink(entry: RunLogEntry) -> None:
             with self._lock:
+                if len(self._pending) >= MAX_PENDING_ENTRIES:
+                    self._dropped += 1  # the database has been away a long time
+                    return
                 self._pending.append((job_id, self._within_budget(job_id, entry)))
 
         return sink
@@ -136,14 +142,24 @@ class RunLogShipper:
                         _R["append_entries"],
                         [job for job, _ in batch],
                         [e.ts for _, e in batch],
-                        [_storable(e.section) for _, e in batch],
-                        [_storable(e.body) for _, e in batch],
+                        [storable(e.section) for _, e in batch],
+                        [storable(e.body) for _, e in batch],
                     )
+            except asyncpg.DataError:
+                # Not the database being away: these entries can never be stored. Dropping
+                # them keeps one bad entry from stopping every later one.
+                log.exception("dropping %d run-log entries the database refused (the files "
+                              "under the snapshot directory keep them)", len(batch))
+                return
             except Exception:
                 # Put them back in front: the next flush tries again, order kept.
                 with self._lock:
                     self._pending = batch + self._pending
                 raise
+            if self._dropped:
+                log.error("%d run-log entries were not shipped while the database was away "
+                          "(the files keep them)", self._dropped)
+                self._dropped = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

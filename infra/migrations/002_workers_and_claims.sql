@@ -75,6 +75,11 @@ DECLARE
     v_lease     text;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('aura.claim_job'));
+    -- A worker its peers declared dead (or that stopped) claims nothing until it registers
+    -- again: its earlier jobs are being rescued, and it must learn of that first.
+    IF EXISTS (SELECT 1 FROM workers w WHERE w.id = p_worker AND w.status <> 'running') THEN
+        RETURN;
+    END IF;
     LOOP
         SELECT * INTO v_job FROM jobs j
         WHERE j.status = 'queued' AND j.run_after <= now()

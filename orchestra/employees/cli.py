@@ -147,7 +147,8 @@ class CliEmployee:
             )
             return argv
         view = view_args(copy, toolchain=False)
-        return [bwrap, "--dev-bind", "/", "/", *view, "--die-with-parent", "--", *argv]
+        masks = _enclosing_git_masks(copy.project)
+        return [bwrap, "--dev-bind", "/", "/", *view, *masks, "--die-with-parent", "--", *argv]
 
     def _shown(self, prompt: str, prompt_file: str) -> str:
         shown = prompt if len(prompt) <= _SHOWN_PROMPT_CHARS else f"<prompt: {len(prompt)} chars>"
@@ -163,6 +164,11 @@ class CliEmployee:
             f"COMMAND {name}", f"{self._shown(request.prompt, prompt_file)}\n(in {shown_dir})"
         )
         env, withheld = self.environment()
+        if request.copy is not None:
+            # Git must find no repository above the copy: for a project inside a larger
+            # repository that would be the user's real one (an agent that commits would move
+            # its HEAD). `_in_view` also masks those `.git` entries.
+            env["GIT_CEILING_DIRECTORIES"] = str(request.copy.project.parent)
         if withheld is not None:
             runlog.write(
                 f"ENV {name}",
@@ -219,6 +225,22 @@ def _check_program(program: str, env: Mapping[str, str], workdir: Path) -> None:
     elif shutil.which(program, path=env.get("PATH", os.defpath)) is not None:
         return
     raise ProcessStartError(errno.ENOENT, "No such file or directory or not executable", program)
+
+
+def _enclosing_git_masks(project: Path) -> list[str]:
+    """bwrap arguments hiding every `.git` above `project` (an empty read-only directory over
+    a repository, /dev/null over a `.git` file): the user's real repository stays unreachable
+    from the job view even for a program that ignores GIT_CEILING_DIRECTORIES."""
+    masks: list[str] = []
+    for directory in project.parents:
+        dot_git = directory / ".git"
+        if dot_git.is_symlink() or not dot_git.exists():
+            continue
+        if dot_git.is_dir():
+            masks += ["--tmpfs", str(dot_git), "--remount-ro", str(dot_git)]
+        else:
+            masks += ["--ro-bind", "/dev/null", str(dot_git)]
+    return masks
 
 
 def _reply(stdout: bytes, dropped: int) -> str:

@@ -91,36 +91,35 @@ class AttemptRunner:
             f"ATTEMPT {job.attempts} under lease {claim.lease} in slot {claim.slot.index}",
             job.prompt,
         )
-        # The sandbox is removed only when this attempt let go of the job itself: after a lost
-        # lease another attempt may already be preparing the same job's sandbox.
-        owned = True
+        # The working copy goes before the job is let go of (concluded or handed back): once
+        # it is, another attempt on this host may prepare a copy under the same name. After a
+        # lost lease the copy is left alone for the same reason.
         try:
             outcome, job = await self._attempt(claim, runlog)
+            await self.sandboxes.remove(job.id)
             return await self._conclude(job, claim.lease, outcome, runlog)
         except LeaseLost:
-            owned = False
             runlog.write("LEASE LOST", "another worker took over this job")
             return job
         except asyncio.CancelledError:
             if lost.is_set():
-                owned = False
                 runlog.write("LEASE LOST", "the lease was rescued; another worker took over")
                 return job
             await complete_despite_cancel(self._hand_back(job, claim.lease, runlog))
             raise
         finally:
-            await complete_despite_cancel(self._clean_up(job, remove_sandbox=owned))
+            await complete_despite_cancel(self._ship_rest(job))
 
-    async def _clean_up(self, job: Job, *, remove_sandbox: bool) -> None:
+    async def _ship_rest(self, job: Job) -> None:
         try:
             await self.shipper.flush()
         except Exception:
             log.exception("run log of job %s not shipped yet; the next flush retries", job.id)
         self.shipper.forget(job.id)
-        if remove_sandbox:
-            await self.sandboxes.remove(job.id)
 
     async def _hand_back(self, job: Job, lease: str, runlog: RunLog) -> None:
+        # A stop must be quick: the copy is renamed away now and deleted in the background.
+        await self.sandboxes.remove(job.id, wait=False)
         try:
             if await self.queue.hand_back(job, lease, reason="the worker stopped"):
                 runlog.write("HANDED BACK", "the worker stopped; the job is queued again")

@@ -6,7 +6,8 @@ It runs at most `concurrency` attempts at once, wakes on NOTIFY (a job queued, a
 and also looks every `poll_seconds`. Side tasks, supervised: the heartbeat (the worker's row
 and all its leases in one round trip), the rescue (dead workers, expired leases, orphaned
 slots) and the run-log shipper. On stop, running attempts are cancelled and hand their jobs
-back; the whole stop is bounded well inside ten seconds.
+back. Each database step of a stop is bounded (5 s) and the runner cancels what is left after
+7 s, so a stop ends in about a second normally and in bounded time when PostgreSQL hangs.
 """
 
 from __future__ import annotations
@@ -49,9 +50,14 @@ class ManagerConfig:
 
 @dataclass(slots=True)
 class _Running:
-    lease: str
-    task: asyncio.Task[Job]
-    lost: asyncio.Event
+    claim: Claim
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    started: bool = False  # a task cancelled before its first step never ran its hand-back
+    task: asyncio.Task[Job] = field(init=False)
+
+    @property
+    def lease(self) -> str:
+        return self.claim.lease
 
 
 class Manager:
@@ -90,6 +96,7 @@ class Manager:
 
         Raises `SideTaskFailed` when a side task died (the worker stopped because of it)."""
         await self._register()
+        await self._sweep()
         side_stop = asyncio.Event()
         supervisor = Supervisor()
         supervisor.start("heartbeat", self._heartbeat_loop(side_stop))
@@ -107,6 +114,15 @@ class Manager:
             await supervisor.stop(SIDE_TASKS_GRACE_S)
             await complete_despite_cancel(self._deregister())
         supervisor.raise_if_failed()
+
+    async def _sweep(self) -> None:
+        try:
+            found = await asyncio.to_thread(self.attempts.sandboxes.sweep)
+        except OSError:
+            log.exception("could not sweep the sandbox directory")
+            return
+        if found:
+            log.info("deleting %d working copies left by interrupted work", found)
 
     async def _register(self) -> None:
         await self.registry.register(
@@ -147,19 +163,32 @@ class Manager:
             return None
 
     def _start(self, claim: Claim) -> None:
-        lost = asyncio.Event()
-        task = asyncio.create_task(self._run_guarded(claim, lost), name=f"job:{claim.job.id}")
         job_id = claim.job.id
-        self._running[job_id] = _Running(claim.lease, task, lost)
-        task.add_done_callback(lambda _: self._running.pop(job_id, None))
+        older = self._running.get(job_id)
+        if older is not None:
+            # This worker claimed the job again after its earlier attempt lost the lease
+            # (declared dead while cut off, say): that attempt must stop, not run on unwatched.
+            older.lost.set()
+            older.task.cancel()
+        entry = _Running(claim)
+        entry.task = asyncio.create_task(self._run_guarded(entry), name=f"job:{job_id}")
+        self._running[job_id] = entry
+
+        def forget(_: asyncio.Task[Job]) -> None:
+            if self._running.get(job_id) is entry:  # not a newer attempt's entry
+                del self._running[job_id]
+
+        entry.task.add_done_callback(forget)
 
     async def run_attempt(self, claim: Claim) -> Job:
         """One attempt outside the loop (no heartbeat): for tests and tools."""
         return await self.attempts.run(claim, asyncio.Event())
 
-    async def _run_guarded(self, claim: Claim, lost: asyncio.Event) -> Job:
+    async def _run_guarded(self, entry: _Running) -> Job:
+        entry.started = True
+        claim = entry.claim
         try:
-            return await self.attempts.run(claim, lost)
+            return await self.attempts.run(claim, entry.lost)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -168,11 +197,21 @@ class Manager:
             return claim.job
 
     async def _stop_attempts(self) -> None:
-        """Cancel running attempts; each hands its job back (bounded) before it ends."""
-        running = [r.task for r in self._running.values()]
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        """Cancel running attempts; each hands its job back (bounded) before it ends. A job
+        claimed just as the stop came, whose attempt never started, is handed back here."""
+        entries = list(self._running.values())
+        for entry in entries:
+            entry.task.cancel()
+        await asyncio.gather(*(e.task for e in entries), return_exceptions=True)
+        for entry in entries:
+            if not entry.started and not entry.lost.is_set():
+                await complete_despite_cancel(self._hand_back_unstarted(entry.claim))
+
+    async def _hand_back_unstarted(self, claim: Claim) -> None:
+        try:
+            await self.queue.hand_back(claim.job, claim.lease, reason="the worker stopped")
+        except Exception:
+            log.exception("could not hand job %s back; peers will rescue it", claim.job.id)
 
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -186,11 +225,12 @@ class Manager:
         leases = {job_id: running.lease for job_id, running in self._running.items()}
         beat = await self.registry.heartbeat(self.worker, leases, self.config.lease_seconds)
         if not beat.alive:
-            # Declared dead while paused or cut off: its jobs were rescued. Count again as
-            # alive, and let the attempts whose leases are gone stop.
+            # Declared dead while paused or cut off. Count again as alive, then beat once more:
+            # the attempts whose jobs peers have not rescued yet keep going.
             log.warning("worker %s was declared dead by its peers; registering again",
                         self.worker)
             await self._register()
+            beat = await self.registry.heartbeat(self.worker, leases, self.config.lease_seconds)
         for job_id, lease in leases.items():
             running = self._running.get(job_id)
             if job_id not in beat.held and running is not None and running.lease == lease:
@@ -209,7 +249,7 @@ class Manager:
 
     async def rescue(self) -> None:
         """Declare silent workers dead, requeue their jobs and expired leases, free slots."""
-        for dead in await self.registry.declare_dead(actor=self.actor):
+        for dead in await self.registry.declare_dead(self.worker, actor=self.actor):
             log.warning("worker %s declared dead (last heartbeat %s)", dead.id,
                         dead.last_heartbeat.isoformat())
         for job in await self.queue.requeue_expired(actor=self.actor):

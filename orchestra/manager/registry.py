@@ -67,9 +67,11 @@ class WorkerRegistry:
         async with self.db.connection() as conn:
             await conn.execute(_W["stop_worker"], worker)
 
-    async def declare_dead(self, *, actor: str) -> list[DeadWorker]:
+    async def declare_dead(self, me: str, *, actor: str) -> list[DeadWorker]:
+        """Declare silent peers dead; never `me` (a worker that was itself cut off learns of it
+        from its own heartbeat instead)."""
         async with self.db.connection() as conn:
-            rows = await conn.fetch(_W["declare_dead_workers"], actor)
+            rows = await conn.fetch(_W["declare_dead_workers"], actor, me)
         return [DeadWorker(r["id"], r["heartbeat_at"]) for r in rows]
 
     async def list_workers(self, limit: int = 100) -> list[dict[str, Any]]:

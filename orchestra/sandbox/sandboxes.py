@@ -15,8 +15,9 @@ import hashlib
 import os
 import re
 import shutil
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -44,13 +45,16 @@ class Sandboxes:
 
     `hidden` are further directories never to show to a job's commands (Aura's data and
     backup directories); the sandbox and snapshot roots are always hidden.
+    `extra_dependency_dirs` names ignored folders to show read-only besides
+    `selection.DEPENDENCY_DIRS`.
     """
 
     def __init__(
         self, sandbox_root: Path, snapshot_root: Path, *, git: str = "git",
-        hidden: Sequence[Path] = (),
+        hidden: Sequence[Path] = (), extra_dependency_dirs: Collection[str] = (),
     ) -> None:
         self.root = sandbox_root
+        self.dependency_dirs = selection.DEPENDENCY_DIRS | frozenset(extra_dependency_dirs)
         self.repo = SnapshotRepo(snapshot_root, git=git)
         self.snapshots = SnapshotStore(snapshot_root)
         self.toolchain = Toolchain([sandbox_root, snapshot_root, *hidden])
@@ -84,7 +88,8 @@ class Sandboxes:
         async with self._scratch() as scratch:
             found = await selection.probe(self.repo, real)
             empty = scratch / "empty.index"  # never written: an index with nothing in it
-            read_only = await selection.read_only_dirs(self.repo, found, empty)
+            read_only = await selection.read_only_dirs(
+                self.repo, found, empty, self.dependency_dirs)
             before = await self._record_before(name, found, scratch)
             await self._make_copy(name, before, read_only, scratch)
         return self._describe(name, found, before, read_only)
@@ -196,13 +201,38 @@ class Sandboxes:
             tmp.unlink(missing_ok=True)
         return dest
 
-    async def remove(self, job_id: object) -> None:
-        """Delete the job's working copy (its refs and metadata stay)."""
+    async def remove(self, job_id: object, *, wait: bool = True) -> None:
+        """Delete the job's working copy (its refs and metadata stay).
+
+        The copy is renamed away at once, so the job's name is free; with `wait=False` the
+        deletion goes on in the background (for a stop, which must be quick)."""
         name = job_name(job_id)
         self._job_index(name).unlink(missing_ok=True)
         aside = copies.move_aside(self.path(name))
-        if aside is not None:
+        if aside is None:
+            return
+        if wait:
             await copies.delete_tree(aside)
+        else:
+            copies.delete_tree_detached(aside)
+
+    def sweep(self, *, staging_older_than_s: float = 3600.0) -> int:
+        """Start deleting what interrupted work left in the sandbox root: every copy moved
+        aside (`.<job>.<hex>.old`), and staging directories (`.tmp`) old enough that no live
+        `prepare` can own them. Returns how many were found."""
+        if not self.root.is_dir():
+            return 0
+        found = 0
+        now = time.time()
+        for entry in self.root.iterdir():
+            if not entry.name.startswith("."):
+                continue
+            stale_staging = entry.name.endswith(".tmp") and (
+                now - entry.lstat().st_mtime > staging_older_than_s)
+            if entry.name.endswith(".old") or stale_staging:
+                copies.delete_tree_detached(entry)
+                found += 1
+        return found
 
 
 def _project_dir(project: Path) -> Path:

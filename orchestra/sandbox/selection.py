@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,15 @@ NON_GIT_EXCLUDES = (".venv/", "venv/", "node_modules/", "__pycache__/", ".tox/",
                     ".mypy_cache/", ".pytest_cache/", ".ruff_cache/")
 # Ignored directories that are caches, not dependencies: a job rebuilds its own.
 CACHE_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+# Ignored directories shown read-only are dependency folders, known by name (more can be named
+# with AURA_DEPENDENCY_DIRS). Any other ignored directory (`secrets/`, `certs/`, `.terraform/`)
+# is neither copied nor shown: it may hold what a job must not see.
+DEPENDENCY_DIRS = frozenset({
+    ".venv", "venv", ".virtualenv", "__pypackages__", ".tox", ".nox", ".eggs",
+    "node_modules", "bower_components", ".yarn", ".pnpm-store",
+    "vendor", ".bundle", "target", ".gradle", ".m2", "_build", "deps", ".dart_tool",
+    ".stack-work", "elm-stuff", "Pods", "build", "dist",
+})
 # Each read-only directory is one bind mount; beyond this many the rest are left out.
 MAX_READ_ONLY_DIRS = 64
 
@@ -97,8 +107,12 @@ async def before_paths(repo: SnapshotRepo, project: Project, empty_index: Path) 
     return _regular_entries(project.path, sorted(set(listed)))
 
 
-async def read_only_dirs(repo: SnapshotRepo, project: Project, empty_index: Path) -> list[str]:
-    """The project's ignored directories to show read-only, relative to the project."""
+async def read_only_dirs(
+    repo: SnapshotRepo, project: Project, empty_index: Path,
+    dependency_dirs: Collection[str] = DEPENDENCY_DIRS,
+) -> list[str]:
+    """The project's ignored dependency directories to show read-only, relative to the
+    project: those whose name is in `dependency_dirs`."""
     args = ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"]
     if project.in_git:
         result = await repo.project_git(project.path, args)
@@ -111,7 +125,10 @@ async def read_only_dirs(repo: SnapshotRepo, project: Project, empty_index: Path
         if not entry.endswith("/"):
             continue  # an ignored file (`.env`…): neither copied nor shown
         rel = entry.rstrip("/")
-        if os.path.basename(rel) in CACHE_DIRS or not _real_dir(project.path / rel):
+        name = os.path.basename(rel)
+        if name not in dependency_dirs or name in CACHE_DIRS:
+            continue
+        if not _real_dir(project.path / rel):
             continue
         found.append(rel)
     return sorted(found)[:MAX_READ_ONLY_DIRS]

@@ -47,7 +47,7 @@ FROM stopped;
 -- `lock_expired_leases` without waiting for the leases to run out.
 WITH dead AS (
     UPDATE workers SET status = 'dead', stopped_at = now()
-    WHERE status = 'running'
+    WHERE status = 'running' AND id <> $2
       AND heartbeat_at < now() - make_interval(secs => heartbeat_seconds * 3)
     RETURNING id, heartbeat_at
 )

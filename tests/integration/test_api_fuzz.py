@@ -368,3 +368,20 @@ async def test_good_requests_keep_their_shapes(api: httpx.AsyncClient) -> None:
     assert (jobs.status_code, jobs.json(), ledger.json()) == (200, {"jobs": []}, {"entries": []})
     head = await api.head("/api/v1/pool", headers=KEY)
     assert head.status_code == 200
+
+
+def test_the_depth_check_takes_one_pass_even_on_a_hostile_string() -> None:
+    """An unterminated string full of escaped quotes made a backtracking scan quadratic (a
+    1 MiB body would have held the event loop for about 40 minutes)."""
+    import time
+
+    from mcp_server.payloads import MAX_JSON_DEPTH, _check_depth
+    from orchestra.errors import InvalidInput
+
+    hostile = b'"' + b'\\"' * ((MAX_BODY_BYTES - 64) // 2) + b"[" * (MAX_JSON_DEPTH + 1)
+    started = time.perf_counter()
+    _check_depth(hostile)  # the brackets are inside the (unterminated) string
+    assert time.perf_counter() - started < 1.0
+    _check_depth(b'{"a": "' + b"[" * 100 + b'"}')  # brackets in a string nest nothing
+    with pytest.raises(InvalidInput, match="nested deeper"):
+        _check_depth(b'{"a": "x\\"", "b": ' + b"[" * (MAX_JSON_DEPTH + 1) + b"]}")

@@ -81,7 +81,7 @@ async def _rescuer(db: Database, stop: asyncio.Event, errors: collections.Counte
     registry = WorkerRegistry(db)
     while not stop.is_set():
         try:
-            await registry.declare_dead(actor="worker:rescuer")
+            await registry.declare_dead("rescuer", actor="worker:rescuer")
             await queue.requeue_expired(actor="worker:rescuer")
             await pool.free_orphans(actor="worker:rescuer")
         except Exception as exc:

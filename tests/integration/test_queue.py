@@ -303,3 +303,21 @@ async def test_a_pruned_job_leaves_its_ledger_rows(db: Database) -> None:
                            job.id)
         await conn.execute("DELETE FROM jobs WHERE id = $1", job.id)
         assert await conn.fetchval("SELECT count(*) FROM ledger WHERE job_id = $1", job.id) == 1
+
+
+async def test_a_worker_declared_dead_claims_nothing_until_it_registers_again(
+    db: Database,
+) -> None:
+    from orchestra.manager import WorkerRegistry
+
+    await hire(db, "echo")
+    queue, registry = queue_for(db), WorkerRegistry(db)
+    await registry.register("w:1:a", concurrency=3, heartbeat_seconds=0.1)
+    await queue.submit(NewJob(prompt="x"), actor="t")
+    async with db.connection() as conn:
+        await conn.execute("UPDATE workers SET heartbeat_at = now() - interval '1 minute'")
+    assert [d.id for d in await registry.declare_dead("w:2:b", actor="t")] == ["w:1:a"]
+    assert await queue.claim("w:1:a", 30, 3) is None
+    assert await registry.declare_dead("w:1:a", actor="t") == []  # never itself
+    await registry.register("w:1:a", concurrency=3, heartbeat_seconds=0.1)
+    assert await queue.claim("w:1:a", 30, 3) is not None

@@ -225,3 +225,39 @@ async def test_lost_listen_connection_comes_back(system: System, db_url: str) ->
         await asyncio.sleep(1.5)  # time to reconnect
         job = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
         await until(lambda: _status_is(system, job.id, JobStatus.SUCCEEDED), timeout=10)
+
+
+async def test_a_job_claimed_as_the_stop_comes_is_handed_back(system: System) -> None:
+    await hire(system.db, "echo")
+    await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")
+    claim = await system.manager.claim()
+    assert claim is not None
+    system.manager._start(claim)
+    await system.manager._stop_attempts()  # cancelled before its first step ever ran
+    after = await system.queue.get(claim.job.id)
+    assert after.status is JobStatus.QUEUED and after.attempts == 0
+    assert all(s.job_id is None for s in await system.pool.slots())
+
+
+async def test_a_newer_attempt_of_the_same_job_stays_watched(
+    system: System, workspace: Path
+) -> None:
+    await hire(system.db, "slow", command=["sleep", "5"])
+    job = (await system.queue.submit(
+        NewJob(prompt="x", employee="slow", project=str(workspace)), actor="t")).job
+    first = await system.manager.claim()
+    assert first is not None
+    system.manager._start(first)
+    await asyncio.sleep(0.3)
+    async with system.db.connection() as conn:  # the lease runs out while this worker is away
+        await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second'"
+                           " WHERE id = $1", job.id)
+    await system.queue.requeue_expired(actor="rescuer")
+    second = await system.manager.claim()  # and this worker claims the job again
+    assert second is not None and second.job.id == job.id and second.lease != first.lease
+    system.manager._start(second)
+    await asyncio.sleep(0.5)  # the first attempt was told its lease is lost, and has ended
+    watched = system.manager._running.get(job.id)
+    assert watched is not None and watched.lease == second.lease
+    await system.manager._stop_attempts()
+    assert (await system.queue.get(job.id)).status is JobStatus.QUEUED

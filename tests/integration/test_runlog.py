@@ -77,3 +77,20 @@ async def _wait_terminal(system: System, job_id: uuid.UUID) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def test_an_unpaired_surrogate_does_not_stop_the_run_log(
+    db: Database, tmp_path: Path
+) -> None:
+    job = await _job(db)
+    shipper = RunLogShipper(db, host="h")
+    sink = shipper.sink_for(job)
+    from datetime import UTC, datetime
+
+    from orchestra.runlog import RunLogEntry
+
+    sink(RunLogEntry(datetime.now(UTC), "REPLY", "half a pair: \ud83d and on"))
+    sink(RunLogEntry(datetime.now(UTC), "LATER", "still shipped"))
+    await shipper.flush()
+    text = await RunLogReader(db).text(job)
+    assert "half a pair: ? and on" in text and "still shipped" in text

@@ -297,7 +297,10 @@ async def test_the_environment_is_an_allow_list_plus_the_key_variable_and_overri
     assert env["PATH"] == os.environ["PATH"]
     # bubblewrap (the job view) sets PWD to the working directory: not a secret.
     assert env.get("PWD", str(sandbox)) == str(sandbox)
-    assert set(env) - {"PWD"} <= {*ENV_ALLOW, "ACME_AGENT_KEY", "AGENT_FLAVOUR"}
+    # …and git looks for no repository above the project (see the job view's decisions).
+    assert env["GIT_CEILING_DIRECTORIES"] == str(sandbox.parent)
+    assert set(env) - {"PWD", "GIT_CEILING_DIRECTORIES"} <= {
+        *ENV_ALLOW, "ACME_AGENT_KEY", "AGENT_FLAVOUR"}
     assert "director-secret" not in runlog.path.read_text()
 
 

@@ -505,3 +505,52 @@ async def test_a_cli_employee_edits_the_copy_seen_at_the_project_path(
     assert (copy.path / "README.md").read_text() == "edited\n"
     assert (project / "README.md").read_text() == "hello\n"
     assert "+edited" in await boxes.finish(copy)
+
+
+@needs_bwrap
+async def test_an_agent_in_a_subdirectory_project_cannot_reach_the_enclosing_repository(
+    boxes: Sandboxes, tmp_path: Path
+) -> None:
+    mono = tmp_path / "mono"
+    api = mono / "services" / "api"
+    api.mkdir(parents=True)
+    (api / "app.py").write_text("x = 1\n")
+    git(mono, "init", "-q")
+    git(mono, "add", "-A")
+    git(mono, "commit", "-qm", "first")
+    head = git(mono, "rev-parse", "HEAD")
+    copy = await boxes.prepare("job-mono", api)
+    agent = tmp_path / "agent.sh"
+    # An agent that commits what it did (aider does by default).
+    agent.write_text(
+        "#!/bin/sh\necho 'x = 2' > app.py\n"
+        "git -c user.name=a -c user.email=a@a commit -qam 'agent' 2>&1 || echo no-repository\n"
+        "ls -A ../../.git | wc -l\n"
+    )
+    agent.chmod(0o755)
+    employee = CliEmployee(Employee(name="agent", adapter=Adapter.CLI, command=(str(agent),)))
+    result = await employee.work(WorkRequest("x", copy, 30), RunLog(tmp_path / "log.txt"))
+    assert "no-repository" in result.text and result.text.endswith("0\n"), result.text
+    assert git(mono, "rev-parse", "HEAD") == head  # the user's repository did not move
+    assert git(mono, "status", "--porcelain") == ""
+    assert (copy.path / "app.py").read_text() == "x = 2\n"
+
+
+@needs_bwrap
+async def test_only_dependency_folders_are_shown_not_other_ignored_folders(
+    project: Path, tmp_path: Path
+) -> None:
+    (project / ".gitignore").write_text(".env\n__pycache__/\nnode_modules/\nsecrets/\nextra/\n")
+    (project / "secrets").mkdir()
+    (project / "secrets" / "prod.key").write_text("do not show\n")
+    (project / "extra").mkdir()
+    (project / "extra" / "lib.txt").write_text("named by the Director\n")
+    boxes = Sandboxes(tmp_path / "sandboxes", tmp_path / "snapshots",
+                      extra_dependency_dirs=["extra"])
+    copy = await boxes.prepare("job-secret", project)
+    assert set(copy.read_only) == {project / "node_modules", project / "extra"}
+    report = await BwrapValidator().validate(
+        copy, ["cat secrets/prod.key", "cat extra/lib.txt"], RunLog(tmp_path / "log.txt"))
+    hidden, shown = report.checks
+    assert not hidden.passed and "do not show" not in hidden.output_tail
+    assert shown.passed and shown.output_tail == "named by the Director\n"
