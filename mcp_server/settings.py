@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_server.home import locate_home, project_local
+
 # Secrets that may also arrive as `<NAME>_FILE` (docker secrets).
 _FILE_SECRETS = ("director_key", "database_url")
 
@@ -23,6 +25,11 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = None
     database_url_file: Path | None = None
+    # The home (AURA_HOME; AURA_DATA_DIR is its older name): the embedded database, keys, logs.
+    # Unset, it is found by the rules in `mcp_server/home.py`; the three directories below
+    # default to places beside a project-local `.aura` home (today's layout) or inside any
+    # other home.
+    home: Path | None = None
     data_dir: Path = Path(".aura")
     sandbox_dir: Path = Path("sandboxes")
     snapshot_dir: Path = Path("snapshots")
@@ -70,6 +77,23 @@ class Settings(BaseSettings):
                     data[name] = path.read_text("utf-8").strip()
                 except OSError as exc:
                     raise ValueError(f"AURA_{name.upper()}_FILE={path}: {exc.strerror}") from exc
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _place_the_home(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if not data.get("data_dir"):
+            data["data_dir"] = Path(data["home"]) if data.get("home") else locate_home()
+        home = Path(data["data_dir"])
+        beside = home.parent if project_local(home) else home
+        defaults = {"sandbox_dir": beside / "sandboxes", "snapshot_dir": beside / "snapshots",
+                    "backup_dir": (beside / "infra" / "backups") if project_local(home)
+                    else home / "backups"}
+        for name, default in defaults.items():
+            if not data.get(name):
+                data[name] = default
         return data
 
     @field_validator("database_url", "director_key", mode="before")

@@ -15,13 +15,38 @@ def _settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AURA_API_PORT", "AURA_MCP_PORT", "AURA_POOL_SLOTS", "AURA_DATA_DIR"):
+def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AURA_API_PORT", "AURA_MCP_PORT", "AURA_POOL_SLOTS", "AURA_DATA_DIR",
+                 "AURA_HOME"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
     settings = _settings()
     assert (settings.api_port, settings.mcp_port, settings.ui_port) == (8000, 9000, 5173)
-    assert settings.pool_slots == 3 and settings.data_dir == Path(".aura")
-    assert settings.database_url is None and settings.mcp_host == "127.0.0.1"
+    assert settings.pool_slots == 3 and settings.database_url is None
+    assert settings.mcp_host == "127.0.0.1"
+    # No .aura here and nothing running: the per-user home, with everything inside it.
+    home = tmp_path / "user" / ".local" / "share" / "aura"
+    assert settings.data_dir == home and settings.sandbox_dir == home / "sandboxes"
+    assert settings.backup_dir == home / "backups"
+
+
+def test_a_project_local_home_keeps_todays_layout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AURA_DATA_DIR", "AURA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".aura").mkdir()
+    monkeypatch.chdir(tmp_path)
+    settings = _settings()
+    assert settings.data_dir == tmp_path / ".aura"
+    assert settings.sandbox_dir == tmp_path / "sandboxes"
+    assert settings.snapshot_dir == tmp_path / "snapshots"
+    assert settings.backup_dir == tmp_path / "infra" / "backups"
+    monkeypatch.setenv("AURA_HOME", str(tmp_path / "elsewhere"))
+    assert _settings().data_dir == tmp_path / "elsewhere"
 
 
 def test_pool_slots_above_three_are_refused() -> None:
