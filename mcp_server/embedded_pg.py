@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ def pg_bin_dir() -> Path:
 
 def start(data_dir: Path) -> EmbeddedPostgres:
     """Start (or attach to) the server for `data_dir/pg`; a second start reuses the data."""
+    with warnings.catch_warnings():
+        # platformdirs warns on every start where XDG_RUNTIME_DIR is unset (servers, SSH);
+        # pgserver then uses its /tmp fallback, which is fine.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        return _start(data_dir)
+
+
+def _start(data_dir: Path) -> EmbeddedPostgres:
     import pgserver
 
     pgdata = (data_dir / "pg").resolve()

@@ -12,7 +12,7 @@ The home, first rule that applies:
 
 A process that serves the API records itself in `<home>/run.json` and in the per-user pointer
 while it runs, and holds `<home>/aura.lock` so a second one on the same home refuses to start.
-Standard library only: the CLI imports this on every verb.
+Cheap to import (the standard library and `orchestra.errors`): the CLI uses it on every verb.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from orchestra.errors import Conflict
 
 RUN_FILE = "run.json"
 LOCK_FILE = "aura.lock"
@@ -45,7 +47,7 @@ class Running:
         return {**asdict(self), "home": str(self.home)}
 
 
-class HomeInUse(RuntimeError):
+class HomeInUse(Conflict):
     """Another Aura process holds this home."""
 
 

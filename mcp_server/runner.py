@@ -11,15 +11,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from rich.console import Console
 
 from mcp_server import embedded_pg
 from mcp_server.app import System, build_system
+from mcp_server.banner import Readiness, print_banner, seconds_since_process_start
+from mcp_server.home import Running, occupy
 from mcp_server.logging import configure
+from mcp_server.ports import ensure_free
 from mcp_server.settings import Settings
 from orchestra import backups, migrations
 
@@ -84,29 +87,37 @@ async def ensure_first_token(system: System) -> Path:
     return path
 
 
-def _banner(settings: Settings, token_path: Path, started: float, parts: list[str]) -> None:
-    console = Console(stderr=True)
-    mcp_url = f"http://{settings.mcp_host}:{settings.mcp_port}/mcp"
-    console.print(f"[bold green]Aura Orchestra is up[/] ({', '.join(parts)}) "
-                  f"in {time.monotonic() - started:.1f}s")
-    console.print(f"  Director API  http://{settings.api_host}:{settings.api_port}/api/v1")
-    console.print(f"  MCP endpoint  {mcp_url}")
-    console.print(f"  Director key  {settings.director_key_path.resolve()}"
-                  if settings.director_key is None else "  Director key  (from AURA_DIRECTOR_KEY)")
-    if token_path.exists():
-        console.print(f"  First MCP token  {token_path.resolve()}")
-        console.print("  Connect Claude Code:")
-        console.print(
-            f"    claude mcp add --transport http aura {mcp_url} "
-            f"--header \"Authorization: Bearer $(cat {token_path.resolve()})\"", soft_wrap=True,
-        )
-    console.print("  Ctrl-C stops it.")
-
-
 async def run(settings: Settings, *, api: bool, mcp: bool, worker: bool) -> None:
+    """Run the chosen parts until SIGINT/SIGTERM. Refuses at once, with one line, when a port
+    is taken or another process holds this home."""
     started = time.monotonic()
     service = "up" if api and mcp and worker else ("serve" if api else "worker")
-    configure(service, settings.log_dir, settings.log_level)
+    if api:
+        ensure_free(settings.api_host, settings.api_port, "AURA_API_PORT")
+    if mcp:
+        ensure_free(settings.mcp_host, settings.mcp_port, "AURA_MCP_PORT")
+    with _holding_home(settings, serves=api or mcp):
+        configure(service, settings.log_dir, settings.log_level)
+        await _run(settings, started, api=api, mcp=mcp, worker=worker)
+
+
+def _holding_home(settings: Settings, *, serves: bool) -> contextlib.AbstractContextManager[None]:
+    """A process that serves, or that owns the embedded database, holds its home: a second
+    one on the same home is refused instead of starting a second database and key."""
+    if not serves and settings.database_url is not None:
+        return contextlib.nullcontext()
+    running = Running(
+        home=settings.data_dir.absolute(), pid=os.getpid(),
+        api_url=f"http://{settings.api_host}:{settings.api_port}",
+        mcp_url=f"http://{settings.mcp_host}:{settings.mcp_port}/mcp",
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return occupy(running)
+
+
+async def _run(
+    settings: Settings, started: float, *, api: bool, mcp: bool, worker: bool
+) -> None:
     database = await asyncio.to_thread(open_database, settings)
     system: System | None = None
     try:
@@ -117,8 +128,14 @@ async def run(settings: Settings, *, api: bool, mcp: bool, worker: bool) -> None
         # Only a process that serves MCP hands out the first token; workers never race for it.
         token_path = (await ensure_first_token(system) if mcp
                       else settings.data_dir / "first-mcp.token")
-        await _serve(system, settings, api=api, mcp=mcp, worker=worker,
-                     on_ready=lambda parts: _banner(settings, token_path, started, parts))
+        employees = len(await system.roster.list_employees()) if api else 1
+
+        def on_ready(parts: list[str]) -> None:
+            print_banner(settings, token_path, Readiness(
+                parts, seconds_since_process_start(started), settings.workspace_roots,
+                employees))
+
+        await _serve(system, settings, api=api, mcp=mcp, worker=worker, on_ready=on_ready)
     finally:
         if system is not None:
             await system.close()

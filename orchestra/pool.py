@@ -9,6 +9,7 @@ job moves on to validation or ends (in the same statement as that move).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,7 @@ from orchestra.store.queries import load
 from orchestra.store.rows import slot_from_row
 
 _P = load("pool")
+log = logging.getLogger("orchestra.pool")
 
 AdapterFor = Callable[[str], Awaitable[EmployeeAdapter]]
 
@@ -64,6 +66,10 @@ class Pool:
             raise
         async with self.db.connection() as conn:
             await conn.execute(_P["mark_busy"], slot.index, job_id, lease)
+        evicted = f", evicting {slot.evicted}" if slot.evicted else ""
+        log.info("slot %d loaded %s%s", slot.index, employee, evicted,
+                 extra={"event": "pool.loaded", "slot": slot.index, "employee": employee,
+                        "evicted": slot.evicted, "tone": "note"})
 
     async def _still_resident(self, employee: str) -> bool:
         async with self.db.connection() as conn:

@@ -4,7 +4,6 @@
 #   aura_cd_root      cd to the repository root (the parent of scripts/)
 #   aura_ensure_venv  make .venv with Python 3.11+ if missing; (re)install the project with its
 #                     dev extras when pyproject.toml is newer than .venv/.aura-installed
-#   aura_data_dir     AURA_DATA_DIR from the environment, else from .env, else .aura
 
 AURA_MIN_PYTHON="3.11"
 AURA_VENV=".venv"
@@ -45,26 +44,4 @@ aura_ensure_venv() {
         "$AURA_VENV/bin/python" -m pip install -q -e '.[dev]'
         touch "$AURA_STAMP"
     fi
-}
-
-aura_data_dir() {
-    if [[ -n "${AURA_DATA_DIR:-}" ]]; then
-        printf '%s\n' "$AURA_DATA_DIR"
-        return
-    fi
-    # The process also reads .env (pydantic-settings); follow it so the pid file lands where
-    # `aura up` keeps its data.
-    local line value=""
-    if [[ -f .env ]]; then
-        while IFS= read -r line || [[ -n "$line" ]]; do
-            line="${line#export }"
-            if [[ "$line" =~ ^[[:space:]]*AURA_DATA_DIR[[:space:]]*=[[:space:]]*(.*)$ ]]; then
-                value="${BASH_REMATCH[1]}"
-                value="${value%"${value##*[![:space:]]}"}"
-                value="${value%\"}"; value="${value#\"}"
-                value="${value%\'}"; value="${value#\'}"
-            fi
-        done < .env
-    fi
-    printf '%s\n' "${value:-.aura}"
 }
