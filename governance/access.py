@@ -55,7 +55,10 @@ class TokenRegistry:
         async with self.db.transaction() as conn:
             row = await conn.fetchrow(_T["insert_token"], name, hash_token(token))
             if row is None:
-                raise Conflict(f"a token named {name!r} already exists")
+                raise Conflict(
+                    f"a token named {name!r} already exists; revoke it first "
+                    "(the name can then be used again) or choose another name"
+                )
             await self.audit.record(conn, actor=actor, action="token.created", subject=name)
         return IssuedToken(name, token)
 

@@ -7,11 +7,12 @@ import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from governance.access import TokenRegistry, director_key_matches
@@ -19,8 +20,10 @@ from governance.accountant import Accountant
 from governance.anchors import AnchorFile
 from governance.auditor import Auditor
 from mcp_server.api_inputs import (
-    JOB_ID,
+    EMPLOYEE_NAME,
+    JOB_REF,
     TOKEN_NAME,
+    EmployeeEdit,
     ExportQuery,
     JobFilter,
     NewEmployee,
@@ -29,6 +32,8 @@ from mcp_server.api_inputs import (
 )
 from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
 from mcp_server.payloads import read_body, read_path, read_query
+from orchestra.errors import NotFound
+from orchestra.models import Job
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.sandbox import Sandboxes
@@ -78,6 +83,20 @@ def _by_method(handlers: Mapping[str, Handler]) -> Handler:
     return dispatch
 
 
+def job_view(job: Job) -> dict[str, Any]:
+    """A job as the Director API shows it: the MCP result's shape (DESIGN §10) with what a
+    person listing jobs also wants, the prompt and the project."""
+    return {**job_result(job).model_dump(), "prompt": job.prompt, "project": job.project}
+
+
+def _text_of(job: Job, part: str) -> str:
+    """The job's whole output or diff; absent is a 404 that says why."""
+    text: str | None = job.output if part == "output" else job.diff
+    if text is None:
+        raise NotFound(f"job {job.id} has no {part} ({job.status.value})")
+    return text
+
+
 def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette:
     s = services
 
@@ -101,18 +120,43 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
     async def list_employees(_: Request) -> Response:
         return JSONResponse({"employees": [e.public() for e in await s.roster.list_employees()]})
 
+    async def edit_employee(request: Request) -> Response:
+        name = read_path(request, "name", EMPLOYEE_NAME)
+        body = await read_body(request, EmployeeEdit)
+        employee = await s.roster.edit(
+            name, body.changes(), actor=DIRECTOR, check_command=body.check_command
+        )
+        return JSONResponse(employee.public())
+
+    async def terminate_employee(request: Request) -> Response:
+        name = read_path(request, "name", EMPLOYEE_NAME)
+        return JSONResponse((await s.roster.terminate(name, actor=DIRECTOR)).public())
+
     async def list_jobs(request: Request) -> Response:
         query = read_query(request, JobFilter)
         jobs = await s.queue.list_jobs(status=query.status, limit=query.limit)
-        return JSONResponse({"jobs": [job_result(j).model_dump() for j in jobs]})
+        return JSONResponse({"jobs": [job_view(j) for j in jobs]})
+
+    async def job_of(request: Request) -> Job:
+        """The job the path names, by whole id or unique prefix (`JobQueue.resolve`)."""
+        return await s.queue.resolve(read_path(request, "job_id", JOB_REF))
 
     async def get_job(request: Request) -> Response:
-        job = await s.queue.get(read_path(request, "job_id", JOB_ID))
-        return JSONResponse(job_result(job).model_dump())
+        return JSONResponse(job_view(await job_of(request)))
+
+    async def job_output(request: Request) -> Response:
+        return PlainTextResponse(_text_of(await job_of(request), "output"))
+
+    async def job_diff(request: Request) -> Response:
+        return PlainTextResponse(_text_of(await job_of(request), "diff"))
+
+    async def job_runlog(request: Request) -> Response:
+        job = await job_of(request)
+        return PlainTextResponse(await s.tools.runlogs.text(job.id))
 
     async def export_job(request: Request) -> Response:
         """The job's before or after state as a tar, written by git and streamed from disk."""
-        job = await s.queue.get(read_path(request, "job_id", JOB_ID))
+        job = await job_of(request)
         state = read_query(request, ExportQuery).state
         scratch = Path(tempfile.mkdtemp(prefix="aura-export-"))
         try:
@@ -144,9 +188,14 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         route("/tokens", POST=create_token, GET=list_tokens),
         route("/tokens/{name}", DELETE=revoke_token),
         route("/employees", POST=hire, GET=list_employees),
+        route("/employees/{name}", PATCH=edit_employee),
+        route("/employees/{name}/terminate", POST=terminate_employee),
         route("/jobs", GET=list_jobs),
         route("/jobs/{job_id}", GET=get_job),
         route("/jobs/{job_id}/export", GET=export_job),
+        route("/jobs/{job_id}/output", GET=job_output),
+        route("/jobs/{job_id}/diff", GET=job_diff),
+        route("/jobs/{job_id}/runlog", GET=job_runlog),
         route("/pool", GET=pool),
         route("/audit/verify", GET=audit_verify),
         route("/ledger", GET=ledger),

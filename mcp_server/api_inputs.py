@@ -26,7 +26,7 @@ from orchestra.roster import (
     MAX_URL_CHARS,
     HireRequest,
 )
-from tools.inputs import CleanText, EmployeeName, FreeText, JobId, Line, Price
+from tools.inputs import CleanText, EmployeeName, FreeText, Line, Price
 
 MAX_PAGE = 500
 
@@ -43,6 +43,14 @@ Url = Annotated[Line, Field(min_length=1, max_length=MAX_URL_CHARS)]
 # An argument may span lines; NUL is what neither an argv nor the database can hold.
 CommandPart = Annotated[FreeText, Field(min_length=1, max_length=MAX_COMMAND_PART_CHARS)]
 Skill = Annotated[Line, Field(min_length=1, max_length=MAX_SKILL_CHARS)]
+
+# A whole job id, or its first hex digits as listings show them; `JobQueue.resolve` decides.
+JobRef = Annotated[str, CleanText(
+    pattern=r"^[0-9a-fA-F-]{4,36}$",
+    rule="must be a job id (a UUID) or at least its first 4 hex digits, such as 8fe6d434",
+)]
+Commands = Annotated[list[CommandPart], Field(min_length=1, max_length=MAX_COMMAND_PARTS)]
+Skills = Annotated[list[Skill], Field(max_length=MAX_SKILLS)]
 
 PER_MILLION = "USD per million tokens, as a number or a decimal string such as \"0.15\""
 
@@ -62,13 +70,13 @@ class NewEmployee(StrictBody):
     model: Model | None = None
     base_url: Url | None = None
     api_key_env: EnvName | None = None
-    command: Annotated[
-        list[CommandPart], Field(min_length=1, max_length=MAX_COMMAND_PARTS)
-    ] | None = None
+    command: Commands | None = None
     network: bool = False
-    skills: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
+    skills: Skills = []
     price_in: Price = Decimal(0)
     price_out: Price = Decimal(0)
+    # false: do not look for command[0] on this host (it exists only on the worker hosts).
+    check_command: bool = True
 
     hints: ClassVar[dict[str, str]] = {
         "command": 'a cli employee needs command: an argv list such as ["agent", "{prompt}"]',
@@ -83,8 +91,33 @@ class NewEmployee(StrictBody):
             api_key_env=self.api_key_env,
             command=tuple(self.command) if self.command is not None else None,
             network=self.network, skills=tuple(self.skills), price_in=self.price_in,
-            price_out=self.price_out,
+            price_out=self.price_out, check_command=self.check_command,
         )
+
+
+class EmployeeEdit(StrictBody):
+    """`PATCH /api/v1/employees/{name}`: only the fields given change; `null` clears one.
+    The merged employee is checked as a hire is (`orchestra.roster.Roster.edit`)."""
+
+    model: Model | None = None
+    base_url: Url | None = None
+    api_key_env: EnvName | None = None
+    command: Commands | None = None
+    network: bool = False
+    skills: Skills = []
+    price_in: Price = Decimal(0)
+    price_out: Price = Decimal(0)
+    check_command: bool = True
+
+    hints: ClassVar[dict[str, str]] = NewEmployee.hints
+
+    def changes(self) -> dict[str, object]:
+        """The fields the caller gave, as the core takes them."""
+        values: dict[str, object] = {}
+        for name in self.model_fields_set - {"check_command"}:
+            value = getattr(self, name)
+            values[name] = tuple(value) if isinstance(value, list) else value
+        return values
 
 
 class Page(Query):
@@ -105,5 +138,6 @@ class ExportQuery(Query):
     state: Literal["before", "after"]
 
 
-JOB_ID: TypeAdapter[str] = TypeAdapter(JobId)
+JOB_REF: TypeAdapter[str] = TypeAdapter(JobRef)
+EMPLOYEE_NAME: TypeAdapter[str] = TypeAdapter(EmployeeName)
 TOKEN_NAME: TypeAdapter[str] = TypeAdapter(TokenName)

@@ -13,7 +13,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ExceptionHandler
 
-from orchestra.errors import AuraError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from orchestra.errors import (
+    Ambiguous,
+    AuraError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from tools.errors import log_incident
 from tools.inputs import InvalidFields
 
@@ -38,6 +46,8 @@ def problem_from(exc: AuraError) -> JSONResponse:
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
     if isinstance(exc, InvalidFields):
         return problem(status, exc.kind, str(exc), errors=[e.as_dict() for e in exc.errors])
+    if isinstance(exc, Ambiguous):
+        return problem(status, exc.kind, str(exc), matches=list(exc.matches))
     return problem(status, exc.kind, str(exc))
 
 

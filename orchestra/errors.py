@@ -33,6 +33,17 @@ class Conflict(AuraError):
     kind = "conflict"
 
 
+class Ambiguous(Conflict):
+    """A short reference (a job id prefix) names several things; `matches` lists some of them
+    so the caller can pick one."""
+
+    kind = "ambiguous"
+
+    def __init__(self, message: str, matches: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.matches = matches
+
+
 class Unavailable(AuraError):
     """A dependency (database, provider, sandbox tool) cannot serve the request now."""
 

@@ -83,6 +83,11 @@ class Adapter(enum.StrEnum):
     CLI = "cli"
 
 
+# Adapters whose code exists; the others are refused rather than faked. Here, not in the
+# roster, so the CLI can offer exactly these without importing the store.
+AVAILABLE_ADAPTERS = frozenset({Adapter.OLLAMA, Adapter.CLI})
+
+
 class EmployeeStatus(enum.StrEnum):
     PROBATION = "probation"
     ACTIVE = "active"

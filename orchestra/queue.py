@@ -6,13 +6,14 @@ database's `jobs_status_guard` trigger refuses an illegal move even if a caller 
 
 from __future__ import annotations
 
+import string
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from orchestra.errors import Conflict, InvalidInput, NotFound
+from orchestra.errors import Ambiguous, Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail, CallLedger, Usage
 from orchestra.models import (
     WORKING_STATUSES,
@@ -38,6 +39,10 @@ _P = load("pool")
 MAX_PROMPT_CHARS = 200_000
 MAX_ACCEPTANCE_COMMANDS = 20
 MAX_COMMAND_CHARS = 4_000
+# A job id may be given by its first hex digits, as listings show it (`8fe6d434`); fewer than
+# four would match too much to be useful. An ambiguous prefix names a few of its matches.
+MIN_JOB_PREFIX = 4
+SHOWN_MATCHES = 5
 # A job that keeps losing its worker (it may be what kills it) stops being retried.
 LEASE_LOSS_GRACE = 3
 
@@ -104,6 +109,37 @@ class JobQueue:
         if row is None:
             raise NotFound(f"no job {key}")
         return job_from_row(row)
+
+    async def resolve(self, ref: uuid.UUID | str) -> Job:
+        """The job named by a whole id or by a unique prefix of its hex digits (at least
+        `MIN_JOB_PREFIX`; hyphens are ignored). `get` stays strict for callers holding an id.
+
+        Raises `NotFound` when nothing starts with the prefix and `Ambiguous` (listing a few
+        matches, newest first) when several jobs do.
+        """
+        if isinstance(ref, uuid.UUID):
+            return await self.get(ref)
+        digits = ref.replace("-", "").lower()
+        if len(digits) == 32:
+            return await self.get(ref)
+        if not MIN_JOB_PREFIX <= len(digits) < 32 or not set(digits) <= _HEX:
+            raise InvalidInput(
+                f"job id {ref!r} is neither a UUID nor a prefix of at least {MIN_JOB_PREFIX} "
+                "of its hex digits (such as 8fe6d434)"
+            )
+        low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(_Q["resolve_job_prefix"], low, high, SHOWN_MATCHES + 1)
+        if not rows:
+            raise NotFound(f"no job id starts with {ref!r}")
+        if len(rows) > 1:
+            shown = tuple(str(row["id"]) for row in rows[:SHOWN_MATCHES])
+            count = f"more than {SHOWN_MATCHES}" if len(rows) > SHOWN_MATCHES else len(rows)
+            raise Ambiguous(
+                f"job id prefix {ref!r} matches {count} jobs ({', '.join(shown)}); "
+                "give more of its digits", shown,
+            )
+        return job_from_row(rows[0])
 
     async def list_jobs(
         self, *, status: JobStatus | None = None, client: str | None = None, limit: int = 50
@@ -281,6 +317,9 @@ def _check_commands(commands: Sequence[str]) -> None:
             raise InvalidInput("an acceptance command is empty")
         if len(command) > MAX_COMMAND_CHARS or "\x00" in command:
             raise InvalidInput(f"acceptance command too long or malformed: {command[:80]!r}")
+
+
+_HEX = frozenset(string.hexdigits.lower())
 
 
 def _parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:

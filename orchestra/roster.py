@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
-from collections.abc import Sequence
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -11,8 +14,9 @@ from typing import Any
 from orchestra import inputs
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
+from orchestra.models import AVAILABLE_ADAPTERS as AVAILABLE_ADAPTERS  # also known here
 from orchestra.models import Adapter, Employee, EmployeeStatus
-from orchestra.store.db import Database
+from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
 from orchestra.store.rows import employee_from_row
 
@@ -30,8 +34,10 @@ MAX_COMMAND_PARTS = 64
 MAX_COMMAND_PART_CHARS = 4_000
 MAX_SKILLS = 32
 MAX_SKILL_CHARS = 64
-# Adapters whose code exists; the others are refused rather than faked.
-AVAILABLE_ADAPTERS = frozenset({Adapter.OLLAMA, Adapter.CLI})
+# What `edit` may change; the name and adapter are who the employee is (hire another).
+EDITABLE_FIELDS = (
+    "model", "base_url", "api_key_env", "command", "network", "skills", "price_in", "price_out",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,9 @@ class HireRequest:
     skills: Sequence[str] = field(default_factory=tuple)
     price_in: Any = 0
     price_out: Any = 0
+    # Refuse a cli command whose program is not on this host (see `require_command_exists`);
+    # off for a program that exists only on the worker hosts.
+    check_command: bool = True
 
 
 class Roster:
@@ -59,6 +68,8 @@ class Roster:
 
     async def hire(self, request: HireRequest, *, actor: str) -> Employee:
         employee = validate_hire(request)
+        if request.check_command and employee.command is not None:
+            require_command_exists(employee.command)
         async with self.db.transaction() as conn:
             row = await conn.fetchrow(
                 _E["insert_employee"], employee.name, employee.adapter.value, employee.model,
@@ -68,13 +79,65 @@ class Roster:
                 employee.status.value,
             )
             if row is None:
-                raise Conflict(f"an employee named {employee.name!r} already exists")
+                raise Conflict(f"an employee named {employee.name!r} already exists "
+                               "(names stay taken after firing, for the history); "
+                               "choose another name, or `aura employee edit` that one")
             hired = employee_from_row(row)
             await self.audit.record(
                 conn, actor=actor, action="employee.hired", subject=hired.name,
                 details=hired.public(),
             )
         return hired
+
+    async def edit(
+        self, name: str, changes: Mapping[str, Any], *, actor: str, check_command: bool = True
+    ) -> Employee:
+        """Change some of `EDITABLE_FIELDS`, checked as a hire is; audited as `employee.edited`
+        with each changed field's old and new value, in the same transaction. A terminated
+        employee cannot be edited; a change to nothing is no change (and no audit entry)."""
+        unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+        if unknown:
+            raise InvalidInput(f"cannot edit {', '.join(unknown)}; editable: "
+                               f"{', '.join(EDITABLE_FIELDS)}")
+        if not changes:
+            raise InvalidInput(f"nothing to change; give one of {', '.join(EDITABLE_FIELDS)}")
+        async with self.db.transaction() as conn:
+            current = await _locked(conn, name)
+            if current.status is EmployeeStatus.TERMINATED:
+                raise Conflict(f"employee {name!r} is terminated and cannot be edited")
+            edited = dataclasses.replace(
+                validate_hire(_as_hire(current, changes)),
+                status=current.status, created_at=current.created_at,
+            )
+            if check_command and "command" in changes and edited.command is not None:
+                require_command_exists(edited.command)
+            before, after = current.public(), edited.public()
+            changed = {f: {"from": before[f], "to": after[f]}
+                       for f in EDITABLE_FIELDS if before[f] != after[f]}
+            if not changed:
+                return current
+            row = await conn.fetchrow(
+                _E["update_employee"], name, edited.model, edited.base_url, edited.api_key_env,
+                list(edited.command) if edited.command is not None else None, edited.network,
+                list(edited.skills), edited.price_in, edited.price_out,
+            )
+            await self.audit.record(conn, actor=actor, action="employee.edited", subject=name,
+                                    details={"changed": changed})
+        return employee_from_row(row)
+
+    async def terminate(self, name: str, *, actor: str) -> Employee:
+        """Fire an employee: it takes no more work (queued jobs naming it fail at their claim,
+        one already running finishes); its row and history stay. Twice is a `Conflict`."""
+        async with self.db.transaction() as conn:
+            current = await _locked(conn, name)
+            if current.status is EmployeeStatus.TERMINATED:
+                raise Conflict(f"employee {name!r} is already terminated")
+            row = await conn.fetchrow(
+                _E["set_employee_status"], name, EmployeeStatus.TERMINATED.value
+            )
+            await self.audit.record(conn, actor=actor, action="employee.terminated",
+                                    subject=name, details={"was": current.status.value})
+        return employee_from_row(row)
 
     async def get(self, name: str) -> Employee:
         async with self.db.connection() as conn:
@@ -87,6 +150,37 @@ class Roster:
         async with self.db.connection() as conn:
             rows = await conn.fetch(_E["list_employees"])
         return [employee_from_row(r) for r in rows]
+
+
+async def _locked(conn: Connection, name: str) -> Employee:
+    row = await conn.fetchrow(_E["lock_employee"], name)
+    if row is None:
+        raise NotFound(f"no employee named {name!r}")
+    return employee_from_row(row)
+
+
+def _as_hire(current: Employee, changes: Mapping[str, Any]) -> HireRequest:
+    """The hire that would give the employee as changed, so it is checked as hires are."""
+    fields = {f: getattr(current, f) for f in EDITABLE_FIELDS}
+    return HireRequest(name=current.name, adapter=current.adapter.value,
+                       **{**fields, **changes})
+
+
+def require_command_exists(command: Sequence[str]) -> None:
+    """A cli employee's program must exist on this host: an absolute path to an executable, or
+    a name on the server's PATH. A typo (or a placeholder copied from an example) would
+    otherwise fail every job the employee takes."""
+    program = command[0]
+    fix = ("give the absolute path of an installed program or install it on the server; if it "
+           "exists only on the worker hosts, hire with \"check_command\": false "
+           "(`aura hire --no-check`)")
+    if "/" in program and not os.path.isabs(program):
+        raise InvalidInput(f"command[0] {program!r} is a relative path, which would be looked "
+                           f"up in each job's sandbox; {fix}")
+    if shutil.which(program) is None:
+        where = ("is not an executable file" if "/" in program
+                 else "is not found on the server's PATH")
+        raise InvalidInput(f"command[0] {program!r} {where}; {fix}")
 
 
 def validate_hire(request: HireRequest) -> Employee:
@@ -114,6 +208,9 @@ def validate_hire(request: HireRequest) -> Employee:
         raise InvalidInput("base_url must start with http:// or https://")
     if not isinstance(request.network, bool):
         raise InvalidInput(f"network must be true or false, not {inputs.describe(request.network)}")
+    if not isinstance(request.check_command, bool):
+        raise InvalidInput("check_command must be true or false, not "
+                           f"{inputs.describe(request.check_command)}")
     return Employee(
         name=name,
         adapter=adapter,
@@ -153,7 +250,8 @@ def _adapter(value: str) -> Adapter:
         choices = ", ".join(a.value for a in Adapter)
         raise InvalidInput(f"adapter must be one of {choices}") from None
     if adapter not in AVAILABLE_ADAPTERS:
-        raise InvalidInput(f"adapter {adapter.value!r} is not available yet (use ollama or cli)")
+        available = " or ".join(sorted(a.value for a in AVAILABLE_ADAPTERS))
+        raise InvalidInput(f"adapter {adapter.value!r} is not available yet (use {available})")
     return adapter
 
 

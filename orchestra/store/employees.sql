@@ -10,3 +10,16 @@ SELECT * FROM employees WHERE name = $1;
 
 -- list_employees --
 SELECT * FROM employees ORDER BY name;
+
+-- lock_employee --
+-- Read for a change: concurrent edits and firings of one employee take turns.
+SELECT * FROM employees WHERE name = $1 FOR UPDATE;
+
+-- update_employee --
+UPDATE employees SET model = $2, base_url = $3, api_key_env = $4, command = $5, network = $6,
+                     skills = $7, price_in = $8, price_out = $9
+WHERE name = $1
+RETURNING *;
+
+-- set_employee_status --
+UPDATE employees SET status = $2 WHERE name = $1 RETURNING *;

@@ -25,6 +25,12 @@ SELECT * FROM jobs WHERE client IS NOT DISTINCT FROM $1 AND idempotency_key = $2
 -- get_job --
 SELECT * FROM jobs WHERE id = $1;
 
+-- resolve_job_prefix --
+-- Jobs whose id starts with a hex prefix: $1 and $2 are the lowest and highest ids with that
+-- prefix (uuid order is the order of its hex digits), so the primary key's index answers.
+-- At most $3 rows: enough to say the prefix is ambiguous and show a few.
+SELECT * FROM jobs WHERE id BETWEEN $1 AND $2 ORDER BY created_at DESC LIMIT $3;
+
 -- list_jobs --
 SELECT * FROM jobs
 WHERE ($1::job_status IS NULL OR status = $1) AND ($2::text IS NULL OR client = $2)

@@ -357,7 +357,7 @@ async def test_an_unexpected_error_is_a_generic_500_problem_and_logged(
 
 async def test_good_requests_keep_their_shapes(api: httpx.AsyncClient) -> None:
     hired = await api.post("/api/v1/employees", headers=KEY, json={
-        "name": "agent", "adapter": "cli", "command": ["agent", "--print", "{prompt}"],
+        "name": "agent", "adapter": "cli", "command": ["/bin/echo", "--print", "{prompt}"],
         "network": True, "skills": ["python", " review "], "price_in": "0.15",
         "price_out": 2, "model": None, "base_url": None})
     assert hired.status_code == 201, hired.text
