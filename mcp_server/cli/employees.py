@@ -1,0 +1,193 @@
+"""`aura employees`, `aura hire`, `aura employee edit|fire`: the roster."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from mcp_server.cli.context import JsonOption, UrlOption, session, verb_group
+from mcp_server.cli.errors import CliError
+from mcp_server.cli.output import toned
+from orchestra.models import AVAILABLE_ADAPTERS
+
+# Only adapters whose code exists are offered (the others would be refused by the server).
+ADAPTERS = sorted(adapter.value for adapter in AVAILABLE_ADAPTERS)
+
+Model = Annotated[str | None, typer.Option(help="The model tag, e.g. llama3.2:3b.")]
+BaseUrl = Annotated[str | None, typer.Option(help="The provider's URL, if not the default.")]
+KeyEnv = Annotated[str | None, typer.Option(
+    help="The environment variable that holds the API key (never the key itself).")]
+Command = Annotated[str | None, typer.Option(
+    "--command", metavar="JSON",
+    help='A cli employee\'s argv as a JSON list, e.g. \'["/usr/local/bin/agent", "{prompt}"]\'; '
+    "{prompt} and {prompt_file} are replaced.",
+)]
+Skills = Annotated[str | None, typer.Option(help="Comma-separated, e.g. python,review.")]
+PriceIn = Annotated[str | None, typer.Option(help="USD per million input tokens.")]
+PriceOut = Annotated[str | None, typer.Option(help="USD per million output tokens.")]
+NoCheck = Annotated[bool, typer.Option(
+    "--no-check",
+    help="Do not look for the command's program on the server (it exists only on workers).",
+)]
+
+
+def list_employees(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = None) -> None:
+    """List the roster: name, status, adapter, model or command, skills and prices."""
+    with session(ctx, url, as_json) as (api, out):
+        roster = api.json("GET", "/employees")
+        if out.as_json:
+            out.data(roster)
+            return
+        if not roster["employees"]:
+            out.console().print("no employees yet; hire one with `aura hire`")
+            return
+        rows = [
+            (e["name"], toned(e["status"]), e["adapter"], escape(_does(e)),
+             ",".join(e["skills"]) or "-", f"{_num(e['price_in'])}/{_num(e['price_out'])}")
+            for e in roster["employees"]
+        ]
+        out.table(f"{len(rows)} employee(s)",
+                  ("NAME", "STATUS", "ADAPTER", "COMMAND / MODEL", "SKILLS", "USD/M IN/OUT"),
+                  rows)
+
+
+def hire(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(
+        metavar="NAME", help="The employee's name: a-z, 0-9, '_', '.', '-'.")],
+    adapter: Annotated[str, typer.Option(
+        metavar="|".join(ADAPTERS), callback=_available,
+        help=f"How the employee runs: {' or '.join(ADAPTERS)} (others are not available yet).",
+    )],
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: KeyEnv = None,
+    command: Command = None,
+    network: Annotated[bool, typer.Option(help="Let a cli employee use the network.")] = False,
+    skills: Skills = None,
+    price_in: PriceIn = None,
+    price_out: PriceOut = None,
+    no_check: NoCheck = False,
+    url: UrlOption = None,
+    as_json: JsonOption = None,
+) -> None:
+    """Hire an employee; it starts on probation and takes work at once."""
+    body: dict[str, Any] = {"name": name, "adapter": adapter, "network": network}
+    body.update(_fields(model=model, base_url=base_url, api_key_env=api_key_env,
+                        command=command, skills=skills, price_in=price_in, price_out=price_out))
+    if no_check:
+        body["check_command"] = False
+    with session(ctx, url, as_json) as (api, out):
+        hired = api.json("POST", "/employees", body)
+        out.done(hired, f"hired {hired['name']} ({hired['adapter']}, {hired['status']}): "
+                        f"{escape(_does(hired))}")
+
+
+def edit(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The employee to change.")],
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: KeyEnv = None,
+    command: Command = None,
+    network: Annotated[bool | None, typer.Option(
+        "--network/--no-network", help="Allow or forbid a cli employee the network.")] = None,
+    skills: Skills = None,
+    price_in: PriceIn = None,
+    price_out: PriceOut = None,
+    no_check: NoCheck = False,
+    url: UrlOption = None,
+    as_json: JsonOption = None,
+) -> None:
+    """Change an employee's model, URL, key variable, command, network, skills or prices.
+
+    Only the options given change; an empty --model, --base-url or --api-key-env clears it.
+    """
+    body = _fields(model=model, base_url=base_url, api_key_env=api_key_env, command=command,
+                   skills=skills, price_in=price_in, price_out=price_out)
+    if network is not None:
+        body["network"] = network
+    if not body:
+        raise CliError("nothing to change; give at least one option (see `aura employee "
+                       "edit --help`)")
+    changed = ", ".join(body)
+    if no_check:
+        body["check_command"] = False
+    with session(ctx, url, as_json) as (api, out):
+        edited = api.json("PATCH", f"/employees/{name}", body)
+        out.done(edited, f"edited {edited['name']} ({changed}): {escape(_does(edited))}")
+
+
+def fire(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The employee to fire.")],
+    url: UrlOption = None,
+    as_json: JsonOption = None,
+) -> None:
+    """Fire an employee: it takes no more work; its record and history stay."""
+    with session(ctx, url, as_json) as (api, out):
+        fired = api.json("POST", f"/employees/{name}/terminate")
+        out.done(fired, f"fired {fired['name']}: it takes no more work (a job it is running "
+                        "finishes); its record and history stay")
+
+
+def _available(adapter: str) -> str:
+    if adapter not in ADAPTERS:
+        raise typer.BadParameter(f"{adapter!r} is not available; use {' or '.join(ADAPTERS)}")
+    return adapter
+
+
+def _fields(**given: str | None) -> dict[str, Any]:
+    """The body fields for the options given; an empty text option clears its field."""
+    body: dict[str, Any] = {}
+    for field, value in given.items():
+        if value is None:
+            continue
+        if field == "command":
+            body[field] = _argv(value)
+        elif field == "skills":
+            body[field] = [s.strip() for s in value.split(",") if s.strip()]
+        elif field in ("model", "base_url", "api_key_env"):
+            body[field] = value or None
+        else:
+            body[field] = value
+    return body
+
+
+def _argv(text: str) -> list[str]:
+    try:
+        argv = json.loads(text)
+    except json.JSONDecodeError:
+        argv = None
+    if not isinstance(argv, list) or not all(isinstance(part, str) for part in argv):
+        raise CliError('--command must be a JSON list of strings, e.g. \'["agent", "{prompt}"]\'')
+    return argv
+
+
+def _does(employee: dict[str, Any]) -> str:
+    if employee.get("command"):
+        return " ".join(employee["command"])
+    return employee.get("model") or "-"
+
+
+def _num(price: str) -> str:
+    return price.rstrip("0").rstrip(".") if "." in price else price
+
+
+def register(app: typer.Typer) -> None:
+    app.command("employees", epilog="Example: aura employees")(list_employees)
+    app.command(
+        "hire",
+        epilog="Examples: aura hire llama --adapter ollama --model llama3.2:3b · "
+        "aura hire scribe --adapter cli --command '[\"/usr/local/bin/agent\", \"{prompt}\"]'",
+    )(hire)
+    group = verb_group("Change or fire an employee.",
+                       "aura employee edit llama --model llama3.2:1b")
+    group.command("edit", epilog="Example: aura employee edit scribe --skills python,review "
+                  "--price-out 2.5")(edit)
+    group.command("fire", epilog="Example: aura employee fire scribe")(fire)
+    app.add_typer(group, name="employee")
+
