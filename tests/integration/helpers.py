@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from governance.auditor import Auditor
 from orchestra.models import Employee
@@ -48,3 +49,17 @@ async def running_worker(system: System, **config: float) -> AsyncIterator[None]
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def add_job(
+    db: Database, job_id: uuid.UUID, prompt: str = "do it", **fields: Any
+) -> None:
+    """A job row with a chosen id (prefix tests need known ids) and the given outcome columns
+    (`output`, `diff`, `error`, `validation`, `status`), written directly."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO jobs (id, kind, prompt, output, diff, error, validation) "
+            "VALUES ($1, 'task', $2, $3, $4, $5, $6)",
+            job_id, prompt, fields.get("output"), fields.get("diff"), fields.get("error"),
+            fields.get("validation"),
+        )

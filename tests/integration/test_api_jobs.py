@@ -12,7 +12,7 @@ import pytest
 
 from mcp_server.app import System
 from orchestra.queue import SHOWN_MATCHES
-from orchestra.store.db import Database
+from tests.integration.helpers import add_job
 
 KEY = {"Authorization": "Bearer test-director-key"}
 # Two jobs share the prefix abcd; one alone starts with 1234.
@@ -27,15 +27,6 @@ async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=system.api_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://aura") as client:
         yield client
-
-
-async def add_job(db: Database, job_id: uuid.UUID, prompt: str = "do it", **fields: str) -> None:
-    """A job row with a chosen id (a prefix test needs known ids); output/diff as given."""
-    async with db.connection() as conn:
-        await conn.execute(
-            "INSERT INTO jobs (id, kind, prompt, output, diff) VALUES ($1, 'task', $2, $3, $4)",
-            job_id, prompt, fields.get("output"), fields.get("diff"),
-        )
 
 
 @pytest.fixture

@@ -1,0 +1,194 @@
+"""The `aura` verbs against a real Director API (uvicorn on loopback, real PostgreSQL): the
+human output, the JSON output, short job ids, and a refusal as one line with exit code 2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+
+from mcp_server.app import System
+from mcp_server.cli import EXIT_USAGE, main
+from mcp_server.runner import SignalFreeServer
+from tests.integration.helpers import add_job
+
+FAILED_CHECKS = {"passed": False, "checks": [
+    {"command": "pytest -q", "exit_code": 0, "passed": True, "duration_ms": 1200,
+     "output_tail": "", "timed_out": False},
+    {"command": "ruff check .", "exit_code": 1, "passed": False, "duration_ms": 300,
+     "output_tail": "E501", "timed_out": False},
+]}
+FIRST = uuid.UUID("1234abcd-0000-4000-8000-000000000001")
+TWIN_A = uuid.UUID("abcd0000-0000-4000-8000-000000000002")
+TWIN_B = uuid.UUID("abcd0000-0000-4000-8000-000000000003")
+LONG_DIFF = "".join(f"+line {n}\n" for n in range(30_000))
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+Aura = Callable[..., Awaitable[Ran]]
+
+
+@pytest.fixture
+async def aura(
+    system: System, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[Aura]:
+    """`aura …` run as a user would, against the system's API served on a loopback port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(system.api_app(), log_config=None, lifespan="off",
+                            access_log=False)
+    server = SignalFreeServer(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    monkeypatch.setenv("AURA_API_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
+    monkeypatch.setenv("AURA_DIRECTOR_KEY", system.director_key)
+    monkeypatch.setenv("COLUMNS", "120")
+
+    async def run(*args: str) -> Ran:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(args))  # the server answers on this loop
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    try:
+        yield run
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+@pytest.fixture
+async def jobs(system: System) -> None:
+    await add_job(system.db, FIRST, "fix the parser\nand its tests", output="done\n",
+                  diff=LONG_DIFF, validation=FAILED_CHECKS, error="acceptance failed")
+    await add_job(system.db, TWIN_A, "first twin")
+    await add_job(system.db, TWIN_B, "second twin")
+
+
+async def test_jobs_is_a_table_for_people_and_json_for_programs(aura: Aura, jobs: None) -> None:
+    table = await aura("jobs", "--human")
+    assert table.code == 0, table.err
+    assert "1234abcd" in table.out and "abcd0000" in table.out
+    assert "fix the parser" in table.out and "and its tests" not in table.out
+    assert str(FIRST) not in table.out and "+line" not in table.out  # short ids, no diffs
+    assert "queued" in table.out and "$0.0000" in table.out
+    listed = (await aura("jobs")).json()["jobs"]  # not a terminal: JSON
+    assert {j["job_id"] for j in listed} == {str(FIRST), str(TWIN_A), str(TWIN_B)}
+    assert (await aura("--json", "jobs", "--limit", "1")).json()["jobs"][0]["job_id"]
+    assert len((await aura("jobs", "--json", "--limit", "1")).json()["jobs"]) == 1
+    assert (await aura("jobs", "--status", "failed")).json() == {"jobs": []}
+    assert "no jobs with status failed" in (await aura("jobs", "--status", "failed",
+                                                       "--human")).out
+
+
+async def test_job_is_a_summary_with_checks_and_their_exit_codes(
+    aura: Aura, jobs: None
+) -> None:
+    shown = await aura("job", "1234", "--human")
+    assert shown.code == 0, shown.err
+    for expected in (str(FIRST), "queued", "attempt 0 of", "exit 0", "pytest -q", "exit 1",
+                     "ruff check .", "acceptance failed", "aura job 1234abcd --diff",
+                     "aura job 1234abcd --runlog", f"aura://jobs/{FIRST}/runlog"):
+        assert expected in shown.out, expected
+    assert (await aura("job", "1234")).json()["job_id"] == str(FIRST)
+
+
+async def test_job_text_options_print_the_whole_text(aura: Aura, jobs: None) -> None:
+    diff = await aura("job", "1234abcd", "--diff")
+    assert diff.code == 0 and diff.out == LONG_DIFF  # whole: past the 20,000-character cut
+    assert (await aura("job", "1234", "--output")).out == "done\n"
+    assert (await aura("job", "1234", "--runlog")).code == 0
+    none = await aura("job", "abcd0000-0000-4000-8000-000000000002", "--diff")
+    assert none.code == EXIT_USAGE and "has no diff" in none.err
+    both = await aura("job", "1234", "--diff", "--output")
+    assert both.code == EXIT_USAGE and "one of --diff" in both.err
+
+
+async def test_job_prefixes_unique_ambiguous_and_unknown(aura: Aura, jobs: None) -> None:
+    ambiguous = await aura("job", "abcd")
+    assert ambiguous.code == EXIT_USAGE
+    assert str(TWIN_A) in ambiguous.err and str(TWIN_B) in ambiguous.err
+    assert len(ambiguous.err.splitlines()) == 1 and "Traceback" not in ambiguous.err
+    unknown = await aura("job", "beef")
+    assert unknown.code == EXIT_USAGE and "no job id starts with 'beef'" in unknown.err
+    short = await aura("job", "abc")
+    assert short.code == EXIT_USAGE and "at least its first 4 hex digits" in short.err
+
+
+async def test_hire_edit_fire_confirm_each_change(aura: Aura, system: System) -> None:
+    hired = await aura("hire", "scribe", "--adapter", "cli", "--command",
+                       '["/bin/echo", "{prompt}"]', "--skills", "python,review", "--human")
+    assert hired.code == 0, hired.err
+    assert hired.out.startswith("hired scribe (cli, probation): /bin/echo {prompt}")
+    table = await aura("employees", "--human")
+    assert "scribe" in table.out and "probation" in table.out and "python,review" in table.out
+    edited = await aura("employee", "edit", "scribe", "--command", '["/bin/cat"]',
+                        "--price-out", "2.5", "--human")
+    assert edited.code == 0, edited.err
+    assert "edited scribe (command, price_out): /bin/cat" in edited.out
+    roster = (await aura("employees")).json()["employees"]
+    assert roster[0]["command"] == ["/bin/cat"] and roster[0]["price_out"] == "2.500000"
+    fired = await aura("employee", "fire", "scribe", "--human")
+    assert fired.code == 0 and fired.out.startswith("fired scribe: it takes no more work")
+    again = await aura("employee", "fire", "scribe")
+    assert again.code == EXIT_USAGE and "already terminated" in again.err
+    assert (await system.roster.get("scribe")).status.value == "terminated"
+
+
+async def test_hire_refuses_a_missing_command_and_no_check_allows_it(aura: Aura) -> None:
+    refused = await aura("hire", "coder", "--adapter", "cli", "--command",
+                         '["my-agent", "--prompt-file", "{prompt_file}"]')
+    assert refused.code == EXIT_USAGE
+    assert "'my-agent'" in refused.err and "--no-check" in refused.err
+    allowed = await aura("hire", "coder", "--adapter", "cli", "--command", '["my-agent"]',
+                         "--no-check")
+    assert allowed.code == 0 and allowed.json()["command"] == ["my-agent"]
+    nothing = await aura("employee", "edit", "coder")
+    assert nothing.code == EXIT_USAGE and "nothing to change" in nothing.err
+
+
+async def test_hire_offers_only_adapters_that_exist(aura: Aura) -> None:
+    refused = await aura("hire", "g", "--adapter", "gemini", "--model", "x")
+    assert refused.code == EXIT_USAGE and "use cli or ollama" in refused.err
+    assert "cli|ollama" in (await aura("hire", "--help")).out
+
+
+async def test_tokens_shown_once_listed_revoked_and_their_names_reused(aura: Aura) -> None:
+    created = await aura("token", "create", "cursor", "--human")
+    token = created.out.strip().splitlines()[-1]
+    assert created.code == 0 and token.startswith("aura_mcp_")
+    listed = await aura("token", "list", "--human")
+    assert "cursor" in listed.out and "active" in listed.out and token not in listed.out
+    revoked = await aura("token", "revoke", "cursor", "--human")
+    assert revoked.code == 0 and revoked.out.startswith("revoked token cursor")
+    again = await aura("token", "create", "cursor")
+    assert again.code == 0 and again.json()["name"] == "cursor"
+    statuses = [t["revoked_at"] is None for t in (await aura("token", "list")).json()["tokens"]]
+    assert statuses == [False, True]
+
+
+async def test_pool_and_audit_verify(aura: Aura) -> None:
+    pool = await aura("pool", "--human")
+    assert pool.code == 0 and "SLOT" in pool.out and pool.out.count("empty") == 3
+    assert len((await aura("pool")).json()["slots"]) == 3
+    verified = await aura("audit", "verify", "--human")
+    assert verified.code == 0 and verified.out.startswith("audit chain ok")
+    assert (await aura("audit", "verify")).json()["ok"] is True
