@@ -55,8 +55,11 @@ async def aura(
                             access_log=False)
     server = SignalFreeServer(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    for _ in range(1000):  # uvicorn has no started event to await
+        if server.started or serving.done():
+            break
         await asyncio.sleep(0.01)
+    assert server.started, "the API did not start"
     monkeypatch.setenv("AURA_API_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
     monkeypatch.setenv("AURA_DIRECTOR_KEY", system.director_key)
     monkeypatch.setenv("COLUMNS", "120")
