@@ -48,20 +48,19 @@ class Outcome:
     error: str | None = None
 
 
-def _event(job: Job, what: str, detail: str, tone: str) -> None:
-    """One line of the terminal's job feed (JSON in the log file)."""
-    log.info("job %s %s: %s", str(job.id)[:8], what, detail,
-             extra={"event": f"job.{what.replace(' ', '_')}", "job_id": str(job.id),
-                    "tone": tone})
+def _event(job: Job, event: str, text: str, tone: str) -> None:
+    """One line of the terminal's job feed, `job <id8> <text>` (JSON in the log file)."""
+    log.info("job %s %s", str(job.id)[:8], text,
+             extra={"event": f"job.{event}", "job_id": str(job.id), "tone": tone})
 
 
 def _concluded_event(job: Job, seconds: float) -> None:
     if job.status is JobStatus.SUCCEEDED:
-        _event(job, "succeeded", f"in {seconds:.1f}s", "ok")
+        _event(job, "succeeded", f"succeeded in {seconds:.1f}s", "ok")
     elif job.status is JobStatus.QUEUED:
-        _event(job, "will retry", _first_line(job.error), "warn")
+        _event(job, "retry", f"failed, will retry: {_first_line(job.error)}", "warn")
     else:
-        _event(job, job.status.value, _first_line(job.error), "bad")
+        _event(job, job.status.value, f"{job.status.value}: {_first_line(job.error)}", "bad")
 
 
 def _first_line(text: str | None) -> str:
@@ -113,8 +112,9 @@ class AttemptRunner:
             job.prompt,
         )
         started = time.monotonic()
-        _event(job, "started", f"{job.employee} in slot {claim.slot.index}"
-               + (f" (attempt {job.attempts})" if job.attempts > 1 else ""), "note")
+        again = f", attempt {job.attempts}" if job.attempts > 1 else ""
+        _event(job, "started", f"started: {job.employee} in slot {claim.slot.index}{again}",
+               "note")
         # The working copy goes before the job is let go of (concluded or handed back): once
         # it is, another attempt on this host may prepare a copy under the same name. After a
         # lost lease the copy is left alone for the same reason.
@@ -126,15 +126,15 @@ class AttemptRunner:
             return concluded
         except LeaseLost:
             runlog.write("LEASE LOST", "another worker took over this job")
-            _event(job, "lease lost", "another worker took it over", "warn")
+            _event(job, "lease_lost", "lost its lease: another worker took it over", "warn")
             return job
         except asyncio.CancelledError:
             if lost.is_set():
                 runlog.write("LEASE LOST", "the lease was rescued; another worker took over")
-                _event(job, "lease lost", "another worker took it over", "warn")
+                _event(job, "lease_lost", "lost its lease: another worker took it over", "warn")
                 return job
             await complete_despite_cancel(self._hand_back(job, claim.lease, runlog))
-            _event(job, "handed back", "the worker stopped; it is queued again", "warn")
+            _event(job, "handed_back", "handed back: the worker stopped; queued again", "warn")
             raise
         finally:
             await complete_despite_cancel(self._ship_rest(job))

@@ -76,3 +76,33 @@ async def test_no_transaction_is_open_while_an_employee_works(
             assert await _wait_terminal(system, job.id, 10) is JobStatus.SUCCEEDED
     finally:
         await watcher.close()
+
+
+async def test_the_feed_tells_of_jobs_starting_finishing_and_being_handed_back(
+    system: System, workspace: Path, caplog: object
+) -> None:
+    import logging
+
+    import pytest
+
+    assert isinstance(caplog, pytest.LogCaptureFixture)
+    caplog.set_level(logging.INFO, logger="orchestra")
+    await hire(system.db, "echo", command=["echo", "hi"])
+    await hire(system.db, "slow", command=["sleep", "30"])
+    async with running_worker(system, poll_seconds=0.2):
+        done = (await system.queue.submit(NewJob(prompt="x", employee="echo"), actor="t")).job
+        assert await _wait_terminal(system, done.id, 10) is JobStatus.SUCCEEDED
+        stuck = (await system.queue.submit(NewJob(prompt="x", employee="slow"), actor="t")).job
+        for _ in range(100):
+            if (await system.queue.get(stuck.id)).status is JobStatus.RUNNING:
+                break
+            await asyncio.sleep(0.05)
+    events = [(r.__dict__.get("event"), r.getMessage()) for r in caplog.records
+              if r.__dict__.get("event")]
+    short = str(done.id)[:8]
+    assert ("job.started", f"job {short} started: echo in slot 0") in events
+    assert any(e == "job.succeeded" and m.startswith(f"job {short} succeeded in ")
+               for e, m in events)
+    assert ("job.handed_back",
+            f"job {str(stuck.id)[:8]} handed back: the worker stopped; queued again") in events
+    assert any(e == "pool.loaded" for e, _ in events)
