@@ -105,3 +105,22 @@ def test_a_taken_port_is_one_line_naming_it(tmp_path: Path) -> None:
     assert proc.returncode == 2, (out, err)
     assert f"port {port}" in err and "AURA_API_PORT" in err and "Traceback" not in err
     assert not (tmp_path / "home" / "pg").exists()  # refused before touching the database
+
+
+def test_verbs_find_the_running_aura_from_another_directory(
+    first: tuple[subprocess.Popen[str], dict[str, str], int], tmp_path: Path,
+) -> None:
+    _, env, _ = first
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    # No AURA_HOME, no port: only the per-user record of the running Aura says where it is.
+    bare = {k: v for k, v in env.items() if k not in ("AURA_HOME", "AURA_API_PORT")}
+    hired = _aura(["hire", "helper", "--adapter", "cli", "--command", '["/bin/echo"]',
+                   "--json"], bare, elsewhere)
+    out, err = hired.communicate(timeout=30)
+    assert hired.returncode == 0, err
+    listed = _aura(["employees", "--json"], bare, elsewhere)
+    out, err = listed.communicate(timeout=30)
+    assert listed.returncode == 0, err
+    assert "helper" in out
+    assert not (elsewhere / ".aura").exists()  # nothing was created here
