@@ -25,6 +25,7 @@ from tools import pool as pool_tools
 from tools import roster as roster_tools
 from tools.errors import ToolServer
 from tools.services import ToolServices
+from tools.shaping import job_result
 
 # DESIGN §9's core set; cancel_job joins it when it exists.
 CORE_TOOLS = frozenset({"submit_job", "get_job", "wait_job", "ask", "list_employees"})
@@ -60,6 +61,15 @@ def _register_resources(server: MCPServer, services: ToolServices) -> None:
             raise ResourceError(str(exc)) from exc
         value = getattr(job, field)
         return value or ""
+
+    @server.resource("aura://jobs/{job_id}", mime_type="application/json")
+    async def job_resource(job_id: str) -> str:
+        """A job as get_job returns it (status, employee, validation, cost, output, diff)."""
+        try:
+            job = await services.queue.get(job_id)
+        except AuraError as exc:
+            raise ResourceError(str(exc)) from exc
+        return job_result(job).model_dump_json()
 
     @server.resource("aura://jobs/{job_id}/output", mime_type="text/plain")
     async def job_output(job_id: str) -> str:

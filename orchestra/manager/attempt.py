@@ -42,9 +42,12 @@ class AttemptConfig:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """How an attempt ended. `report` is None when the attempt never reached validation (the
+    job then reports `validation: null`, not an empty passing report)."""
+
     output: str | None
     diff: str | None
-    report: ValidationReport
+    report: ValidationReport | None
     error: str | None = None
 
 
@@ -197,7 +200,7 @@ class AttemptRunner:
             log.exception("unexpected error in a job attempt")
         message = str(exc) or type(exc).__name__
         runlog.write("ERROR", message)
-        return Outcome(output, None, ValidationReport(), error=message)
+        return Outcome(output, None, None, error=message)
 
     async def _prepare_sandbox(self, job: Job) -> JobCopy | None:
         """The before state and the working copy (`Sandboxes.prepare`, cancellable)."""
@@ -229,9 +232,9 @@ class AttemptRunner:
         return None
 
     async def _conclude(self, job: Job, lease: str, outcome: Outcome, runlog: RunLog) -> Job:
-        report = outcome.report.as_dict()
+        report = outcome.report.as_dict() if outcome.report is not None else None
         error = outcome.error
-        if error is None and not outcome.report.passed:
+        if error is None and outcome.report is not None and not outcome.report.passed:
             failed = [c.command for c in outcome.report.checks if not c.passed]
             error = "acceptance failed: " + "; ".join(failed)
         if error is not None and job.attempts < job.max_attempts:

@@ -175,3 +175,37 @@ async def test_a_hostile_tool_name_cannot_block_the_audit_journal(system: System
             "SELECT subject FROM audit_log WHERE action = 'mcp.tool_call' ORDER BY seq")]
     assert len(subjects) == 2 and subjects[1] == "list_employees"
     assert "\x00" not in subjects[0]
+
+
+async def test_every_resource_a_result_names_is_readable(system: System) -> None:
+    import json
+
+    await hire(system.db, "echo", command=["echo", "hello"])
+    async with running_worker(system, poll_seconds=0.2), Client(system.mcp_server()) as client:
+        submitted = await call(client, "submit_job", prompt="x", employee="echo")
+        job = await call(client, "wait_job", job_id=submitted["job_id"], timeout_s=10)
+        assert job["status"] == "succeeded"
+        for name, uri in job["resources"].items():
+            read = await client.read_resource(uri)
+            text = read.contents[0].text  # type: ignore[union-attr]
+            if name == "job":
+                assert json.loads(text)["job_id"] == job["job_id"]
+            elif name == "output":
+                assert text == "hello\n"
+
+
+async def test_a_job_that_never_reached_validation_reports_none(system: System) -> None:
+    await hire(system.db, "broken", command=["sh", "-c", "exit 3"])
+    async with running_worker(system, poll_seconds=0.2), Client(system.mcp_server()) as client:
+        submitted = await call(client, "submit_job", prompt="x", employee="broken")
+        job = await call(client, "wait_job", job_id=submitted["job_id"], timeout_s=10)
+    assert job["status"] == "failed" and "exited with code 3" in job["error"]
+    assert job["validation"] is None and job["employee"] == "broken"
+
+
+async def test_a_failed_ask_names_the_employee_it_tried(system: System) -> None:
+    await hire(system.db, "broken", command=["sh", "-c", "exit 3"])
+    async with running_worker(system, poll_seconds=0.2), Client(system.mcp_server()) as client:
+        answer = await call(client, "ask", prompt="anyone?", timeout_s=10)
+    assert answer["answered"] is False and answer["status"] == "failed"
+    assert answer["employee"] == "broken" and "exited with code 3" in answer["error"]
