@@ -144,6 +144,10 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
     async def get_job(request: Request) -> Response:
         return JSONResponse(job_view(await job_of(request)))
 
+    async def cancel_job(request: Request) -> Response:
+        job = await job_of(request)
+        return JSONResponse(job_view(await s.queue.cancel(job.id, actor=DIRECTOR)))
+
     async def job_output(request: Request) -> Response:
         return PlainTextResponse(_text_of(await job_of(request), "output"))
 
@@ -193,6 +197,7 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         route("/jobs", GET=list_jobs),
         route("/jobs/{job_id}", GET=get_job),
         route("/jobs/{job_id}/export", GET=export_job),
+        route("/jobs/{job_id}/cancel", POST=cancel_job),
         route("/jobs/{job_id}/output", GET=job_output),
         route("/jobs/{job_id}/diff", GET=job_diff),
         route("/jobs/{job_id}/runlog", GET=job_runlog),

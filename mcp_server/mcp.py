@@ -27,8 +27,9 @@ from tools.errors import ToolServer
 from tools.services import ToolServices
 from tools.shaping import job_result
 
-# DESIGN §9's core set; cancel_job joins it when it exists.
-CORE_TOOLS = frozenset({"submit_job", "get_job", "wait_job", "ask", "list_employees"})
+# DESIGN §9's core set.
+CORE_TOOLS = frozenset(
+    {"submit_job", "get_job", "wait_job", "cancel_job", "ask", "list_employees"})
 
 INSTRUCTIONS = (
     "Aura Orchestra runs work on governed model employees. Use ask for a quick question, "

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,7 @@ class JobEvents:
         # Set when a job is queued or a slot frees up anywhere: either may let a claim succeed.
         self._work = asyncio.Event()
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+        self._cancel_listeners: list[Callable[[uuid.UUID], None]] = []
         self._stopping = False
         self._reconnect: asyncio.Task[None] | None = None
 
@@ -88,6 +90,14 @@ class JobEvents:
             return
         for event in self._waiters.get(job_id, ()):
             event.set()
+        if status == "cancelled":
+            for listener in self._cancel_listeners:
+                listener(job_id)
+
+    def on_cancel(self, listener: Callable[[uuid.UUID], None]) -> None:
+        """Call `listener(job_id)` whenever a job is cancelled anywhere (once per listener)."""
+        if listener not in self._cancel_listeners:
+            self._cancel_listeners.append(listener)
 
     def _on_pool_notify(self, _conn: Any, _pid: int, _channel: str, _payload: object) -> None:
         self._work.set()

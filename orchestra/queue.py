@@ -110,6 +110,19 @@ class JobQueue:
             raise NotFound(f"no job {key}")
         return job_from_row(row)
 
+    async def cancel(self, job_id: uuid.UUID, *, actor: str) -> Job:
+        """Cancel a job that has not ended, at once, with its audit entry; its slot goes back
+        and its worker stops the attempt. Idempotent: a job that already ended is returned as
+        it is."""
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(_Q["cancel_job"], job_id, actor)
+        if row is not None:
+            return job_from_row(row)
+        job = await self.get(job_id)
+        if not job.status.is_terminal:
+            raise Conflict(f"job {job_id} changed while it was being cancelled; try again")
+        return job
+
     async def resolve(self, ref: uuid.UUID | str) -> Job:
         """The job named by a whole id or by a unique prefix of its hex digits (at least
         `MIN_JOB_PREFIX`; hyphens are ignored). `get` stays strict for callers holding an id.

@@ -13,6 +13,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from governance.identity import client_from_request
+from orchestra.errors import Forbidden
 from orchestra.models import Job, JobKind, NewJob
 from orchestra.queue import MAX_ACCEPTANCE_COMMANDS
 from tools.errors import tool_errors
@@ -104,6 +105,18 @@ def register(server: MCPServer, services: ToolServices) -> None:
         return job_result(await services.queue.get(job_id))
 
     @tool_errors
+    async def cancel_job(
+        job_id: Annotated[JobId, Field(description="id from submit_job")],
+        ctx: Context[Any, Any],
+    ) -> JobResult:
+        client = _client(ctx)
+        job = await services.queue.get(job_id)
+        if job.client != client:
+            raise Forbidden(f"job {job.id} was submitted by another client; only it (or the "
+                            "Director) may cancel it")
+        return job_result(await services.queue.cancel(job.id, actor=f"client:{client}"))
+
+    @tool_errors
     async def wait_job(
         job_id: Annotated[JobId, Field(description="id from submit_job")],
         ctx: Context[Any, Any],
@@ -150,6 +163,13 @@ def register(server: MCPServer, services: ToolServices) -> None:
         get_job,
         description="A job's status, employee, validation report, cost (USD), output and diff.",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
+    )
+    server.add_tool(
+        cancel_job,
+        description="Cancel one of your jobs: a queued job at once, a running one within "
+        "seconds (its command is killed). Cancelling a finished job changes nothing.",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
+                                    idempotent_hint=True, open_world_hint=False),
     )
     server.add_tool(
         wait_job,

@@ -80,6 +80,24 @@ def show_job(
                 _summary(out, job)
 
 
+def cancel(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(
+        metavar="ID", help="The job's id, or its first 4 or more hex digits.")],
+    url: UrlOption = None,
+    as_json: JsonOption = None,
+) -> None:
+    """Cancel a job: a queued one at once, a running one within seconds (its command is
+    killed); a finished job is left as it is."""
+    with session(ctx, url, as_json) as (api, out):
+        job = api.json("POST", f"/jobs/{job_id}/cancel")
+        if job["status"] == "cancelled":
+            message = f"cancelled job {short_id(job['job_id'])}"
+        else:
+            message = f"job {short_id(job['job_id'])} had already ended ({job['status']})"
+        out.done(job, message)
+
+
 def _export(api: ApiClient, job_id: str, state: str, target: Path) -> None:
     if state not in ("before", "after"):
         raise CliError(f"--export takes before or after, not {state!r}")
@@ -140,3 +158,4 @@ def register(app: typer.Typer) -> None:
         epilog="Examples: aura job 8fe6d434 · aura job 8fe6d434 --diff > change.patch · "
         "aura job 8fe6d434 --export after after.tar",
     )(show_job)
+    app.command("cancel", epilog="Example: aura cancel 8fe6d434")(cancel)

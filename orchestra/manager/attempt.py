@@ -133,8 +133,9 @@ class AttemptRunner:
             return job
         except asyncio.CancelledError:
             if lost.is_set():
-                runlog.write("LEASE LOST", "the lease was rescued; another worker took over")
-                _event(job, "lease_lost", "lost its lease: another worker took it over", "warn")
+                runlog.write("STOPPED", "the job was cancelled, or rescued by another worker")
+                _event(job, "stopped", "stopped: cancelled, or rescued by another worker",
+                       "warn")
                 return job
             await complete_despite_cancel(self._hand_back(job, claim.lease, runlog))
             _event(job, "handed_back", "handed back: the worker stopped; queued again", "warn")

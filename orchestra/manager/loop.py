@@ -53,6 +53,7 @@ class _Running:
     claim: Claim
     lost: asyncio.Event = field(default_factory=asyncio.Event)
     started: bool = False  # a task cancelled before its first step never ran its hand-back
+    cancelled: bool = False  # the job was cancelled (not rescued): its copy can go
     task: asyncio.Task[Job] = field(init=False)
 
     @property
@@ -97,6 +98,7 @@ class Manager:
         Raises `SideTaskFailed` when a side task died (the worker stopped because of it)."""
         await self._register()
         await self._sweep()
+        self.events.on_cancel(self._cancelled)
         side_stop = asyncio.Event()
         supervisor = Supervisor()
         supervisor.start("heartbeat", self._heartbeat_loop(side_stop))
@@ -188,7 +190,10 @@ class Manager:
         entry.started = True
         claim = entry.claim
         try:
-            return await self.attempts.run(claim, entry.lost)
+            job = await self.attempts.run(claim, entry.lost)
+            if entry.cancelled:  # nobody else will use this copy: it goes now
+                await self.attempts.sandboxes.remove(claim.job.id, wait=False)
+            return job
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -212,6 +217,17 @@ class Manager:
             await self.queue.hand_back(claim.job, claim.lease, reason="the worker stopped")
         except Exception:
             log.exception("could not hand job %s back; peers will rescue it", claim.job.id)
+
+    def _cancelled(self, job_id: uuid.UUID) -> None:
+        """A job this worker runs was cancelled: stop its attempt now (its process group is
+        killed on the way out); the cancel already freed the slot and ended the lease."""
+        running = self._running.get(job_id)
+        if running is not None and not running.lost.is_set():
+            log.info("job %s cancelled: stopping its attempt", str(job_id)[:8],
+                     extra={"event": "job.cancelled", "job_id": str(job_id), "tone": "warn"})
+            running.cancelled = True
+            running.lost.set()
+            running.task.cancel()
 
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -149,3 +149,31 @@ RETURNING *;
 -- finish_attempt --
 UPDATE job_attempts SET finished_at = now(), outcome = $3, error = $4
 WHERE job_id = $1 AND attempt = $2 AND finished_at IS NULL;
+
+-- cancel_job --
+-- Cancels a job that has not ended ($2 is the actor): queued or waiting jobs at once; a
+-- running or validating one loses its lease and its slot here, and its worker, told by the
+-- `aura_jobs` NOTIFY (or its next heartbeat), stops the attempt and kills what it started.
+WITH target AS (
+    SELECT id, status, lease_owner FROM jobs WHERE id = $1 FOR NO KEY UPDATE
+), cancelled AS (
+    UPDATE jobs j SET status = 'cancelled', finished_at = now(),
+                      error = 'cancelled by ' || $2, lease_owner = NULL, lease_expires_at = NULL
+    FROM target
+    WHERE j.id = target.id
+      AND target.status IN ('pending_approval', 'queued', 'running', 'validating')
+    RETURNING j.*, target.status AS was, target.lease_owner AS old_lease
+), attempt AS (
+    UPDATE job_attempts a SET finished_at = now(), outcome = 'cancelled', error = 'cancelled'
+    FROM cancelled
+    WHERE a.job_id = cancelled.id AND a.attempt = cancelled.attempts AND a.finished_at IS NULL
+      AND cancelled.was IN ('running', 'validating')
+), freed AS (
+    SELECT release_job_slot(cancelled.id, cancelled.old_lease)
+    FROM cancelled WHERE cancelled.old_lease IS NOT NULL
+), audited AS (
+    SELECT audit_append($2, 'job.cancelled', cancelled.id::text,
+                        jsonb_build_object('was', cancelled.was))
+    FROM cancelled, (SELECT count(*) FROM freed) AS released
+)
+SELECT cancelled.* FROM cancelled, audited;

@@ -29,8 +29,10 @@ async def tool_error(client: Client, tool: str, **arguments: Any) -> str:
 async def test_tools_are_listed_with_schemas_and_annotations(system: System) -> None:
     async with Client(system.mcp_server()) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"submit_job", "get_job", "wait_job", "ask", "list_employees",
-                          "pool_status"}
+    assert set(tools) == {"submit_job", "get_job", "wait_job", "cancel_job", "ask",
+                          "list_employees", "pool_status"}
+    assert tools["cancel_job"].annotations.destructive_hint is True
+    assert tools["cancel_job"].annotations.idempotent_hint is True
     assert tools["get_job"].annotations.read_only_hint is True
     assert tools["submit_job"].annotations.read_only_hint is False
     assert "timeout_s" in tools["wait_job"].input_schema["properties"]
@@ -43,7 +45,7 @@ async def test_core_tool_set_hides_the_rest(system: System) -> None:
     system.settings.mcp_tools = "core"
     async with Client(system.mcp_server()) as client:
         names = {t.name for t in (await client.list_tools()).tools}
-    assert "pool_status" not in names and {"submit_job", "ask"} <= names
+    assert "pool_status" not in names and {"submit_job", "ask", "cancel_job"} <= names
 
 
 async def test_wait_job_returns_current_status_when_time_runs_out(system: System) -> None:
