@@ -87,6 +87,14 @@ class Auditor:
         seq = await conn.fetchval(_Q["append_entry"], actor, action, subject, dict(details or {}))
         return int(seq)
 
+    async def entries_of(
+        self, db: Database, actor: str, *, before_seq: int | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """One actor's entries, newest first (`before_seq` pages on)."""
+        async with db.connection() as conn:
+            rows = await conn.fetch(_Q["entries_of_actor"], actor, before_seq, limit)
+        return [dict(r) for r in rows]
+
     async def head(self, db: Database) -> Anchor:
         async with db.connection() as conn:
             row = await conn.fetchrow(_Q["read_head"])

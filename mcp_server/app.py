@@ -139,7 +139,7 @@ async def build_system(settings: Settings, dsn: str) -> System:
         ),
     )
     tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events,
-                         runlogs=RunLogReader(db))
+                         runlogs=RunLogReader(db), auditor=auditor, db=db)
     return System(
         settings=settings, db=db, events=events, auditor=auditor,
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,

@@ -20,6 +20,7 @@ from governance.identity import CLIENT_STATE_KEY
 from governance.middleware import GovernanceMiddleware
 from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
 from orchestra.errors import AuraError
+from tools import audit as audit_tools
 from tools import jobs as job_tools
 from tools import pool as pool_tools
 from tools import roster as roster_tools
@@ -47,6 +48,7 @@ def build_mcp_server(
     job_tools.register(server, services)
     roster_tools.register(server, services)
     pool_tools.register(server, services)
+    audit_tools.register(server, services)
     _register_resources(server, services)
     if tool_set == "core":
         for tool in [t for t in server._tool_manager.list_tools() if t.name not in CORE_TOOLS]:

@@ -155,13 +155,16 @@ class JobQueue:
         return job_from_row(rows[0])
 
     async def list_jobs(
-        self, *, status: JobStatus | None = None, client: str | None = None, limit: int = 50
+        self, *, status: JobStatus | None = None, client: str | None = None, limit: int = 50,
+        after: Job | None = None,
     ) -> list[Job]:
+        """Newest first; `after` (the last job of the previous page) pages on."""
         if not 1 <= limit <= 500:
             raise InvalidInput("limit must be between 1 and 500")
         async with self.db.connection() as conn:
             rows = await conn.fetch(
-                _Q["list_jobs"], status.value if status else None, client, limit
+                _Q["list_jobs"], status.value if status else None, client, limit,
+                after.created_at if after else None, after.id if after else None,
             )
         return [job_from_row(r) for r in rows]
 

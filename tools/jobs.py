@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field
 
 from governance.identity import client_from_request
 from orchestra.errors import Forbidden
-from orchestra.models import Job, JobKind, NewJob
+from orchestra.models import Job, JobKind, JobStatus, NewJob
 from orchestra.queue import MAX_ACCEPTANCE_COMMANDS
 from tools.errors import tool_errors
 from tools.inputs import Command, EmployeeName, IdempotencyKey, JobId, ProjectPath, Prompt
 from tools.services import ToolServices
-from tools.shaping import JobResult, SubmitResult, job_result
+from tools.shaping import JobResult, JobSummary, SubmitResult, job_result, job_summary
 
 # IDE clients give up on a call after about 60 s; no call here holds the line longer than 45.
 MAX_WAIT_S = 45.0
@@ -30,6 +30,12 @@ PROGRESS_EVERY_S = 5.0
 WaitSeconds = Annotated[
     float, Field(ge=0, le=MAX_WAIT_S, description="seconds to wait, at most 45")
 ]
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null at "
+                                    "the end")
 
 
 class AskResult(BaseModel):
@@ -105,6 +111,24 @@ def register(server: MCPServer, services: ToolServices) -> None:
         return job_result(await services.queue.get(job_id))
 
     @tool_errors
+    async def list_jobs(
+        ctx: Context[Any, Any],
+        status: Annotated[JobStatus | None, Field(description="only jobs in this status")] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="jobs per page")] = 20,
+        cursor: Annotated[JobId | None, Field(
+            description="next_cursor from the previous page")] = None,
+        all_clients: Annotated[bool, Field(
+            description="include jobs other clients submitted")] = False,
+    ) -> JobList:
+        client = None if all_clients else _client(ctx)
+        after = await services.queue.get(cursor) if cursor is not None else None
+        jobs = await services.queue.list_jobs(status=status, client=client, limit=limit,
+                                              after=after)
+        more = len(jobs) == limit
+        return JobList(jobs=[job_summary(j) for j in jobs],
+                       next_cursor=str(jobs[-1].id) if more else None)
+
+    @tool_errors
     async def cancel_job(
         job_id: Annotated[JobId, Field(description="id from submit_job")],
         ctx: Context[Any, Any],
@@ -162,6 +186,12 @@ def register(server: MCPServer, services: ToolServices) -> None:
     server.add_tool(
         get_job,
         description="A job's status, employee, validation report, cost (USD), output and diff.",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
+    )
+    server.add_tool(
+        list_jobs,
+        description="Your jobs, newest first, without output or diff (get_job has them). "
+        "Filter by status; pass next_cursor back for the next page.",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True),
     )
     server.add_tool(

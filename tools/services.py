@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.auditor import Auditor
 from orchestra.events import JobEvents
 from orchestra.pool import Pool
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.runlog import RunLogReader
+from orchestra.store.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +20,5 @@ class ToolServices:
     pool: Pool
     events: JobEvents
     runlogs: RunLogReader
+    auditor: Auditor
+    db: Database

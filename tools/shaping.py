@@ -74,3 +74,25 @@ def job_result(job: Job) -> JobResult:
         resources={"job": base, "runlog": f"{base}/runlog", "output": f"{base}/output",
                    "diff": f"{base}/diff"},
     )
+
+
+class JobSummary(BaseModel):
+    """A job in a list: no output, diff or validation (get_job has them)."""
+
+    job_id: str
+    status: str
+    kind: str
+    employee: str | None
+    prompt: str = Field(description="the first 200 characters")
+    error: str | None = Field(description="the first line, when the job failed")
+    created_at: str
+    finished_at: str | None
+
+
+def job_summary(job: Job) -> JobSummary:
+    error = (job.error or "").strip().splitlines()[0][:200] if job.error else None
+    return JobSummary(
+        job_id=str(job.id), status=job.status.value, kind=job.kind.value, employee=job.employee,
+        prompt=job.prompt[:200], error=error, created_at=job.created_at.isoformat(),
+        finished_at=job.finished_at.isoformat() if job.finished_at else None,
+    )

@@ -14,3 +14,9 @@ FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2;
 -- audit_append takes the head in turn).
 SELECT audit_append(e.actor, e.action, e.subject, e.details)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS e(actor, action, subject, details);
+
+-- entries_of_actor --
+-- One actor's entries, newest first, before seq $2 when paging.
+SELECT seq, ts, action, subject, details FROM audit_log
+WHERE actor = $1 AND ($2::bigint IS NULL OR seq < $2)
+ORDER BY seq DESC LIMIT $3;

@@ -32,9 +32,11 @@ SELECT * FROM jobs WHERE id = $1;
 SELECT * FROM jobs WHERE id BETWEEN $1 AND $2 ORDER BY created_at DESC LIMIT $3;
 
 -- list_jobs --
+-- Newest first; $4/$5 (created_at, id) of the last job of the previous page, if any.
 SELECT * FROM jobs
 WHERE ($1::job_status IS NULL OR status = $1) AND ($2::text IS NULL OR client = $2)
-ORDER BY created_at DESC LIMIT $3;
+  AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+ORDER BY created_at DESC, id DESC LIMIT $3;
 
 -- claim_job --
 -- The best runnable job together with a slot it can run in (see `claim_job()` in migration

@@ -9,7 +9,7 @@ from typing import Any
 from mcp.client.client import Client
 
 from mcp_server.app import System
-from orchestra.models import JobStatus
+from orchestra.models import JobStatus, NewJob
 from tests.fakes.ollama_server import FakeOllama
 from tests.integration.helpers import hire, running_worker
 
@@ -29,8 +29,8 @@ async def tool_error(client: Client, tool: str, **arguments: Any) -> str:
 async def test_tools_are_listed_with_schemas_and_annotations(system: System) -> None:
     async with Client(system.mcp_server()) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"submit_job", "get_job", "wait_job", "cancel_job", "ask",
-                          "list_employees", "pool_status"}
+    assert set(tools) == {"submit_job", "get_job", "wait_job", "cancel_job", "list_jobs", "ask",
+                          "list_employees", "pool_status", "audit_log"}
     assert tools["cancel_job"].annotations.destructive_hint is True
     assert tools["cancel_job"].annotations.idempotent_hint is True
     assert tools["get_job"].annotations.read_only_hint is True
@@ -211,3 +211,34 @@ async def test_a_failed_ask_names_the_employee_it_tried(system: System) -> None:
         answer = await call(client, "ask", prompt="anyone?", timeout_s=10)
     assert answer["answered"] is False and answer["status"] == "failed"
     assert answer["employee"] == "broken" and "exited with code 3" in answer["error"]
+
+
+async def test_list_jobs_pages_through_the_callers_jobs_only(system: System) -> None:
+    await system.queue.submit(NewJob(prompt="someone else's", client="other-ide"), actor="t")
+    async with Client(system.mcp_server()) as client:
+        mine = [(await call(client, "submit_job", prompt=f"job {i}"))["job_id"]
+                for i in range(5)]
+        first = await call(client, "list_jobs", limit=2)
+        second = await call(client, "list_jobs", limit=2, cursor=first["next_cursor"])
+        third = await call(client, "list_jobs", limit=2, cursor=second["next_cursor"])
+        everyone = await call(client, "list_jobs", all_clients=True, limit=50)
+        failed = await call(client, "list_jobs", status="failed")
+    paged = [j["job_id"] for page in (first, second, third) for j in page["jobs"]]
+    assert paged == list(reversed(mine)) and third["next_cursor"] is None
+    assert first["jobs"][0]["prompt"] == "job 4" and "output" not in first["jobs"][0]
+    assert len(everyone["jobs"]) == 6 and failed["jobs"] == []
+
+
+async def test_audit_log_shows_the_callers_own_entries_newest_first(system: System) -> None:
+    await system.queue.submit(NewJob(prompt="x", client="other-ide"), actor="client:other-ide")
+    async with Client(system.mcp_server()) as client:
+        submitted = await call(client, "submit_job", prompt="mine")
+        page = await call(client, "audit_log", limit=1)
+        older = await call(client, "audit_log", limit=50, before_seq=page["next_before_seq"])
+    entries = page["entries"] + older["entries"]
+    seqs = [e["seq"] for e in entries]
+    assert seqs == sorted(seqs, reverse=True)
+    assert any(e["action"] == "job.submitted" and e["subject"] == submitted["job_id"]
+               for e in entries)
+    assert all(e["subject"] != "other-ide" and "other-ide" not in str(e["details"])
+               for e in entries)
