@@ -28,7 +28,7 @@ from orchestra.employees.cache import AdapterCache
 from orchestra.events import JobEvents
 from orchestra.manager import AttemptConfig, AttemptRunner, Manager, ManagerConfig, WorkerRegistry
 from orchestra.pool import Pool
-from orchestra.queue import JobQueue
+from orchestra.queue import HrRules, JobQueue
 from orchestra.roster import Roster
 from orchestra.runlog import RunLogReader, RunLogShipper
 from orchestra.sandbox import Sandboxes
@@ -111,7 +111,10 @@ async def build_system(settings: Settings, dsn: str) -> System:
     pool = Pool(db, adapters.get, size=settings.pool_slots)
     reserved = [settings.data_dir, settings.sandbox_dir, settings.snapshot_dir,
                 settings.backup_dir]
-    queue = JobQueue(db, auditor, Workspaces(settings.workspace_roots, reserved=reserved))
+    queue = JobQueue(
+        db, auditor, Workspaces(settings.workspace_roots, reserved=reserved),
+        hr=HrRules(settings.probation_jobs, settings.failures_to_suspend),
+    )
     shipper = RunLogShipper(db, host=socket.gethostname())
     sandboxes = Sandboxes(
         settings.sandbox_dir.resolve(), settings.snapshot_dir.resolve(),

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(600.0, gt=0)
     validation_timeout_seconds: float = Field(300.0, gt=0)
     backup_after_migrate: bool = True
+    # HR (DESIGN §8): probation ends after N succeeded jobs; K failed attempts in a row suspend.
+    # The policy file (a later issue) will own them.
+    probation_jobs: int = Field(3, ge=1, le=1000)
+    failures_to_suspend: int = Field(3, ge=1, le=1000)
     # Extra directories acceptance checks may read (a toolchain under $HOME, say); colon-separated.
     # Only the system directories and the sandbox are visible otherwise.
     validation_read_paths: str = ""

@@ -6,6 +6,7 @@ database's `jobs_status_guard` trigger refuses an illegal move even if a caller 
 
 from __future__ import annotations
 
+import logging
 import string
 import uuid
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from orchestra.store.queries import load
 from orchestra.store.rows import employee_from_row, job_from_row
 from orchestra.workspaces import Workspaces
 
+log = logging.getLogger("orchestra.queue")
 _Q = load("jobs")
 _E = load("employees")
 _P = load("pool")
@@ -68,6 +70,34 @@ def storable_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True, slots=True)
+class HrRules:
+    """HR's N and K (DESIGN §8): a new hire leaves probation after `probation_jobs` succeeded
+    jobs; `failures_to_suspend` failed attempts in a row suspend a working employee. Applied in
+    the statement that ends each attempt (`hr_record_outcome()`, migration 005)."""
+
+    probation_jobs: int = 3
+    failures_to_suspend: int = 3
+
+    def __post_init__(self) -> None:
+        if self.probation_jobs < 1 or self.failures_to_suspend < 1:
+            raise InvalidInput("probation_jobs and failures_to_suspend must be at least 1")
+
+
+def _hr_event(row: Any) -> None:
+    """HR changed an employee's status with this outcome: say so in the feed."""
+    now = row["employee_now"]
+    if now == "suspended":
+        log.warning("employee %s suspended: too many failures in a row; `aura reinstate` "
+                    "brings it back", row["employee"],
+                    extra={"event": "employee.suspended", "employee": row["employee"],
+                           "tone": "bad"})
+    elif now == "active":
+        log.info("employee %s passed probation and is active", row["employee"],
+                 extra={"event": "employee.promoted", "employee": row["employee"],
+                        "tone": "ok"})
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     job: Job
     created: bool  # False when an idempotency key returned an existing job
@@ -76,10 +106,14 @@ class Submitted:
 class JobQueue:
     """Owns the `jobs` table's life cycle."""
 
-    def __init__(self, db: Database, audit: AuditTrail, workspaces: Workspaces) -> None:
+    def __init__(
+        self, db: Database, audit: AuditTrail, workspaces: Workspaces,
+        hr: HrRules | None = None,
+    ) -> None:
         self.db = db
         self.audit = audit
         self.workspaces = workspaces
+        self.hr = hr or HrRules()
 
     async def submit(self, new: NewJob, *, actor: str) -> Submitted:
         _check_new_job(new)
@@ -225,9 +259,11 @@ class JobQueue:
             row = await conn.fetchrow(
                 _Q["finish_job"], job.id, lease, status.value, storable(output),
                 storable(diff), storable_json(validation), storable(error),
+                self.hr.probation_jobs, self.hr.failures_to_suspend,
             )
         if row is None:
             raise LeaseLost(job.id, lease)
+        _hr_event(row)
         return job_from_row(row)
 
     async def retry(
@@ -246,9 +282,11 @@ class JobQueue:
             row = await conn.fetchrow(
                 _Q["retry_job"], job.id, lease, backoff_seconds, storable(output),
                 storable_json(validation), storable(error),
+                self.hr.probation_jobs, self.hr.failures_to_suspend,
             )
         if row is None:
             raise LeaseLost(job.id, lease)
+        _hr_event(row)
         return job_from_row(row)
 
     async def hand_back(self, job: Job, lease: str, *, reason: str) -> bool:

@@ -82,8 +82,13 @@ WITH finished AS (
                         jsonb_build_object('attempt', finished.attempts, 'error', $7::text,
                                            'validation_passed', $6::jsonb -> 'passed'))
     FROM finished, (SELECT count(*) FROM freed) AS released
+), hr AS (
+    -- HR's record after the job's own entry (same lock order: job, slot, employee, head).
+    SELECT hr_record_outcome(finished.employee, $3 = 'succeeded', $8, $9, 'hr', finished.id)
+           AS employee_now
+    FROM finished, (SELECT count(*) FROM audited) AS after_the_job
 )
-SELECT finished.* FROM finished, audited;
+SELECT finished.*, hr.employee_now FROM finished, hr;
 
 -- retry_job --
 -- A failed attempt with attempts left: back to the queue after a backoff ($3 seconds).
@@ -103,8 +108,11 @@ WITH retried AS (
                         jsonb_build_object('attempt', retried.attempts, 'error', $6::text,
                                            'backoff_s', $3::float8))
     FROM retried, (SELECT count(*) FROM freed) AS released
+), hr AS (
+    SELECT hr_record_outcome(retried.employee, false, $7, $8, 'hr', retried.id) AS employee_now
+    FROM retried, (SELECT count(*) FROM audited) AS after_the_job
 )
-SELECT retried.* FROM retried, audited;
+SELECT retried.*, hr.employee_now FROM retried, hr;
 
 -- hand_back_job --
 -- The worker is stopping: the job returns to the queue at once, not after its lease expires,
