@@ -132,6 +132,14 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         name = read_path(request, "name", EMPLOYEE_NAME)
         return JSONResponse((await s.roster.terminate(name, actor=DIRECTOR)).public())
 
+    async def suspend_employee(request: Request) -> Response:
+        name = read_path(request, "name", EMPLOYEE_NAME)
+        return JSONResponse((await s.roster.suspend(name, actor=DIRECTOR)).public())
+
+    async def reinstate_employee(request: Request) -> Response:
+        name = read_path(request, "name", EMPLOYEE_NAME)
+        return JSONResponse((await s.roster.reinstate(name, actor=DIRECTOR)).public())
+
     async def list_jobs(request: Request) -> Response:
         query = read_query(request, JobFilter)
         jobs = await s.queue.list_jobs(status=query.status, limit=query.limit)
@@ -194,6 +202,8 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         route("/employees", POST=hire, GET=list_employees),
         route("/employees/{name}", PATCH=edit_employee),
         route("/employees/{name}/terminate", POST=terminate_employee),
+        route("/employees/{name}/suspend", POST=suspend_employee),
+        route("/employees/{name}/reinstate", POST=reinstate_employee),
         route("/jobs", GET=list_jobs),
         route("/jobs/{job_id}", GET=get_job),
         route("/jobs/{job_id}/export", GET=export_job),

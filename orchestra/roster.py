@@ -139,6 +139,32 @@ class Roster:
                                     subject=name, details={"was": current.status.value})
         return employee_from_row(row)
 
+    async def suspend(self, name: str, *, actor: str) -> Employee:
+        """Suspend a working employee: it takes no more work until reinstated."""
+        return await self._move(name, EmployeeStatus.SUSPENDED, "employee.suspended",
+                                allowed=(EmployeeStatus.PROBATION, EmployeeStatus.ACTIVE),
+                                actor=actor)
+
+    async def reinstate(self, name: str, *, actor: str) -> Employee:
+        """Bring a suspended employee back (on probation, its failure streak cleared)."""
+        return await self._move(name, EmployeeStatus.PROBATION, "employee.reinstated",
+                                allowed=(EmployeeStatus.SUSPENDED,), actor=actor)
+
+    async def _move(
+        self, name: str, target: EmployeeStatus, action: str, *,
+        allowed: tuple[EmployeeStatus, ...], actor: str,
+    ) -> Employee:
+        async with self.db.transaction() as conn:
+            current = await _locked(conn, name)
+            if current.status not in allowed:
+                raise Conflict(f"employee {name!r} is {current.status.value}; only "
+                               f"{' or '.join(s.value for s in allowed)} employees can be "
+                               f"{action.split('.')[1]}")
+            row = await conn.fetchrow(_E["set_employee_status"], name, target.value)
+            await self.audit.record(conn, actor=actor, action=action, subject=name,
+                                    details={"was": current.status.value})
+        return employee_from_row(row)
+
     async def get(self, name: str) -> Employee:
         async with self.db.connection() as conn:
             row = await conn.fetchrow(_E["get_employee"], name)

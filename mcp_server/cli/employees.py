@@ -134,6 +134,31 @@ def fire(
                         "finishes); its record and history stay")
 
 
+def suspend(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The employee to suspend.")],
+    url: UrlOption = None,
+    as_json: JsonOption = None,
+) -> None:
+    """Suspend an employee: it takes no more work until reinstated."""
+    with session(ctx, url, as_json) as (api, out):
+        done = api.json("POST", f"/employees/{name}/suspend")
+        out.done(done, f"suspended {done['name']}: it takes no more work until "
+                       f"`aura reinstate {done['name']}`")
+
+
+def reinstate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The employee to reinstate.")],
+    url: UrlOption = None,
+    as_json: JsonOption = None,
+) -> None:
+    """Reinstate a suspended employee: back on probation, its failure streak cleared."""
+    with session(ctx, url, as_json) as (api, out):
+        done = api.json("POST", f"/employees/{name}/reinstate")
+        out.done(done, f"reinstated {done['name']}: on probation, taking work again")
+
+
 def _available(adapter: str) -> str:
     if adapter not in ADAPTERS:
         raise typer.BadParameter(f"{adapter!r} is not available; use {' or '.join(ADAPTERS)}")
@@ -190,4 +215,7 @@ def register(app: typer.Typer) -> None:
                   "--price-out 2.5")(edit)
     group.command("fire", epilog="Example: aura employee fire scribe")(fire)
     app.add_typer(group, name="employee")
+    app.command("suspend", epilog="Example: aura suspend scribe")(suspend)
+    app.command("reinstate", epilog="Example: aura reinstate scribe")(reinstate)
+    app.command("terminate", epilog="Example: aura terminate scribe")(fire)
 

@@ -22,4 +22,5 @@ WHERE name = $1
 RETURNING *;
 
 -- set_employee_status --
-UPDATE employees SET status = $2 WHERE name = $1 RETURNING *;
+-- A new standing clears the failure streak (a reinstated employee starts afresh).
+UPDATE employees SET status = $2, failures_in_a_row = 0 WHERE name = $1 RETURNING *;

@@ -12,6 +12,7 @@ import pytest
 from mcp_server.app import System
 from orchestra.errors import Conflict
 from orchestra.models import NewJob
+from tests.integration.helpers import hire
 
 KEY = {"Authorization": "Bearer test-director-key"}
 ECHO = {"name": "echo", "adapter": "cli", "command": ["/bin/echo", "{prompt}"]}
@@ -140,3 +141,26 @@ async def test_a_revoked_tokens_name_can_be_used_again(
         ("cursor", False), ("cursor", True)]
     third = await api.post("/api/v1/tokens", json={"name": "cursor"}, headers=KEY)
     assert third.status_code == 409  # unique among working tokens
+
+
+async def test_the_director_suspends_and_reinstates_with_audit(
+    api: httpx.AsyncClient, system: System
+) -> None:
+    await hire(system.db, "worker-bee", command=["/bin/echo"])
+    async with system.db.connection() as conn:
+        await conn.execute("UPDATE employees SET failures_in_a_row = 2 WHERE name = 'worker-bee'")
+    suspended = await api.post("/api/v1/employees/worker-bee/suspend", headers=KEY)
+    assert suspended.status_code == 200 and suspended.json()["status"] == "suspended"
+    twice = await api.post("/api/v1/employees/worker-bee/suspend", headers=KEY)
+    assert twice.status_code == 409 and "suspended" in twice.json()["detail"]
+    back = await api.post("/api/v1/employees/worker-bee/reinstate", headers=KEY)
+    assert back.status_code == 200 and back.json()["status"] == "probation"
+    again = await api.post("/api/v1/employees/worker-bee/reinstate", headers=KEY)
+    assert again.status_code == 409
+    async with system.db.connection() as conn:
+        streak = await conn.fetchval(
+            "SELECT failures_in_a_row FROM employees WHERE name = 'worker-bee'")
+    assert streak == 0  # a reinstated employee starts afresh
+    assert [e["details"]["was"] for e in await audit_entries(system, "employee.suspended")] == [
+        "probation"]
+    assert len(await audit_entries(system, "employee.reinstated")) == 1
