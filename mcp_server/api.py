@@ -33,7 +33,7 @@ from mcp_server.api_inputs import (
 from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
 from mcp_server.payloads import read_body, read_path, read_query
 from orchestra.errors import NotFound
-from orchestra.models import Job
+from orchestra.models import Employee, Job
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.sandbox import Sandboxes
@@ -128,17 +128,14 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         )
         return JSONResponse(employee.public())
 
-    async def terminate_employee(request: Request) -> Response:
-        name = read_path(request, "name", EMPLOYEE_NAME)
-        return JSONResponse((await s.roster.terminate(name, actor=DIRECTOR)).public())
+    def standing(move: Callable[..., Awaitable[Employee]]) -> Handler:
+        """POST /employees/{name}/<move>: terminate, suspend or reinstate, by the Director."""
 
-    async def suspend_employee(request: Request) -> Response:
-        name = read_path(request, "name", EMPLOYEE_NAME)
-        return JSONResponse((await s.roster.suspend(name, actor=DIRECTOR)).public())
+        async def handler(request: Request) -> Response:
+            name = read_path(request, "name", EMPLOYEE_NAME)
+            return JSONResponse((await move(name, actor=DIRECTOR)).public())
 
-    async def reinstate_employee(request: Request) -> Response:
-        name = read_path(request, "name", EMPLOYEE_NAME)
-        return JSONResponse((await s.roster.reinstate(name, actor=DIRECTOR)).public())
+        return handler
 
     async def list_jobs(request: Request) -> Response:
         query = read_query(request, JobFilter)
@@ -201,9 +198,9 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         route("/tokens/{name}", DELETE=revoke_token),
         route("/employees", POST=hire, GET=list_employees),
         route("/employees/{name}", PATCH=edit_employee),
-        route("/employees/{name}/terminate", POST=terminate_employee),
-        route("/employees/{name}/suspend", POST=suspend_employee),
-        route("/employees/{name}/reinstate", POST=reinstate_employee),
+        route("/employees/{name}/terminate", POST=standing(s.roster.terminate)),
+        route("/employees/{name}/suspend", POST=standing(s.roster.suspend)),
+        route("/employees/{name}/reinstate", POST=standing(s.roster.reinstate)),
         route("/jobs", GET=list_jobs),
         route("/jobs/{job_id}", GET=get_job),
         route("/jobs/{job_id}/export", GET=export_job),

@@ -121,42 +121,37 @@ def edit(
         out.done(edited, f"edited {edited['name']} ({changed}): {escape(_does(edited))}")
 
 
-def fire(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The employee to fire.")],
-    url: UrlOption = None,
-    as_json: JsonOption = None,
-) -> None:
+Name = Annotated[str, typer.Argument(metavar="NAME", help="The employee's name.")]
+
+
+def _change_standing(ctx: typer.Context, url: str | None, as_json: bool | None, name: str,
+                     move: str, confirm: str) -> None:
+    """POST /employees/NAME/<move>; `confirm` (with `{name}`) is the line for people."""
+    with session(ctx, url, as_json) as (api, out):
+        done = api.json("POST", f"/employees/{name}/{move}")
+        out.done(done, confirm.format(name=done["name"]))
+
+
+def fire(ctx: typer.Context, name: Name, url: UrlOption = None,
+         as_json: JsonOption = None) -> None:
     """Fire an employee: it takes no more work; its record and history stay."""
-    with session(ctx, url, as_json) as (api, out):
-        fired = api.json("POST", f"/employees/{name}/terminate")
-        out.done(fired, f"fired {fired['name']}: it takes no more work (a job it is running "
-                        "finishes); its record and history stay")
+    _change_standing(ctx, url, as_json, name, "terminate",
+                     "fired {name}: it takes no more work (a job it is running finishes); "
+                     "its record and history stay")
 
 
-def suspend(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The employee to suspend.")],
-    url: UrlOption = None,
-    as_json: JsonOption = None,
-) -> None:
+def suspend(ctx: typer.Context, name: Name, url: UrlOption = None,
+            as_json: JsonOption = None) -> None:
     """Suspend an employee: it takes no more work until reinstated."""
-    with session(ctx, url, as_json) as (api, out):
-        done = api.json("POST", f"/employees/{name}/suspend")
-        out.done(done, f"suspended {done['name']}: it takes no more work until "
-                       f"`aura reinstate {done['name']}`")
+    _change_standing(ctx, url, as_json, name, "suspend",
+                     "suspended {name}: it takes no more work until `aura reinstate {name}`")
 
 
-def reinstate(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The employee to reinstate.")],
-    url: UrlOption = None,
-    as_json: JsonOption = None,
-) -> None:
+def reinstate(ctx: typer.Context, name: Name, url: UrlOption = None,
+              as_json: JsonOption = None) -> None:
     """Reinstate a suspended employee: back on probation, its failure streak cleared."""
-    with session(ctx, url, as_json) as (api, out):
-        done = api.json("POST", f"/employees/{name}/reinstate")
-        out.done(done, f"reinstated {done['name']}: on probation, taking work again")
+    _change_standing(ctx, url, as_json, name, "reinstate",
+                     "reinstated {name}: on probation, taking work again")
 
 
 def _available(adapter: str) -> str:
