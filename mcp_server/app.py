@@ -32,7 +32,6 @@ from orchestra.queue import HrRules, JobQueue
 from orchestra.roster import Roster
 from orchestra.runlog import RunLogReader, RunLogShipper
 from orchestra.sandbox import Sandboxes
-from orchestra.snapshots import SnapshotStore
 from orchestra.store.db import Database
 from orchestra.workspaces import Workspaces
 from tools.services import ToolServices
@@ -124,7 +123,6 @@ async def build_system(settings: Settings, dsn: str) -> System:
     attempts = AttemptRunner(
         queue=queue, roster=roster, pool=pool, adapters=adapters,
         sandboxes=sandboxes,
-        snapshots=SnapshotStore(settings.snapshot_dir.resolve()),
         ledger=Accountant(),
         validator=BwrapValidator(
             time_limit_s=settings.validation_timeout_seconds,

@@ -20,6 +20,7 @@ from governance.identity import CLIENT_STATE_KEY
 from governance.middleware import GovernanceMiddleware
 from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
 from orchestra.errors import AuraError
+from orchestra.models import Job
 from tools import audit as audit_tools
 from tools import jobs as job_tools
 from tools import pool as pool_tools
@@ -57,41 +58,31 @@ def build_mcp_server(
 
 
 def _register_resources(server: MCPServer, services: ToolServices) -> None:
-    async def job_text(job_id: str, field: str) -> str:
+    async def job_of(job_id: str) -> Job:
         try:
-            job = await services.queue.get(job_id)
+            return await services.queue.get(job_id)
         except AuraError as exc:
             raise ResourceError(str(exc)) from exc
-        value = getattr(job, field)
-        return value or ""
 
     @server.resource("aura://jobs/{job_id}", mime_type="application/json")
     async def job_resource(job_id: str) -> str:
         """A job as get_job returns it (status, employee, validation, cost, output, diff)."""
-        try:
-            job = await services.queue.get(job_id)
-        except AuraError as exc:
-            raise ResourceError(str(exc)) from exc
-        return job_result(job).model_dump_json()
+        return job_result(await job_of(job_id)).model_dump_json()
 
     @server.resource("aura://jobs/{job_id}/output", mime_type="text/plain")
     async def job_output(job_id: str) -> str:
         """A job's whole output."""
-        return await job_text(job_id, "output")
+        return (await job_of(job_id)).output or ""
 
     @server.resource("aura://jobs/{job_id}/diff", mime_type="text/x-diff")
     async def job_diff(job_id: str) -> str:
         """A job's whole unified diff against its project."""
-        return await job_text(job_id, "diff")
+        return (await job_of(job_id)).diff or ""
 
     @server.resource("aura://jobs/{job_id}/runlog", mime_type="text/plain")
     async def job_runlog(job_id: str) -> str:
         """Everything the job's employee was sent and said, and every command it ran."""
-        try:
-            job = await services.queue.get(job_id)
-        except AuraError as exc:
-            raise ResourceError(str(exc)) from exc
-        return await services.runlogs.text(job.id)
+        return await services.runlogs.text((await job_of(job_id)).id)
 
 
 class BearerAuth:

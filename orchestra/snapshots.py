@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestra.runlog import RunLog
+from orchestra.runlog import RunLog, Sink
 
 
 class SnapshotStore:
@@ -25,8 +25,8 @@ class SnapshotStore:
     def job_dir(self, job_id: object) -> Path:
         return self.root / str(job_id)
 
-    def runlog(self, job_id: object) -> RunLog:
-        return RunLog(self.job_dir(job_id) / "runlog.txt")
+    def runlog(self, job_id: object, sink: Sink | None = None) -> RunLog:
+        return RunLog(self.job_dir(job_id) / "runlog.txt", sink=sink)
 
     def metadata(self, job_id: object) -> dict[str, Any]:
         """`snapshot.json` of the job; empty when there is none yet."""

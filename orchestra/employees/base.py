@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 # Re-exported: adapters raise them and callers catch them as part of the adapter protocol.
@@ -25,11 +24,6 @@ class WorkRequest:
     prompt: str
     copy: JobCopy | None
     timeout_s: float
-
-    @property
-    def workdir(self) -> Path | None:
-        """The working copy's host path, if there is one."""
-        return self.copy.path if self.copy is not None else None
 
 
 @dataclass(frozen=True, slots=True)

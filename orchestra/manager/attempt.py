@@ -29,7 +29,6 @@ from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
 from orchestra.runlog import RunLog, RunLogShipper
 from orchestra.sandbox import JobCopy, Sandboxes
-from orchestra.snapshots import SnapshotStore
 
 log = logging.getLogger("orchestra.manager")
 
@@ -82,7 +81,6 @@ class AttemptRunner:
         pool: Pool,
         adapters: AdapterCache,
         sandboxes: Sandboxes,
-        snapshots: SnapshotStore,
         ledger: CallLedger,
         validator: Validator,
         shipper: RunLogShipper,
@@ -93,15 +91,13 @@ class AttemptRunner:
         self.pool = pool
         self.adapters = adapters
         self.sandboxes = sandboxes
-        self.snapshots = snapshots
         self.ledger = ledger
         self.validator = validator
         self.shipper = shipper
         self.config = config
 
     def runlog(self, job: Job) -> RunLog:
-        path = self.snapshots.runlog(job.id).path
-        return RunLog(path, sink=self.shipper.sink_for(job.id))
+        return self.sandboxes.snapshots.runlog(job.id, sink=self.shipper.sink_for(job.id))
 
     async def run(self, claim: Claim, lost: asyncio.Event) -> Job:
         """The attempt start to finish. `lost` is set by the heartbeat when the lease was

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from orchestra.store.db import Database
 from orchestra.store.queries import load
@@ -73,8 +72,3 @@ class WorkerRegistry:
         async with self.db.connection() as conn:
             rows = await conn.fetch(_W["declare_dead_workers"], actor, me)
         return [DeadWorker(r["id"], r["heartbeat_at"]) for r in rows]
-
-    async def list_workers(self, limit: int = 100) -> list[dict[str, Any]]:
-        async with self.db.connection() as conn:
-            rows = await conn.fetch(_W["list_workers"], limit)
-        return [dict(r) for r in rows]

@@ -55,6 +55,3 @@ SELECT d.id, d.heartbeat_at,
        audit_append($1, 'worker.dead', d.id,
                     jsonb_build_object('last_heartbeat', d.heartbeat_at))
 FROM (SELECT * FROM dead ORDER BY id) AS d;
-
--- list_workers --
-SELECT * FROM workers ORDER BY status = 'running' DESC, started_at DESC LIMIT $1;
