@@ -1,7 +1,13 @@
-"""The accountant (first part): one ledger row per model call, priced per employee.
+"""The accountant: money reserved before a model call, settled after it, one ledger row each.
 
 Prices are USD per million tokens in and out; money is `Decimal` here and `NUMERIC` in the
-database, never a float. Budgets come in a later issue.
+database, never a float.
+
+A call's worst case is known before it is made: the prompt cannot be more tokens than it has
+UTF-8 bytes (every tokenizer we use maps at least one byte to a token) plus the chat
+template's few tokens (`TEMPLATE_TOKENS`, generous), and the reply cannot be more than the
+output cap the adapter sends (`Employee.max_output_tokens`). Admission reserves that much under
+every budget that applies, so no call can take a budget past its limit (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from orchestra.errors import BudgetExceeded
 from orchestra.hooks import Usage
 from orchestra.models import Employee
 from orchestra.store.db import Connection, Database
@@ -17,15 +24,61 @@ from orchestra.store.queries import load
 
 _L = load("ledger")
 _PER_MILLION = Decimal(1_000_000)
+_CENTS_OF_A_CENT = Decimal("0.00000001")
+# Role markers and the like a chat template wraps around one user message: a handful of tokens
+# for the providers we use; 256 leaves room for a model's template to grow.
+TEMPLATE_TOKENS = 256
 
 
 def call_cost(employee: Employee, usage: Usage) -> Decimal:
-    cost = (usage.tokens_in * employee.price_in + usage.tokens_out * employee.price_out)
-    return (cost / _PER_MILLION).quantize(Decimal("0.00000001"))
+    cost = usage.tokens_in * employee.price_in + usage.tokens_out * employee.price_out
+    return (cost / _PER_MILLION).quantize(_CENTS_OF_A_CENT)
+
+
+def worst_case_usage(employee: Employee, prompt: str) -> Usage:
+    """The most tokens a call with this prompt can consume (see the module's docstring)."""
+    return Usage(
+        tokens_in=len(prompt.encode("utf-8")) + TEMPLATE_TOKENS,
+        tokens_out=employee.max_output_tokens,
+    )
 
 
 class Accountant:
-    """Implements `orchestra.hooks.CallLedger`."""
+    """Implements `orchestra.hooks.CallLedger`; periods are calendar months in `timezone`."""
+
+    def __init__(self, timezone: str = "UTC") -> None:
+        self.timezone = timezone
+
+    def worst_case(self, employee: Employee, prompt: str) -> Decimal:
+        return call_cost(employee, worst_case_usage(employee, prompt))
+
+    async def admit(
+        self,
+        conn: Connection,
+        *,
+        job_id: uuid.UUID,
+        lease: str,
+        employee: Employee,
+        worst_case: Decimal,
+    ) -> int | None:
+        """Reserve `worst_case` for one call, or raise `BudgetExceeded` naming the budget.
+
+        None when the lease is gone. A database error propagates: spend that cannot be read
+        admits nothing.
+        """
+        row = await conn.fetchrow(
+            _L["admit_call"], job_id, lease, employee.name, worst_case, self.timezone
+        )
+        if row is None:
+            return None
+        if row["refused_by"] is not None:
+            raise BudgetExceeded(
+                budget=row["refused_by"], scope=row["scope"],
+                limit_usd=usd_text(row["limit_usd"]), spent_usd=usd_text(row["spent_usd"]),
+                reserved_usd=usd_text(row["reserved_usd"]), worst_case_usd=usd_text(worst_case),
+            )
+        reservation: int = row["reservation_id"]
+        return reservation
 
     async def record_call(
         self,
@@ -35,11 +88,12 @@ class Accountant:
         employee: Employee,
         usage: Usage,
         latency_ms: int,
+        reservation: int | None = None,
     ) -> Decimal:
         cost = call_cost(employee, usage)
         await conn.execute(
-            _L["insert_call"], job_id, employee.name, usage.tokens_in, usage.tokens_out, cost,
-            max(0, latency_ms),
+            _L["settle_call"], job_id, employee.name, usage.tokens_in, usage.tokens_out, cost,
+            max(0, latency_ms), reservation,
         )
         return cost
 
@@ -51,3 +105,12 @@ class Accountant:
              "job_id": str(r["job_id"]) if r["job_id"] else None}
             for r in rows
         ]
+
+
+def usd_text(amount: Decimal) -> str:
+    """Money as a decimal string, without the column's trailing zeros beyond cents."""
+    text = format(Decimal(amount).normalize(), "f")
+    if "." not in text:
+        return text + ".00"
+    whole, frac = text.split(".")
+    return f"{whole}.{frac.ljust(2, '0')}"

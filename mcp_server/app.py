@@ -16,6 +16,7 @@ from governance.access import TokenRegistry
 from governance.accountant import Accountant
 from governance.anchors import AnchorFile
 from governance.auditor import Auditor
+from governance.budgets import Budgets
 from governance.journal import AuditJournal
 from governance.middleware import GovernanceMiddleware
 from governance.validation import BwrapValidator
@@ -58,6 +59,8 @@ class System:
     director_key: str
     anchors: AnchorFile
     journal: AuditJournal
+    accountant: Accountant
+    budgets: Budgets
 
     async def close(self) -> None:
         """Flush the audit journal, anchor the final head, then let go of the database."""
@@ -82,7 +85,7 @@ class System:
     def api_app(self) -> Starlette:
         services = ApiServices(
             db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
-            tokens=self.tokens, auditor=self.auditor, accountant=Accountant(), tools=self.tools,
+            tokens=self.tokens, auditor=self.auditor, accountant=self.accountant, tools=self.tools,
             anchors=self.anchors, sandboxes=self.sandboxes,
         )
         return build_api(services, self.readiness, self.metrics.render)
@@ -105,6 +108,8 @@ async def build_system(settings: Settings, dsn: str) -> System:
     events = JobEvents(dsn)
     await events.start()
     auditor = Auditor()
+    accountant = Accountant(settings.timezone)
+    budgets = Budgets(db, auditor, settings.timezone)
     roster = Roster(db, auditor)
     adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
     pool = Pool(db, adapters.get, size=settings.pool_slots)
@@ -123,7 +128,7 @@ async def build_system(settings: Settings, dsn: str) -> System:
     attempts = AttemptRunner(
         queue=queue, roster=roster, pool=pool, adapters=adapters,
         sandboxes=sandboxes,
-        ledger=Accountant(),
+        ledger=accountant,
         validator=BwrapValidator(
             time_limit_s=settings.validation_timeout_seconds,
             extra_read_paths=settings.validation_read_roots,
@@ -140,7 +145,7 @@ async def build_system(settings: Settings, dsn: str) -> System:
         ),
     )
     tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events,
-                         runlogs=RunLogReader(db), auditor=auditor, db=db)
+                         runlogs=RunLogReader(db), auditor=auditor, db=db, budgets=budgets)
     return System(
         settings=settings, db=db, events=events, auditor=auditor,
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,
@@ -148,5 +153,5 @@ async def build_system(settings: Settings, dsn: str) -> System:
         tools=tools,
         director_key=settings.ensure_director_key(),
         anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),
-        journal=AuditJournal(db),
+        journal=AuditJournal(db), accountant=accountant, budgets=budgets,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,12 +62,25 @@ class Settings(BaseSettings):
     # The policy file (a later issue) will own them.
     probation_jobs: int = Field(3, ge=1, le=1000)
     failures_to_suspend: int = Field(3, ge=1, le=1000)
+    # Budget periods are calendar months in this IANA time zone (DESIGN §8).
+    timezone: str = "UTC"
     # Extra directories acceptance checks may read (a toolchain under $HOME, say); colon-separated.
     # Only the system directories and the sandbox are visible otherwise.
     validation_read_paths: str = ""
     # Names of ignored folders shown read-only to jobs besides the built-in dependency folders
     # (`.venv`, `node_modules`, `target`…); colon-separated. Other ignored folders stay hidden.
     dependency_dirs: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"AURA_TIMEZONE {value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+            ) from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

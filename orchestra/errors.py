@@ -60,3 +60,25 @@ class EmployeeTimeout(EmployeeFailed):
     """An employee did not finish within the request's time limit."""
 
     kind = "employee_timeout"
+
+
+class BudgetExceeded(Conflict):
+    """A model call was refused because its worst case does not fit a budget. The figures are
+    kept (decimal strings, USD) so every edge can show them: which budget, its limit, what is
+    spent and reserved, and the call's worst case."""
+
+    kind = "budget_exceeded"
+
+    def __init__(
+        self, *, budget: str, scope: str, limit_usd: str, spent_usd: str, reserved_usd: str,
+        worst_case_usd: str,
+    ) -> None:
+        self.figures = {
+            "budget": budget, "scope": scope, "limit_usd": limit_usd, "spent_usd": spent_usd,
+            "reserved_usd": reserved_usd, "worst_case_usd": worst_case_usd,
+        }
+        what = "this job's max_cost_usd" if scope == "job" else f"budget {budget!r} ({scope})"
+        super().__init__(
+            f"refused: {what} would be exceeded: limit {limit_usd} USD, spent {spent_usd}, "
+            f"reserved {reserved_usd}, this call's worst case {worst_case_usd}"
+        )

@@ -79,7 +79,26 @@ class AuditTrail(Protocol):
 
 
 class CallLedger(Protocol):
-    """Records one model call's tokens, cost and latency inside the caller's transaction."""
+    """The accountant as the manager sees it: a call's worst case, its admission against the
+    budgets (a reservation), and its settlement to the actual cost, each inside the caller's
+    transaction."""
+
+    def worst_case(self, employee: Employee, prompt: str) -> Decimal:
+        """The most a call with this prompt can cost, in USD, computable before the call."""
+        ...
+
+    async def admit(
+        self,
+        conn: Connection,
+        *,
+        job_id: uuid.UUID,
+        lease: str,
+        employee: Employee,
+        worst_case: Decimal,
+    ) -> int | None:
+        """Reserve `worst_case`; the reservation's id, None when the lease is gone. Raises
+        `orchestra.errors.BudgetExceeded` when a budget cannot take it."""
+        ...
 
     async def record_call(
         self,
@@ -89,8 +108,9 @@ class CallLedger(Protocol):
         employee: Employee,
         usage: Usage,
         latency_ms: int,
+        reservation: int | None = None,
     ) -> Decimal:
-        """Return the call's cost in USD."""
+        """Record the call, closing its reservation; return the call's cost in USD."""
         ...
 
 

@@ -21,6 +21,9 @@ _NOT_IN_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 # tokens is far above any real price and far inside the column's 8 integer digits.
 MAX_PRICE = Decimal(1_000_000)
 PRICE_PLACES = 6
+# Amounts of money (budget limits, a job's ceiling) are `numeric(14, 8)`.
+MAX_USD = Decimal(999_999)
+USD_PLACES = 8
 
 _NOT_A_PRICE = 'must be a number or a decimal string such as "0.15", not {}'
 _QUOTE_CHARS = 40
@@ -66,17 +69,26 @@ def parse_price(value: object) -> Decimal:
 
     The message is a predicate ("must be …") for the caller to prefix with the field's name.
     """
+    return _parse_amount(value, MAX_PRICE, PRICE_PLACES)
+
+
+def parse_usd(value: object) -> Decimal:
+    """An amount of money (a budget's limit, a job's max_cost_usd), like `parse_price`."""
+    return _parse_amount(value, MAX_USD, USD_PLACES)
+
+
+def _parse_amount(value: object, maximum: Decimal, places: int) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise ValueError(_NOT_A_PRICE.format(describe(value)))
     try:
-        price = Decimal(value.strip() if isinstance(value, str) else str(value))
+        amount = Decimal(value.strip() if isinstance(value, str) else str(value))
     except InvalidOperation:
         raise ValueError(_NOT_A_PRICE.format(describe(value))) from None
-    if not price.is_finite() or price < 0:
+    if not amount.is_finite() or amount < 0:
         raise ValueError(f"must be a non-negative number, not {describe(value)}")
-    if price > MAX_PRICE:
-        raise ValueError(f"must be at most {MAX_PRICE}, not {describe(value)}")
-    exponent = price.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -PRICE_PLACES:
-        raise ValueError(f"must have at most {PRICE_PLACES} decimal places")
-    return price
+    if amount > maximum:
+        raise ValueError(f"must be at most {maximum}, not {describe(value)}")
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places:
+        raise ValueError(f"must have at most {places} decimal places")
+    return amount

@@ -121,6 +121,8 @@ class Employee:
     price_out: Decimal = Decimal(0)
     status: EmployeeStatus = EmployeeStatus.PROBATION
     created_at: datetime | None = None
+    # Sent with every call as the output cap; with the prompt it bounds the call's cost.
+    max_output_tokens: int = 4096
 
     def public(self) -> dict[str, Any]:
         """The JSON shape shown to clients."""
@@ -137,6 +139,7 @@ class Employee:
             "price_out": str(self.price_out),
             "status": self.status.value,
             "created_at": self.created_at.isoformat() if self.created_at else None,
+            "max_output_tokens": self.max_output_tokens,
         }
 
 
@@ -168,6 +171,9 @@ class Job:
     updated_at: datetime
     finished_at: datetime | None = None
     lease_owner: str | None = None
+    max_cost_usd: Decimal | None = None
+    # Set when a budget refused one of the job's calls: BudgetExceeded's figures.
+    budget_refusal: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +228,4 @@ class NewJob:
     max_attempts: int = 1
     client: str | None = None
     idempotency_key: str | None = None
+    max_cost_usd: Decimal | None = None

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from orchestra.errors import Ambiguous, Conflict, InvalidInput, NotFound
+from orchestra.errors import Ambiguous, BudgetExceeded, Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail, CallLedger, Usage
+from orchestra.inputs import parse_usd
 from orchestra.models import (
     WORKING_STATUSES,
     Claim,
@@ -122,7 +123,7 @@ class JobQueue:
             row = await conn.fetchrow(
                 _Q["submit_job"], new.kind.value, JobStatus.QUEUED.value, new.prompt, project,
                 new.employee, list(new.acceptance), new.priority, new.max_attempts, new.client,
-                new.idempotency_key, actor,
+                new.idempotency_key, actor, new.max_cost_usd,
             )
             if row is not None:
                 return Submitted(job_from_row(row), created=True)
@@ -215,6 +216,19 @@ class JobQueue:
         slot = SlotClaim(row["slot_index"], row["slot_state"] == "loading", row["evicted"])
         return Claim(job_from_row(row), slot)
 
+    async def admit(
+        self, job: Job, lease: str, employee: Employee, worst_case: Decimal, ledger: CallLedger
+    ) -> int:
+        """Reserve a call's worst case under every budget that applies (the reservation's id);
+        `BudgetExceeded` names the budget that cannot take it. Nothing is written on refusal."""
+        async with self.db.transaction() as conn:
+            reservation = await ledger.admit(
+                conn, job_id=job.id, lease=lease, employee=employee, worst_case=worst_case
+            )
+        if reservation is None:
+            raise LeaseLost(job.id, lease)
+        return reservation
+
     async def charge(
         self,
         job: Job,
@@ -222,14 +236,29 @@ class JobQueue:
         usage: Usage,
         latency_ms: int,
         ledger: CallLedger,
+        reservation: int | None = None,
     ) -> Decimal:
-        """One model call: the ledger row and the job's running totals, in one transaction."""
+        """One model call: its ledger row (settling `reservation`) and the job's running
+        totals, in one transaction."""
         async with self.db.transaction() as conn:
             cost = await ledger.record_call(
-                conn, job_id=job.id, employee=employee, usage=usage, latency_ms=latency_ms
+                conn, job_id=job.id, employee=employee, usage=usage, latency_ms=latency_ms,
+                reservation=reservation,
             )
             await conn.execute(_Q["add_usage"], job.id, usage.tokens_in, usage.tokens_out, cost)
         return cost
+
+    async def refuse(self, job: Job, lease: str, refusal: BudgetExceeded) -> Job:
+        """A budget refused the job's call: failed now, no retry, its employee's record
+        untouched; the figures stay on the job (`budget_refusal`) and in the audit entry."""
+        require_transition(job.status, JobStatus.FAILED)
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(
+                _Q["refuse_job"], job.id, lease, str(refusal), refusal.figures
+            )
+        if row is None:
+            raise LeaseLost(job.id, lease)
+        return job_from_row(row)
 
     async def start_validating(self, job: Job, lease: str) -> Job:
         """The employee has answered: on to the checks; the slot goes back in the same move."""
@@ -361,6 +390,11 @@ def _check_new_job(new: NewJob) -> None:
         raise InvalidInput("max_attempts must be between 1 and 5")
     if new.idempotency_key is not None and not 1 <= len(new.idempotency_key) <= 200:
         raise InvalidInput("idempotency_key must be 1 to 200 characters")
+    if new.max_cost_usd is not None:
+        try:
+            parse_usd(new.max_cost_usd)
+        except ValueError as exc:
+            raise InvalidInput(f"max_cost_usd {exc}") from None
 
 
 def _check_commands(commands: Sequence[str]) -> None:

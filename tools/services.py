@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from governance.auditor import Auditor
+from governance.budgets import Budgets
 from orchestra.events import JobEvents
 from orchestra.pool import Pool
 from orchestra.queue import JobQueue
@@ -22,3 +23,4 @@ class ToolServices:
     runlogs: RunLogReader
     auditor: Auditor
     db: Database
+    budgets: Budgets

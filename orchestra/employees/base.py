@@ -19,11 +19,14 @@ class WorkRequest:
 
     `copy` is the job's working copy (None for a question without a project); `timeout_s`
     bounds the whole call, after which the adapter gives up and raises `EmployeeTimeout`.
+    `max_output_tokens` is the output cap the adapter sends with the call (Ollama's
+    `num_predict`): the accountant reserved money for no more than that.
     """
 
     prompt: str
     copy: JobCopy | None
     timeout_s: float
+    max_output_tokens: int = 4096
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,7 @@ class OllamaEmployee:
                     messages=[{"role": "user", "content": request.prompt}],
                     stream=False,
                     keep_alive=self.keep_alive,
+                    options={"num_predict": request.max_output_tokens},
                 )
         except TimeoutError as exc:
             message = f"{self._describe()} did not answer within {request.timeout_s:g}s"

@@ -20,7 +20,7 @@ from orchestra.aio import complete_despite_cancel
 from orchestra.edits import apply_edits, parse_edits
 from orchestra.employees.base import WorkRequest, WorkResult
 from orchestra.employees.cache import AdapterCache
-from orchestra.errors import AuraError
+from orchestra.errors import AuraError, BudgetExceeded
 from orchestra.hooks import CallLedger, ValidationReport, Validator
 from orchestra.models import Adapter, Claim, Employee, Job, JobStatus
 from orchestra.pool import Pool
@@ -48,6 +48,7 @@ class Outcome:
     diff: str | None
     report: ValidationReport | None
     error: str | None = None
+    refusal: BudgetExceeded | None = None
 
 
 def _event(job: Job, event: str, text: str, tone: str) -> None:
@@ -161,7 +162,7 @@ class AttemptRunner:
             employee = await self.roster.get(job.employee or "")
             await self.pool.make_resident(claim.slot, employee.name, job.id, claim.lease)
             copy = await self._prepare_sandbox(job)
-            result = await self._work(job, employee, copy, runlog)
+            result = await self._work(job, claim.lease, employee, copy, runlog)
         except LeaseLost:
             raise
         except Exception as exc:
@@ -196,8 +197,9 @@ class AttemptRunner:
         if not isinstance(exc, AuraError):
             log.exception("unexpected error in a job attempt")
         message = str(exc) or type(exc).__name__
-        runlog.write("ERROR", message)
-        return Outcome(output, None, None, error=message)
+        runlog.write("REFUSED" if isinstance(exc, BudgetExceeded) else "ERROR", message)
+        refusal = exc if isinstance(exc, BudgetExceeded) else None
+        return Outcome(output, None, None, error=message, refusal=refusal)
 
     async def _prepare_sandbox(self, job: Job) -> JobCopy | None:
         """The before state and the working copy (`Sandboxes.prepare`, cancellable)."""
@@ -206,17 +208,24 @@ class AttemptRunner:
         return await self.sandboxes.prepare(job.id, Path(job.project))
 
     async def _work(
-        self, job: Job, employee: Employee, copy: JobCopy | None, runlog: RunLog
+        self, job: Job, lease: str, employee: Employee, copy: JobCopy | None, runlog: RunLog
     ) -> WorkResult:
+        """The model call, admitted first: its worst case is reserved under every budget that
+        applies, and settled to the actual cost when it answers. A call that fails leaves its
+        reservation to be released with the lease, when the attempt concludes."""
         adapter = await self.adapters.get(employee.name)
         workdir = copy.path if copy is not None else None
         prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, workdir)
+        worst_case = self.ledger.worst_case(employee, prompt)
+        reservation = await self.queue.admit(job, lease, employee, worst_case, self.ledger)
         started = time.perf_counter()
-        result = await adapter.work(
-            WorkRequest(prompt, copy, self.config.job_timeout_seconds), runlog
-        )
+        request = WorkRequest(prompt, copy, self.config.job_timeout_seconds,
+                              max_output_tokens=employee.max_output_tokens)
+        result = await adapter.work(request, runlog)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        await self.queue.charge(job, employee, result.usage, latency_ms, self.ledger)
+        await self.queue.charge(
+            job, employee, result.usage, latency_ms, self.ledger, reservation
+        )
         return result
 
     def _apply_edits(self, sandbox: Path, reply: str, runlog: RunLog) -> str | None:
@@ -229,6 +238,9 @@ class AttemptRunner:
         return None
 
     async def _conclude(self, job: Job, lease: str, outcome: Outcome, runlog: RunLog) -> Job:
+        if outcome.refusal is not None:
+            await self._ship(job)
+            return await self.queue.refuse(job, lease, outcome.refusal)
         report = outcome.report.as_dict() if outcome.report is not None else None
         error = outcome.error
         if error is None and outcome.report is not None and not outcome.report.passed:

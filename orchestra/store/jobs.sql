@@ -4,8 +4,8 @@
 -- one of those two; the caller finds out which.
 WITH inserted AS (
     INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
-                      max_attempts, client, idempotency_key)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                      max_attempts, client, idempotency_key, max_cost_usd)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12
     WHERE $5::text IS NULL OR EXISTS (
         SELECT 1 FROM employees WHERE name = $5 AND status IN ('probation', 'active'))
     ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -14,7 +14,7 @@ WITH inserted AS (
     SELECT audit_append($11, 'job.submitted', inserted.id::text, jsonb_build_object(
         'kind', inserted.kind, 'employee', inserted.requested_employee,
         'project', inserted.project, 'acceptance', inserted.acceptance,
-        'priority', inserted.priority)) AS audit_seq
+        'priority', inserted.priority, 'max_cost_usd', inserted.max_cost_usd)) AS audit_seq
     FROM inserted
 )
 SELECT inserted.*, audited.audit_seq FROM inserted, audited;
@@ -187,3 +187,23 @@ WITH target AS (
     FROM cancelled, (SELECT count(*) FROM freed) AS released
 )
 SELECT cancelled.* FROM cancelled, audited;
+
+-- refuse_job --
+-- A budget refused the job's model call ($4: the figures): the job fails now, without a retry
+-- (the money is not there) and without touching its employee's record (the refusal is not
+-- the employee's doing). Slot freed, attempt closed and the refusal audited, at once.
+WITH refused AS (
+    UPDATE jobs SET status = 'failed', error = $3, budget_refusal = $4, finished_at = now(),
+                    lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status IN ('running', 'validating')
+    RETURNING *
+), attempt AS (
+    UPDATE job_attempts a SET finished_at = now(), outcome = 'refused', error = $3
+    FROM refused WHERE a.job_id = refused.id AND a.attempt = refused.attempts
+), freed AS (
+    SELECT release_job_slot(refused.id, $2) FROM refused
+), audited AS (
+    SELECT audit_append('worker:' || $2, 'job.refused', refused.id::text, $4::jsonb)
+    FROM refused, (SELECT count(*) FROM freed) AS released
+)
+SELECT refused.* FROM refused, audited;

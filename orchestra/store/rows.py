@@ -44,7 +44,13 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
         lease_owner=row["lease_owner"],
+        max_cost_usd=_money(row["max_cost_usd"]),
+        budget_refusal=row["budget_refusal"],
     )
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def employee_from_row(row: Mapping[str, Any]) -> Employee:
@@ -62,6 +68,7 @@ def employee_from_row(row: Mapping[str, Any]) -> Employee:
         price_out=Decimal(row["price_out"]),
         status=EmployeeStatus(row["status"]),
         created_at=row["created_at"],
+        max_output_tokens=row["max_output_tokens"],
     )
 
 

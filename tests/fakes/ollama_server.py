@@ -14,7 +14,8 @@ It answers the endpoints the official `ollama` client uses the way real Ollama d
 Replies are deterministic: a scripted reply for the model (`script`), else the default reply
 (`--reply`), else `"echo: "` followed by the last user message (chat) or the prompt (generate).
 Token counts are whitespace-separated words: of all messages (or the prompt) for
-`prompt_eval_count`, of the reply for `eval_count`. Nothing sleeps except a configured `delay`.
+`prompt_eval_count`, of the reply for `eval_count`; `options.num_predict` caps the reply at that
+many words (`done_reason: "length"`). Nothing sleeps except a configured `delay`.
 
 In a test::
 
@@ -136,6 +137,18 @@ def _full_name(name: str) -> str:
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def _capped(reply: str, options: object) -> tuple[str, str]:
+    """The reply cut at `options.num_predict` tokens, as Ollama stops generating there
+    (`done_reason: "length"`); negative (-1 unbounded, -2 fill the context) cuts nothing."""
+    cap = options.get("num_predict") if isinstance(options, dict) else None
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
+        return reply, "stop"
+    words = reply.split()
+    if len(words) <= cap:
+        return reply, "stop"
+    return " ".join(words[:cap]), "length"
 
 
 def _timestamp(moment: datetime | None = None) -> str:
@@ -511,6 +524,7 @@ class FakeOllama:
         newly_loaded = self._load(name, keep_alive)
         load_ns = 1_500_000 if newly_loaded else 50_000
         reply = self._reply_for(name, "echo: " + last_user)
+        reply, done_reason = _capped(reply, body.get("options"))
         prompt_tokens = _words(prompt)
         reply_tokens = _words(reply)
 
@@ -524,7 +538,7 @@ class FakeOllama:
             obj.update(
                 {
                     "done": True,
-                    "done_reason": "stop",
+                    "done_reason": done_reason,
                     "total_duration": total,
                     "load_duration": load_ns,
                     "prompt_eval_count": prompt_tokens,

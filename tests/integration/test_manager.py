@@ -71,7 +71,7 @@ async def test_failure_with_attempts_left_goes_back_to_the_queue(
     assert second.status is JobStatus.SUCCEEDED and second.attempts == 2
 
 
-async def test_every_model_call_gets_one_ledger_row(
+async def test_every_model_call_is_reserved_then_charged_once(
     system: System, workspace: Path
 ) -> None:
     await hire(system.db, "llama", "ollama", price_in="1.5", price_out="3")
@@ -79,12 +79,20 @@ async def test_every_model_call_gets_one_ledger_row(
         await system.queue.submit(NewJob(prompt=prompt, employee="llama"), actor="t")
         await _run_next(system)
     async with system.db.connection() as conn:
-        rows = await conn.fetch("SELECT tokens_in, tokens_out, cost, latency_ms FROM ledger"
-                                " ORDER BY id")
-    assert [r["tokens_in"] for r in rows] == [3, 2]
-    first = rows[0]
+        rows = await conn.fetch("SELECT id, kind, tokens_in, tokens_out, cost, latency_ms,"
+                                " reservation_id FROM ledger ORDER BY id")
+        open_holds = await conn.fetchval("SELECT count(*) FROM reservations")
+    assert [r["kind"] for r in rows] == ["reservation", "call"] * 2
+    calls = [r for r in rows if r["kind"] == "call"]
+    assert [r["tokens_in"] for r in calls] == [3, 2]
+    # Each charge closes the reservation made just before it; none stays open.
+    assert [r["reservation_id"] for r in calls] == [rows[0]["id"], rows[2]["id"]]
+    assert open_holds == 0
+    first = calls[0]
     expected = (first["tokens_in"] * 1.5 + first["tokens_out"] * 3) / 1_000_000
     assert float(first["cost"]) == expected and first["latency_ms"] >= 0
+    # The reservation held the worst case: more than the call turned out to cost.
+    assert rows[0]["cost"] > first["cost"]
 
 
 async def test_whole_job_life_leaves_a_verifiable_audit_chain(
