@@ -22,6 +22,7 @@ from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, pr
 from orchestra.errors import AuraError
 from orchestra.models import Job
 from tools import audit as audit_tools
+from tools import budgets as budget_tools
 from tools import jobs as job_tools
 from tools import pool as pool_tools
 from tools import roster as roster_tools
@@ -50,6 +51,7 @@ def build_mcp_server(
     roster_tools.register(server, services)
     pool_tools.register(server, services)
     audit_tools.register(server, services)
+    budget_tools.register(server, services)
     _register_resources(server, services)
     if tool_set == "core":
         for tool in [t for t in server._tool_manager.list_tools() if t.name not in CORE_TOOLS]:

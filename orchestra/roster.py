@@ -37,7 +37,10 @@ MAX_SKILL_CHARS = 64
 # What `edit` may change; the name and adapter are who the employee is (hire another).
 EDITABLE_FIELDS = (
     "model", "base_url", "api_key_env", "command", "network", "skills", "price_in", "price_out",
+    "max_output_tokens",
 )
+# The output cap sent with each call bounds what a call can cost (see governance/accountant).
+MAX_OUTPUT_TOKENS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class HireRequest:
     skills: Sequence[str] = field(default_factory=tuple)
     price_in: Any = 0
     price_out: Any = 0
+    max_output_tokens: Any = 4096
     # Refuse a cli command whose program is not on this host (see `require_command_exists`);
     # off for a program that exists only on the worker hosts.
     check_command: bool = True
@@ -76,7 +80,7 @@ class Roster:
                 employee.base_url, employee.api_key_env,
                 list(employee.command) if employee.command is not None else None,
                 employee.network, list(employee.skills), employee.price_in, employee.price_out,
-                employee.status.value,
+                employee.status.value, employee.max_output_tokens,
             )
             if row is None:
                 raise Conflict(f"an employee named {employee.name!r} already exists "
@@ -119,7 +123,7 @@ class Roster:
             row = await conn.fetchrow(
                 _E["update_employee"], name, edited.model, edited.base_url, edited.api_key_env,
                 list(edited.command) if edited.command is not None else None, edited.network,
-                list(edited.skills), edited.price_in, edited.price_out,
+                list(edited.skills), edited.price_in, edited.price_out, edited.max_output_tokens,
             )
             await self.audit.record(conn, actor=actor, action="employee.edited", subject=name,
                                     details={"changed": changed})
@@ -249,7 +253,16 @@ def validate_hire(request: HireRequest) -> Employee:
         price_in=_price("price_in", request.price_in),
         price_out=_price("price_out", request.price_out),
         status=EmployeeStatus.PROBATION,
+        max_output_tokens=_output_cap(request.max_output_tokens),
     )
+
+
+def _output_cap(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 1 <= value <= MAX_OUTPUT_TOKENS:
+        raise InvalidInput(f"max_output_tokens must be a whole number from 1 to "
+                           f"{MAX_OUTPUT_TOKENS}, not {inputs.describe(value)}")
+    return value
 
 
 def _text(field_name: str, value: object, max_chars: int = 200, *, free: bool = False) -> str:

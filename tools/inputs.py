@@ -26,7 +26,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
 from orchestra.errors import InvalidInput
-from orchestra.inputs import MAX_PRICE, bad_character, describe, parse_price
+from orchestra.inputs import MAX_PRICE, MAX_USD, bad_character, describe, parse_price, parse_usd
 from orchestra.queue import MAX_COMMAND_CHARS, MAX_PROMPT_CHARS
 from orchestra.roster import NAME_PATTERN
 
@@ -78,6 +78,13 @@ def _price(value: object) -> Decimal:
         raise PydanticCustomError("price", str(exc)) from None
 
 
+def _usd(value: object) -> Decimal:
+    try:
+        return parse_usd(value)
+    except ValueError as exc:
+        raise PydanticCustomError("usd", str(exc)) from None
+
+
 FreeText = Annotated[str, CleanText(free_text=True)]
 Line = Annotated[str, CleanText()]
 Prompt = Annotated[FreeText, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
@@ -96,6 +103,11 @@ ProjectPath = Annotated[Line, Field(min_length=1, max_length=MAX_PATH_CHARS)]
 Price = Annotated[Decimal, BeforeValidator(_price), WithJsonSchema({"anyOf": [
     {"type": "number", "minimum": 0, "maximum": int(MAX_PRICE)},
     {"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,6})?$"},
+]})]
+# An amount in USD (a job's ceiling), the same way.
+Usd = Annotated[Decimal, BeforeValidator(_usd), WithJsonSchema({"anyOf": [
+    {"type": "number", "minimum": 0, "maximum": int(MAX_USD)},
+    {"type": "string", "pattern": r"^[0-9]{1,6}(\.[0-9]{1,8})?$"},
 ]})]
 
 

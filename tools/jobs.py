@@ -13,11 +13,19 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from governance.identity import client_from_request
-from orchestra.errors import Forbidden
+from orchestra.errors import BudgetExceeded, Forbidden
 from orchestra.models import Job, JobKind, JobStatus, NewJob
 from orchestra.queue import MAX_ACCEPTANCE_COMMANDS
 from tools.errors import tool_errors
-from tools.inputs import Command, EmployeeName, IdempotencyKey, JobId, ProjectPath, Prompt
+from tools.inputs import (
+    Command,
+    EmployeeName,
+    IdempotencyKey,
+    JobId,
+    ProjectPath,
+    Prompt,
+    Usd,
+)
 from tools.services import ToolServices
 from tools.shaping import JobResult, JobSummary, SubmitResult, job_result, job_summary
 
@@ -27,6 +35,9 @@ DEFAULT_WAIT_S = 30.0
 # Progress at least this often while waiting; some clients reset their timeout on it.
 PROGRESS_EVERY_S = 5.0
 
+MaxCost = Annotated[Usd | None, Field(
+    description="USD this job may spend at most, over all its calls (a decimal string such "
+    "as \"0.50\"); a call whose worst case would pass it is refused")]
 WaitSeconds = Annotated[
     float, Field(ge=0, le=MAX_WAIT_S, description="seconds to wait, at most 45")
 ]
@@ -93,12 +104,14 @@ def register(server: MCPServer, services: ToolServices) -> None:
         max_attempts: Annotated[int, Field(ge=1, le=5)] = 1,
         idempotency_key: Annotated[IdempotencyKey | None, Field(
             description="resubmitting with the same key returns the first job")] = None,
+        max_cost_usd: MaxCost = None,
     ) -> SubmitResult:
         client = _client(ctx)
         submitted = await services.queue.submit(
             NewJob(prompt=prompt, kind=JobKind.TASK, project=project, employee=employee,
                    acceptance=tuple(acceptance or ()), priority=priority,
-                   max_attempts=max_attempts, client=client, idempotency_key=idempotency_key),
+                   max_attempts=max_attempts, client=client, idempotency_key=idempotency_key,
+                   max_cost_usd=max_cost_usd),
             actor=f"client:{client}",
         )
         job = submitted.job
@@ -157,14 +170,19 @@ def register(server: MCPServer, services: ToolServices) -> None:
             description="employee name from list_employees; omit to let the manager choose")
         ] = None,
         timeout_s: WaitSeconds = DEFAULT_WAIT_S,
+        max_cost_usd: MaxCost = None,
     ) -> AskResult:
         started = time.monotonic()
         client = _client(ctx)
         submitted = await services.queue.submit(
-            NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee, client=client),
+            NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee, client=client,
+                   max_cost_usd=max_cost_usd),
             actor=f"client:{client}",
         )
         job = await _wait(services, submitted.job.id, timeout_s, ctx)
+        if job.budget_refusal is not None:
+            # Refused for money: an error the caller's assistant sees as one, with the figures.
+            raise BudgetExceeded(**job.budget_refusal)
         done = job.status.is_terminal
         return AskResult(
             answered=done and job.error is None,

@@ -31,6 +31,10 @@ class JobResult(BaseModel):
     diff: str | None
     diff_truncated: bool = False
     error: str | None
+    max_cost_usd: str | None = Field(description="the job's own spending ceiling, if any")
+    budget_refusal: dict[str, str] | None = Field(
+        description="when a budget refused the job's model call: budget, scope, limit_usd, "
+        "spent_usd, reserved_usd, worst_case_usd")
     created_at: str
     finished_at: str | None
     resources: dict[str, str]
@@ -69,6 +73,8 @@ def job_result(job: Job) -> JobResult:
         diff=diff,
         diff_truncated=diff_cut,
         error=job.error,
+        max_cost_usd=f"{job.max_cost_usd:f}" if job.max_cost_usd is not None else None,
+        budget_refusal=job.budget_refusal,
         created_at=job.created_at.isoformat(),
         finished_at=job.finished_at.isoformat() if job.finished_at else None,
         resources={"job": base, "runlog": f"{base}/runlog", "output": f"{base}/output",
