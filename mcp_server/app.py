@@ -149,7 +149,8 @@ async def build_system(settings: Settings, dsn: str) -> System:
     return System(
         settings=settings, db=db, events=events, auditor=auditor,
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,
-        manager=manager, sandboxes=sandboxes, metrics=Metrics(db, settings.pool_slots),
+        manager=manager, sandboxes=sandboxes,
+        metrics=Metrics(db, settings.pool_slots, settings.timezone),
         tools=tools,
         director_key=settings.ensure_director_key(),
         anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),

@@ -1,8 +1,9 @@
 """Prometheus metrics named `aura_*`, with units in the name (DESIGN §12).
 
 Counters of events this process sees (tool calls) are kept in memory; totals that belong to
-the whole system (jobs by status, slots by state, tokens and cost from the append-only ledger)
-are read from PostgreSQL at scrape time, so every process reports the same truth.
+the whole system (jobs by status, slots by state, tokens and cost from the append-only ledger,
+every budget's remaining money) are read from PostgreSQL at scrape time, so every process
+reports the same truth and a budget's gauge is current whether or not calls are made.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class _SystemCollector(Collector):
         self.slots: dict[str, int] = {}
         self.workers: dict[str, int] = {}
         self.ledger: list[tuple[str, int, int, float]] = []
+        self.budgets: dict[str, float] = {}
         self.durations: dict[int, tuple[int, float]] = {}  # width_bucket → (count, seconds)
 
     def collect(self) -> Iterable[Metric]:
@@ -60,7 +62,14 @@ class _SystemCollector(Collector):
             tokens.add_metric([employee, "in"], tin)
             tokens.add_metric([employee, "out"], tout)
             cost.add_metric([employee], usd)
-        return [jobs, finished, slots, workers, tokens, cost, self._duration_histogram()]
+        remaining = GaugeMetricFamily(
+            "aura_budget_remaining_usd", "Money left in each budget this period (limit minus "
+            "spent and reserved)", labels=["budget"],
+        )
+        for name, usd in self.budgets.items():
+            remaining.add_metric([name], usd)
+        return [jobs, finished, slots, workers, tokens, cost, remaining,
+                self._duration_histogram()]
 
     def _duration_histogram(self) -> Metric:
         buckets: list[tuple[str, float]] = []
@@ -81,9 +90,10 @@ class _SystemCollector(Collector):
 class Metrics:
     """One registry per process; the HTTP edges render it at `/metrics`."""
 
-    def __init__(self, db: Database, pool_size: int) -> None:
+    def __init__(self, db: Database, pool_size: int, timezone: str = "UTC") -> None:
         self.db = db
         self.pool_size = pool_size
+        self.timezone = timezone
         self.registry = CollectorRegistry()
         self.tool_calls = Counter(
             "aura_mcp_tool_calls", "MCP tool calls by tool and outcome",
@@ -107,12 +117,14 @@ class Metrics:
             workers = await conn.fetch(_Q["workers_by_status"])
             ledger = await conn.fetch(_Q["ledger_by_employee"])
             durations = await conn.fetch(_Q["job_durations"], list(DURATION_BOUNDS_S))
+            budgets = await conn.fetch(_Q["budgets_remaining"], self.timezone)
         self._system.jobs = {r["status"]: r["n"] for r in jobs}
         self._system.slots = {r["state"]: r["n"] for r in slots}
         self._system.workers = {r["status"]: r["n"] for r in workers}
         self._system.ledger = [
             (r["employee"], int(r["tin"]), int(r["tout"]), float(r["cost"])) for r in ledger
         ]
+        self._system.budgets = {r["name"]: float(r["remaining"]) for r in budgets}
         self._system.durations = {
             r["bucket"]: (int(r["n"]), float(r["total"])) for r in durations
         }

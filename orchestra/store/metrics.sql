@@ -8,8 +8,16 @@ SELECT state, count(*) AS n FROM pool_slots WHERE index < $1 GROUP BY state;
 SELECT status, count(*) AS n FROM workers GROUP BY status;
 
 -- ledger_by_employee --
+-- Charges only: a reservation's cost is a hold, not spend.
 SELECT employee, sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost) AS cost
-FROM ledger GROUP BY employee;
+FROM ledger WHERE kind = 'call' GROUP BY employee;
+
+-- budgets_remaining --
+-- Every budget's remaining money this period ($1: AURA_TIMEZONE), as `Budgets.status` has it.
+SELECT b.name,
+       greatest(0, b.limit_usd - ledger_spent(b.employee, p.period_start, p.period_end)
+                   - reserved_now(b.employee)) AS remaining
+FROM budgets b CROSS JOIN budget_period(now(), $1) AS p;
 
 -- job_durations --
 -- Finished jobs by duration bucket. width_bucket gives the number of bounds ($1, ascending) at or

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from mcp.client.client import Client
 
 from governance.budgets import BudgetSpec
 from mcp_server.app import System
-from orchestra.errors import BudgetExceeded
+from orchestra.errors import BudgetExceeded, InvalidInput, NotFound
 from orchestra.models import JobKind, JobStatus, NewJob
 from tests.fakes.ollama_server import FakeOllama
 from tests.integration.helpers import hire, running_worker
@@ -199,3 +201,128 @@ async def _until_done(system: System, job_id: Any) -> Any:
             return job
         await asyncio.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish: {job.status}")
+
+
+async def _charge_at(system: System, employee: str, local: str, tz: str, cost: str) -> None:
+    """A call charged at a local wall-clock time (the ledger is append-only: insert only)."""
+    async with system.db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO ledger (ts, employee, kind, cost, latency_ms)"
+            " VALUES ($1::timestamp AT TIME ZONE $2, $3, 'call', $4::numeric, 0)",
+            datetime.fromisoformat(local), tz, employee, cost)
+
+
+async def _periods(system: System, local: str, tz: str) -> tuple[datetime, datetime, Decimal]:
+    system.budgets.timezone = tz
+    async with system.db.connection() as conn:
+        at = await conn.fetchval("SELECT $1::timestamp AT TIME ZONE $2",
+                                 datetime.fromisoformat(local), tz)
+    [status] = await system.budgets.status(at)
+    return status.period_start, status.period_end, status.spent_usd
+
+
+async def test_month_ends_follow_the_time_zone_across_a_dst_change(system: System) -> None:
+    """Europe/Berlin left summer time on 2026-10-25. A charge at 23:59:59 on 31 October and
+    one at 00:00:00 on 1 November (local) land in different months, though both are
+    October in UTC; October is 31 days and one hour long."""
+    berlin = "Europe/Berlin"
+    await hire(system.db, "llama", "ollama")
+    await system.budgets.put(BudgetSpec("monthly", "global", "100"), actor="director")
+    await _charge_at(system, "llama", "2026-10-31T23:59:59", berlin, "1")
+    await _charge_at(system, "llama", "2026-11-01T00:00:00", berlin, "2")
+    start, end, spent = await _periods(system, "2026-10-31T12:00:00", berlin)
+    assert spent == Decimal("1")
+    assert start.isoformat() == "2026-09-30T22:00:00+00:00"  # 1 Oct 00:00 CEST
+    assert end.isoformat() == "2026-10-31T23:00:00+00:00"  # 1 Nov 00:00 CET
+    assert end - start == timedelta(days=31, hours=1)
+    start, end, spent = await _periods(system, "2026-11-01T00:00:00", berlin)
+    assert spent == Decimal("2") and start.isoformat() == "2026-10-31T23:00:00+00:00"
+    # In UTC both charges are October's.
+    _, _, spent = await _periods(system, "2026-10-15T00:00:00", "UTC")
+    assert spent == Decimal("3")
+
+
+async def test_a_month_with_the_spring_change_is_an_hour_short(system: System) -> None:
+    berlin = "Europe/Berlin"
+    await hire(system.db, "llama", "ollama")
+    await system.budgets.put(BudgetSpec("monthly", "global", "100"), actor="director")
+    await _charge_at(system, "llama", "2027-03-31T23:59:59", berlin, "1")
+    await _charge_at(system, "llama", "2027-04-01T00:00:00", berlin, "2")
+    start, end, spent = await _periods(system, "2027-03-28T03:30:00", berlin)  # after 2→3
+    assert spent == Decimal("1") and end - start == timedelta(days=30, hours=23)
+    _, _, spent = await _periods(system, "2027-04-01T00:00:00", berlin)
+    assert spent == Decimal("2")
+
+
+async def test_admission_counts_only_this_months_spend(system: System, ollama: FakeOllama) -> None:
+    """Last month's charges do not count against this month's limit."""
+    await _expensive_llama(system, ollama)
+    await system.budgets.put(BudgetSpec("monthly", "global", "1.50"), actor="director")
+    async with system.db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO ledger (ts, employee, kind, cost, latency_ms) VALUES"
+            " (date_trunc('month', now()) - interval '1 second', 'llama', 'call', 100, 0)")
+    submitted = await system.queue.submit(
+        NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"), actor="t")
+    async with running_worker(system):
+        job = await _until_done(system, submitted.job.id)
+    assert job.status is JobStatus.SUCCEEDED
+
+
+async def test_metrics_show_every_budget_and_spend_without_traffic(system: System) -> None:
+    await hire(system.db, "llama", "ollama")
+    await system.budgets.put(BudgetSpec("monthly", "global", "5"), actor="director")
+    await system.budgets.put(BudgetSpec("llama", "employee", "2", employee="llama"),
+                             actor="director")
+    async with system.db.connection() as conn:
+        await conn.execute("INSERT INTO ledger (employee, kind, cost, latency_ms)"
+                           " VALUES ('llama', 'call', 1.25, 0), ('llama', 'reservation', 9, 0)")
+    text = (await system.metrics.render()).decode()
+    assert 'aura_budget_remaining_usd{budget="monthly"} 3.75' in text
+    assert 'aura_budget_remaining_usd{budget="llama"} 0.75' in text
+    assert 'aura_cost_usd_total{employee="llama"} 1.25' in text  # holds are not spend
+    await system.budgets.put(BudgetSpec("monthly", "global", "10"), actor="director")
+    await system.budgets.delete("llama", actor="director")
+    text = (await system.metrics.render()).decode()
+    assert 'aura_budget_remaining_usd{budget="monthly"} 8.75' in text
+    assert 'budget="llama"' not in text
+
+
+async def test_budget_changes_are_checked_and_audited(system: System) -> None:
+    await hire(system.db, "llama", "ollama")
+    status, created = await system.budgets.put(
+        BudgetSpec("monthly", "global", "12.50"), actor="director")
+    assert created and status.public()["limit_usd"] == "12.50"
+    status, created = await system.budgets.put(
+        BudgetSpec("monthly", "global", 20), actor="director")
+    assert not created and status.limit_usd == Decimal("20")
+    bad = [
+        (BudgetSpec("no spaces", "global", "1"), "budget name"),
+        (BudgetSpec("b", "team", "1"), "scope must be 'global' or 'employee'"),
+        (BudgetSpec("b", "employee", "1"), "names its employee"),
+        (BudgetSpec("b", "global", "1", employee="llama"), "names no employee"),
+        (BudgetSpec("b", "global", "-1"), "limit_usd must be a non-negative number"),
+        (BudgetSpec("b", "global", "1.123456789"), "at most 8 decimal places"),
+        (BudgetSpec("b", "global", "NaN"), "limit_usd must be a non-negative number"),
+        (BudgetSpec("b", "global", "1", period="week"), "period must be 'month'"),
+    ]
+    for spec, message in bad:
+        try:
+            await system.budgets.put(spec, actor="director")
+        except InvalidInput as exc:
+            assert message in str(exc), (spec, exc)
+        else:
+            raise AssertionError(f"{spec} was accepted")
+    with pytest.raises(NotFound, match="no employee named 'ghost'"):
+        await system.budgets.put(BudgetSpec("b", "employee", "1", employee="ghost"),
+                                 actor="director")
+    with pytest.raises(NotFound, match="no budget named 'nope'"):
+        await system.budgets.delete("nope", actor="director")
+    await system.budgets.delete("monthly", actor="director")
+    async with system.db.connection() as conn:
+        entries = await conn.fetch("SELECT action, details FROM audit_log"
+                                   " WHERE subject = 'monthly' ORDER BY seq")
+    assert [e["action"] for e in entries] == ["budget.created", "budget.changed",
+                                              "budget.deleted"]
+    assert entries[1]["details"]["was_limit_usd"] == "12.50"
+    assert await system.budgets.status() == []
