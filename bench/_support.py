@@ -104,3 +104,14 @@ async def database(admin_url: str | None, workdir: Path) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def add_budgets(system: Any, employee: str) -> None:
+    """Budgets that apply to every call (one overall, one for `employee`), far from their
+    limits, and a price, so every call's admission locks two budget rows and reserves money."""
+    from governance.budgets import BudgetSpec
+
+    await system.roster.edit(employee, {"price_in": "0.15", "price_out": "0.60"}, actor="bench")
+    await system.budgets.put(BudgetSpec("bench-monthly", "global", "100000"), actor="bench")
+    await system.budgets.put(
+        BudgetSpec("bench-employee", "employee", "100000", employee=employee), actor="bench")

@@ -1,6 +1,6 @@
 """MCP tool-call latency through governance, against a bare MCPServer doing the same query.
 
-    .venv/bin/python bench/mcp_latency.py [--n 500] [--warmup 50] [--block 25]
+    .venv/bin/python bench/mcp_latency.py [--n 500] [--warmup 50] [--block 25] [--budgets]
 
 Starts a throw-away embedded PostgreSQL (or uses a fresh database on `--database-url`), builds
 the real System (`mcp_server.app.build_system`) without starting its worker, so submitted jobs
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import asyncpg
-from _support import database, free_port, mcp_session, serve
+from _support import add_budgets, database, free_port, mcp_session, serve
 from mcp.client.client import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
@@ -150,6 +150,8 @@ async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str,
         await system.roster.hire(
             HireRequest(name=EMPLOYEE, adapter="ollama", model="llama3.2"), actor="bench"
         )
+        if args.budgets:
+            await add_budgets(system, EMPLOYEE)
         token = (await system.tokens.create("bench", actor="bench")).token
         async with (
             serve(system.mcp_app(), governed_port) as governed_url,
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=500, help="timed calls per tool and server")
     parser.add_argument("--warmup", type=int, default=50, help="untimed calls first")
     parser.add_argument("--block", type=int, default=25, help="calls per interleaved block")
+    parser.add_argument("--budgets", action="store_true",
+                        help="priced employee under an overall and an employee budget, so "
+                        "every call is admitted against two budgets")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server to create a throw-away database on "
                         "(default: an embedded one in a temporary directory)")

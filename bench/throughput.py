@@ -1,6 +1,6 @@
 """Jobs per second through one worker, governance on, submit to `succeeded`.
 
-    .venv/bin/python bench/throughput.py [--n 500] [--submit-via mcp|mcp-inprocess|queue]
+    .venv/bin/python bench/throughput.py [--n 500] [--submit-via mcp|mcp-inprocess|queue] [--budgets]
                                          [--backlog] [--profile FILE]
 
 Starts the fake Ollama (`tests/fakes/ollama_server.py`, a subprocess: it answers at once) and a
@@ -47,7 +47,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from _support import database, free_port, mcp_session, serve
+from _support import add_budgets, database, free_port, mcp_session, serve
 from mcp.client.client import Client
 
 from mcp_server.app import System, build_system
@@ -143,6 +143,8 @@ async def _bench(
         await system.roster.hire(
             HireRequest(name=EMPLOYEE, adapter="ollama", model=MODEL), actor="bench"
         )
+        if args.budgets:
+            await add_budgets(system, EMPLOYEE)
         token = (await system.tokens.create("bench", actor="bench")).token
         async with serve(system.mcp_app(), port) as url:
             if not args.backlog:
@@ -251,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run under cProfile and write the stats to FILE")
     parser.add_argument("--top", type=int, default=15,
                         help="entries of the profile printed on stderr")
+    parser.add_argument("--budgets", action="store_true",
+                        help="priced employee under an overall and an employee budget, so "
+                        "every call is admitted against two budgets")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server to create a throw-away database on "
                         "(default: an embedded one in a temporary directory)")

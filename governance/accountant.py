@@ -13,6 +13,8 @@ every budget that applies, so no call can take a budget past its limit (docs/dec
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -97,14 +99,45 @@ class Accountant:
         )
         return cost
 
-    async def entries(self, db: Database, *, limit: int = 100) -> list[dict[str, Any]]:
+    async def ledger(self, db: Database, query: LedgerQuery) -> dict[str, Any]:
+        """One page of the ledger, newest first, with the whole filter's totals."""
+        filters = (query.employee, query.job_id, query.since, query.until)
         async with db.connection() as conn:
-            rows = await conn.fetch(_L["list_entries"], limit)
-        return [
-            {**dict(r), "ts": r["ts"].isoformat(), "cost": str(r["cost"]),
-             "job_id": str(r["job_id"]) if r["job_id"] else None}
-            for r in rows
-        ]
+            rows = await conn.fetch(_L["ledger_page"], *filters, query.cursor, query.limit)
+            totals = await conn.fetchrow(_L["ledger_totals"], *filters)
+        assert totals is not None  # an aggregate always answers
+        more = len(rows) == query.limit
+        return {
+            "entries": [_entry(r) for r in rows],
+            "totals": {
+                "calls": totals["calls"], "tokens_in": int(totals["tokens_in"]),
+                "tokens_out": int(totals["tokens_out"]), "spent_usd": usd_text(totals["spent"]),
+                "reserved_usd": usd_text(totals["reserved"]),
+            },
+            "next_cursor": str(rows[-1]["id"]) if more else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerQuery:
+    """`GET /api/v1/ledger`'s filters; `cursor` is the previous page's `next_cursor`."""
+
+    employee: str | None = None
+    job_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    cursor: int | None = None
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"], "ts": row["ts"].isoformat(), "kind": row["kind"],
+        "job_id": str(row["job_id"]) if row["job_id"] else None, "employee": row["employee"],
+        "tokens_in": row["tokens_in"], "tokens_out": row["tokens_out"],
+        "cost_usd": usd_text(row["cost"]), "latency_ms": row["latency_ms"],
+        "reservation_id": row["reservation_id"],
+    }
 
 
 def usd_text(amount: Decimal) -> str:

@@ -18,3 +18,28 @@ RETURNING id;
 -- list_entries --
 SELECT id, ts, job_id, employee, kind, tokens_in, tokens_out, cost, latency_ms, reservation_id
 FROM ledger ORDER BY id DESC LIMIT $1;
+
+-- ledger_page --
+-- Newest first, filtered by employee ($1), job ($2), time [$3, $4); $5: the id the previous
+-- page ended at (ids grow with time, so they page without gaps or repeats).
+SELECT id, ts, job_id, employee, kind, tokens_in, tokens_out, cost, latency_ms, reservation_id
+FROM ledger
+WHERE ($1::text IS NULL OR employee = $1) AND ($2::uuid IS NULL OR job_id = $2)
+  AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4)
+  AND ($5::bigint IS NULL OR id < $5)
+ORDER BY id DESC
+LIMIT $6;
+
+-- ledger_totals --
+-- The whole filter's totals (every page): charges, their tokens and cost, and what open
+-- reservations matching the employee and job filters hold now.
+SELECT count(*) FILTER (WHERE kind = 'call') AS calls,
+       coalesce(sum(tokens_in) FILTER (WHERE kind = 'call'), 0) AS tokens_in,
+       coalesce(sum(tokens_out) FILTER (WHERE kind = 'call'), 0) AS tokens_out,
+       coalesce(sum(cost) FILTER (WHERE kind = 'call'), 0) AS spent,
+       (SELECT coalesce(sum(r.amount), 0) FROM reservations r
+        WHERE ($1::text IS NULL OR r.employee = $1)
+          AND ($2::uuid IS NULL OR r.job_id = $2)) AS reserved
+FROM ledger
+WHERE ($1::text IS NULL OR employee = $1) AND ($2::uuid IS NULL OR job_id = $2)
+  AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4);
