@@ -1,7 +1,7 @@
 """Jobs per second through one worker, governance on, submit to `succeeded`.
 
-    .venv/bin/python bench/throughput.py [--n 500] [--submit-via mcp|mcp-inprocess|queue] [--budgets]
-                                         [--backlog] [--profile FILE]
+    .venv/bin/python bench/throughput.py [--n 500] [--submit-via mcp|mcp-inprocess|queue]
+                                         [--backlog] [--budgets] [--profile FILE]
 
 Starts the fake Ollama (`tests/fakes/ollama_server.py`, a subprocess: it answers at once) and a
 throw-away embedded PostgreSQL (or a fresh database on `--database-url`), builds the real

@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 
 from governance.access import TokenRegistry, director_key_matches
-from governance.accountant import Accountant
+from governance.accountant import Accountant, LedgerQuery
 from governance.anchors import AnchorFile
 from governance.auditor import Auditor
 from mcp_server.api_inputs import (
@@ -187,7 +187,7 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
 
     async def ledger(request: Request) -> Response:
         limit = read_query(request, Page).limit
-        return JSONResponse({"entries": await s.accountant.entries(s.db, limit=limit)})
+        return JSONResponse(await s.accountant.ledger(s.db, LedgerQuery(limit=limit)))
 
     def route(path: str, **handlers: Handler) -> Route:
         endpoint = _director_only(s.director_key, _by_method(handlers))
