@@ -19,7 +19,7 @@ from governance.auditor import Auditor
 from governance.journal import AuditJournal
 from governance.middleware import GovernanceMiddleware
 from governance.validation import BwrapValidator
-from mcp_server.api import ApiServices, build_api
+from mcp_server.api.app import ApiServices, build_api
 from mcp_server.mcp import build_mcp_app, build_mcp_server
 from mcp_server.metrics import Metrics
 from mcp_server.settings import Settings

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mcp_server.api.payloads import MAX_BODY_BYTES
 from mcp_server.app import System
-from mcp_server.payloads import MAX_BODY_BYTES
 
 KEY = {"Authorization": "Bearer test-director-key"}
 NUL = "\x00"
@@ -375,7 +375,7 @@ def test_the_depth_check_takes_one_pass_even_on_a_hostile_string() -> None:
     1 MiB body would have held the event loop for about 40 minutes)."""
     import time
 
-    from mcp_server.payloads import MAX_JSON_DEPTH, _check_depth
+    from mcp_server.api.payloads import MAX_JSON_DEPTH, _check_depth
     from orchestra.errors import InvalidInput
 
     hostile = b'"' + b'\\"' * ((MAX_BODY_BYTES - 64) // 2) + b"[" * (MAX_JSON_DEPTH + 1)
