@@ -13,6 +13,7 @@ every budget that applies, so no call can take a budget past its limit (docs/dec
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -101,7 +102,8 @@ class Accountant:
 
     async def ledger(self, db: Database, query: LedgerQuery) -> dict[str, Any]:
         """One page of the ledger, newest first, with the whole filter's totals."""
-        filters = (query.employee, query.job_id, query.since, query.until)
+        filters = (query.employee, query.job_id, self._zoned(query.since),
+                   self._zoned(query.until))
         async with db.connection() as conn:
             rows = await conn.fetch(_L["ledger_page"], *filters, query.cursor, query.limit)
             totals = await conn.fetchrow(_L["ledger_totals"], *filters)
@@ -116,6 +118,13 @@ class Accountant:
             },
             "next_cursor": str(rows[-1]["id"]) if more else None,
         }
+
+
+    def _zoned(self, moment: datetime | None) -> datetime | None:
+        """A time without an offset is the Director's wall clock (`AURA_TIMEZONE`)."""
+        if moment is None or moment.tzinfo is not None:
+            return moment
+        return moment.replace(tzinfo=zoneinfo.ZoneInfo(self.timezone))
 
 
 @dataclass(frozen=True, slots=True)

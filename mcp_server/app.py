@@ -20,7 +20,7 @@ from governance.budgets import Budgets
 from governance.journal import AuditJournal
 from governance.middleware import GovernanceMiddleware
 from governance.validation import BwrapValidator
-from mcp_server.api import ApiServices, build_api
+from mcp_server.api.app import ApiServices, build_api
 from mcp_server.mcp import build_mcp_app, build_mcp_server
 from mcp_server.metrics import Metrics
 from mcp_server.settings import Settings
@@ -85,7 +85,8 @@ class System:
     def api_app(self) -> Starlette:
         services = ApiServices(
             db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
-            tokens=self.tokens, auditor=self.auditor, accountant=self.accountant, tools=self.tools,
+            tokens=self.tokens, auditor=self.auditor, accountant=self.accountant,
+            budgets=self.budgets, tools=self.tools,
             anchors=self.anchors, sandboxes=self.sandboxes,
         )
         return build_api(services, self.readiness, self.metrics.render)

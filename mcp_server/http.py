@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ExceptionHandler
 
+from mcp_server.api.models import Problem
 from orchestra.errors import (
     Ambiguous,
     AuraError,
@@ -37,9 +38,10 @@ _STATUS: dict[type[AuraError], int] = {
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    """An RFC 9457 problem document, shaped by the `Problem` model the OpenAPI document shows."""
+    body = Problem(title=title, status=status, detail=detail, **extra)
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status,
+                        media_type="application/problem+json")
 
 
 def problem_from(exc: AuraError) -> JSONResponse:

@@ -96,7 +96,9 @@ class JobSummary(BaseModel):
 
 
 def job_summary(job: Job) -> JobSummary:
-    error = (job.error or "").strip().splitlines()[0][:200] if job.error else None
+    # An error of only whitespace has no first line (it used to raise IndexError here).
+    lines = (job.error or "").strip().splitlines()
+    error = lines[0][:200] if lines else None
     return JobSummary(
         job_id=str(job.id), status=job.status.value, kind=job.kind.value, employee=job.employee,
         prompt=job.prompt[:200], error=error, created_at=job.created_at.isoformat(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from mcp_server.cli.client import parsed
 from mcp_server.cli.context import JsonOption, UrlOption, session, verb_group
 
 EXIT_BROKEN = 1
@@ -11,13 +12,16 @@ EXIT_BROKEN = 1
 
 def verify(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = None) -> None:
     """Verify the audit chain; exit code 1 and the first bad entry when it is broken."""
+    from mcp_server.api.models import AuditReport  # here: only this verb pays for it
+
     with session(ctx, url, as_json) as (api, out):
-        report = api.json("GET", "/audit/verify")
-        if report["ok"]:
-            out.done(report, f"[green]audit chain ok[/]: {report['entries']} entries")
+        answer = api.json("GET", "/audit/verify")
+        report = parsed(AuditReport, answer)
+        if report.ok:
+            out.done(answer, f"[green]audit chain ok[/]: {report.entries} entries")
             return
-        out.done(report, f"[red]audit chain broken[/] at entry {report['first_bad_seq']} "
-                         f"({report.get('kind')})")
+        out.done(answer, f"[red]audit chain broken[/] at entry {report.first_bad_seq} "
+                         f"({report.kind})")
         raise typer.Exit(EXIT_BROKEN)
 
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 from dotenv import dotenv_values
@@ -27,6 +27,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = "8000"
 # Long enough for an export of a large project's state to start streaming.
 TIMEOUT_S = 60.0
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 
 def environment(cwd: Path | None = None) -> dict[str, str]:
@@ -67,6 +72,21 @@ def director_key(env: Mapping[str, str]) -> tuple[str, str]:
             "`aura up`, set AURA_HOME to its home, or set AURA_DIRECTOR_KEY"
         ) from exc
     return key, str(path)
+
+
+def parsed(model: type[M], answer: Any) -> M:
+    """An answer as its wire model (`mcp_server.api.models`); a shape this CLI does not know
+    (a server of another version) is one line, not a traceback. pydantic and the models are
+    imported by the verbs that parse (about 80 ms), not by every verb."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        raise CliError(f"the API's answer is not a {model.__name__} ({where}: {first['msg']}); "
+                       "is the server another version of Aura?") from None
 
 
 class ApiClient:

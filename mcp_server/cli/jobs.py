@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from mcp_server.cli.client import ApiClient
+from mcp_server.cli.client import ApiClient, parsed
 from mcp_server.cli.context import JsonOption, UrlOption, session
 from mcp_server.cli.errors import CliError
 from mcp_server.cli.output import Output, age, first_line, money, short_id, toned
@@ -27,6 +27,8 @@ def list_jobs(
     as_json: JsonOption = None,
 ) -> None:
     """List recent jobs, newest first: short id, status, employee, age, cost and prompt."""
+    from mcp_server.api.models import JobList  # here, not at the top: only this verb pays
+
     if status is not None and status not in STATUSES:
         raise CliError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
     with session(ctx, url, as_json) as (api, out):
@@ -35,9 +37,9 @@ def list_jobs(
             out.data(jobs)
             return
         rows = [
-            (short_id(j["job_id"]), toned(j["status"]), j["employee"] or "-",
-             age(j["created_at"]), money(j["cost"]), escape(first_line(j.get("prompt"))))
-            for j in jobs["jobs"]
+            (short_id(j.job_id), toned(j.status), j.employee or "-", age(j.created_at),
+             money(j.cost), escape(first_line(j.prompt)))
+            for j in parsed(JobList, jobs).jobs
         ]
         if not rows:
             out.console().print("no jobs" + (f" with status {status}" if status else ""))

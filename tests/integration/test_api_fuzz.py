@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mcp_server.api.payloads import MAX_BODY_BYTES
 from mcp_server.app import System
-from mcp_server.payloads import MAX_BODY_BYTES
 
 KEY = {"Authorization": "Bearer test-director-key"}
 NUL = "\x00"
@@ -205,7 +205,35 @@ CASES: dict[str, Bad] = {
     "ledger-limit-zero": Bad("GET", "/api/v1/ledger?limit=0", "limit must be at least 1"),
     "ledger-limit-huge": Bad("GET", "/api/v1/ledger?limit=100000", "limit must be at most 500"),
     "ledger-limit-exponent": Bad("GET", "/api/v1/ledger?limit=1e3", "limit must be a whole"),
-    "ledger-unknown-param": Bad("GET", "/api/v1/ledger?since=yesterday", "since is an unknown"),
+    "ledger-unknown-param": Bad("GET", "/api/v1/ledger?colour=red", "colour is an unknown"),
+    "ledger-since-word": Bad("GET", "/api/v1/ledger?since=yesterday", "since input should be a "
+                             "valid datetime"),
+    "ledger-job-prefix": Bad("GET", "/api/v1/ledger?job_id=8fe6d434", "job_id must be a job id"),
+    "ledger-cursor-word": Bad("GET", "/api/v1/ledger?cursor=next", "cursor must be the "
+                              "next_cursor"),
+    "ledger-employee-upper": Bad("GET", "/api/v1/ledger?employee=Bob", "employee must be"),
+    # PUT/DELETE /api/v1/budgets/{name}
+    "budget-name-space": Bad("PUT", "/api/v1/budgets/a%20b", "name must be",
+                             json={"scope": "global", "limit_usd": "1"}),
+    "budget-scope-unknown": Bad("PUT", "/api/v1/budgets/b", "scope",
+                                json={"scope": "team", "limit_usd": "1"}),
+    "budget-limit-negative": Bad("PUT", "/api/v1/budgets/b", "limit_usd must be a non-negative",
+                                 json={"scope": "global", "limit_usd": "-5"}),
+    "budget-limit-missing": Bad("PUT", "/api/v1/budgets/b", "limit_usd",
+                                json={"scope": "global"}),
+    "budget-limit-places": Bad("PUT", "/api/v1/budgets/b", "at most 8 decimal places",
+                               json={"scope": "global", "limit_usd": "0.123456789"}),
+    "budget-period-week": Bad("PUT", "/api/v1/budgets/b", "period",
+                              json={"scope": "global", "limit_usd": "1", "period": "week"}),
+    "budget-employee-missing": Bad("PUT", "/api/v1/budgets/b", "names its employee",
+                                   json={"scope": "employee", "limit_usd": "1"}),
+    "budget-employee-unknown": Bad("PUT", "/api/v1/budgets/b", "no employee named 'ghost'",
+                                   json={"scope": "employee", "employee": "ghost",
+                                         "limit_usd": "1"}, status=404),
+    "budget-unknown-field": Bad("PUT", "/api/v1/budgets/b", "colour",
+                                json={"scope": "global", "limit_usd": "1", "colour": "red"}),
+    "budget-delete-unknown": Bad("DELETE", "/api/v1/budgets/nope", "no budget named 'nope'",
+                                 status=404),
     # routes and methods
     "unknown-api-route": Bad("GET", "/api/v1/nothing", "there is nothing at /api/v1/nothing",
                              status=404),
@@ -253,14 +281,14 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 async def rows_written(system: System) -> dict[str, int]:
     async with system.db.connection() as conn:
         return {table: await conn.fetchval(f"SELECT count(*) FROM {table}")
-                for table in ("employees", "api_tokens", "jobs", "audit_log")}
+                for table in ("employees", "api_tokens", "jobs", "audit_log", "budgets")}
 
 
 def test_the_table_covers_enough_bad_requests() -> None:
     assert len(CASES) >= 70
     paths = {bad.path.split("?")[0] for bad in CASES.values()}
     assert {"/api/v1/employees", "/api/v1/tokens", "/api/v1/jobs", "/api/v1/ledger",
-            "/api/v1/pool"} <= paths
+            "/api/v1/pool", "/api/v1/budgets/b"} <= paths
 
 
 async def test_every_bad_request_is_a_problem_naming_the_fault_and_writes_nothing(
@@ -275,7 +303,7 @@ async def test_every_bad_request_is_a_problem_naming_the_fault_and_writes_nothin
             if bad.names is not None:
                 assert bad.names in body["detail"], body["detail"]
             assert await rows_written(system) == dict.fromkeys(
-                ("employees", "api_tokens", "jobs", "audit_log"), 0)
+                ("employees", "api_tokens", "jobs", "audit_log", "budgets"), 0)
         except AssertionError as exc:
             failures[case] = str(exc)[:300]
     assert not failures, failures
@@ -365,7 +393,10 @@ async def test_good_requests_keep_their_shapes(api: httpx.AsyncClient) -> None:
     assert hired.json()["price_in"] == "0.150000" and hired.json()["price_out"] == "2.000000"
     jobs = await api.get("/api/v1/jobs?limit=500&status=queued", headers=KEY)
     ledger = await api.get("/api/v1/ledger?limit=1", headers=KEY)
-    assert (jobs.status_code, jobs.json(), ledger.json()) == (200, {"jobs": []}, {"entries": []})
+    assert (jobs.status_code, jobs.json()) == (200, {"jobs": []})
+    assert ledger.json() == {"entries": [], "next_cursor": None, "totals": {
+        "calls": 0, "tokens_in": 0, "tokens_out": 0, "spent_usd": "0.00",
+        "reserved_usd": "0.00"}}
     head = await api.head("/api/v1/pool", headers=KEY)
     assert head.status_code == 200
 
@@ -375,7 +406,7 @@ def test_the_depth_check_takes_one_pass_even_on_a_hostile_string() -> None:
     1 MiB body would have held the event loop for about 40 minutes)."""
     import time
 
-    from mcp_server.payloads import MAX_JSON_DEPTH, _check_depth
+    from mcp_server.api.payloads import MAX_JSON_DEPTH, _check_depth
     from orchestra.errors import InvalidInput
 
     hostile = b'"' + b'\\"' * ((MAX_BODY_BYTES - 64) // 2) + b"[" * (MAX_JSON_DEPTH + 1)

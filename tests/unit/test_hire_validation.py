@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mcp_server.api_inputs import NewEmployee
+from mcp_server.api.models import NewEmployee
 from orchestra.errors import InvalidInput
 from orchestra.inputs import bad_character, describe, parse_price
 from orchestra.models import Adapter

@@ -3,21 +3,22 @@
 A body is read up to `MAX_BODY_BYTES` (413 beyond), its nesting depth is checked without
 recursion (the json module raises `RecursionError` on a body nested 100,000 deep), it is parsed
 as strict JSON (no NaN or Infinity; fractions as `Decimal`, never float) and validated into a
-strict pydantic model. Every refusal is an `InvalidInput` that names the field.
+strict pydantic model (`mcp_server.api.models`). Every refusal is an `InvalidInput` that names
+the field.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from mcp_server.api.models import Query, StrictBody
 from orchestra.errors import InvalidInput
 from orchestra.inputs import describe
 from tools.inputs import FieldError, InvalidFields, invalid_fields
@@ -30,20 +31,6 @@ MAX_JSON_DEPTH = 32
 # One token at a time, never backtracking: an escaped character, a quote or a bracket. Whether
 # a bracket is inside a string is decided by counting quotes (a string's brackets nest nothing).
 _TOKEN = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
-
-
-class StrictBody(BaseModel):
-    """A request body: exact JSON types (no "false" for false, no "x" for ["x"]), no unknown
-    fields. `hints` say what a field should look like; they are added to its refusals."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-    hints: ClassVar[Mapping[str, str]] = {}
-
-
-class Query(BaseModel):
-    """A query string: values arrive as text and are converted (`"50"` → 50); no unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 B = TypeVar("B", bound=StrictBody)

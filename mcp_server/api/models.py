@@ -1,0 +1,371 @@
+"""What goes over the wire of the Director API (DESIGN §10): request bodies and query strings,
+and the answers, as pydantic models.
+
+The server validates requests with them and builds its answers from them; `openapi.py`
+describes the API with their JSON schemas; the CLI parses answers with them. A leaf (pydantic
+and `fields.py` only, an import-linter contract says so), so importing it costs no server.
+
+Requests are strict, so a wrong JSON type is refused instead of coerced (`"false"` is not
+false, `"python"` is not `["python"]`); answers ignore fields they do not know, so an older CLI
+still reads a newer server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_server.api.fields import (
+    MAX_OUTPUT_TOKENS,
+    MAX_PAGE,
+    AdapterName,
+    BreakKindName,
+    BudgetScopeName,
+    Commands,
+    Cursor,
+    EmployeeName,
+    EmployeeStatusName,
+    EnvName,
+    JobId,
+    JobKindName,
+    JobStatusName,
+    LedgerKindName,
+    ModelTag,
+    Money,
+    Price,
+    Skills,
+    SlotStateName,
+    TokenName,
+    Url,
+    Usd,
+)
+
+DEFAULT_OUTPUT_TOKENS = 4096
+OutputCap = Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)]
+PER_MILLION = "USD per million tokens, as a number or a decimal string such as \"0.15\""
+
+
+# ---- requests ----------------------------------------------------------------------------
+
+
+class StrictBody(BaseModel):
+    """A request body: exact JSON types (no "false" for false, no "x" for ["x"]), no unknown
+    fields. `hints` say what a field should look like; they are added to its refusals."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    hints: ClassVar[Mapping[str, str]] = {}
+
+
+class Query(BaseModel):
+    """A query string: values arrive as text and are converted (`"50"` → 50); no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NewToken(StrictBody):
+    """`POST /api/v1/tokens`."""
+
+    name: TokenName
+
+
+class NewEmployee(StrictBody):
+    """`POST /api/v1/employees`. Which fields an adapter needs is the core's rule."""
+
+    name: EmployeeName
+    adapter: AdapterName
+    model: ModelTag | None = None
+    base_url: Url | None = None
+    api_key_env: EnvName | None = None
+    command: Commands | None = None
+    network: bool = False
+    skills: Skills = []
+    price_in: Price = Decimal(0)
+    price_out: Price = Decimal(0)
+    max_output_tokens: OutputCap = DEFAULT_OUTPUT_TOKENS
+    # false: do not look for command[0] on this host (it exists only on the worker hosts).
+    check_command: bool = True
+
+    hints: ClassVar[Mapping[str, str]] = {
+        "command": 'a cli employee needs command: an argv list such as ["agent", "{prompt}"]',
+        "skills": 'a list of strings such as ["python", "review"]',
+        "price_in": PER_MILLION,
+        "price_out": PER_MILLION,
+    }
+
+
+class EmployeeEdit(StrictBody):
+    """`PATCH /api/v1/employees/{name}`: only the fields given change; `null` clears one.
+    The merged employee is checked as a hire is (`orchestra.roster.Roster.edit`)."""
+
+    model: ModelTag | None = None
+    base_url: Url | None = None
+    api_key_env: EnvName | None = None
+    command: Commands | None = None
+    network: bool = False
+    skills: Skills = []
+    price_in: Price = Decimal(0)
+    price_out: Price = Decimal(0)
+    max_output_tokens: OutputCap = DEFAULT_OUTPUT_TOKENS
+    check_command: bool = True
+
+    hints: ClassVar[Mapping[str, str]] = NewEmployee.hints
+
+    def changes(self) -> dict[str, object]:
+        """The fields the caller gave, as the core takes them (lists as tuples)."""
+        values: dict[str, object] = {}
+        for name in self.model_fields_set - {"check_command"}:
+            value = getattr(self, name)
+            values[name] = tuple(value) if isinstance(value, list) else value
+        return values
+
+
+class Page(Query):
+    """`?limit=`: how many rows, newest first."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 50
+
+
+class JobFilter(Page):
+    """`GET /api/v1/jobs?status=&limit=`."""
+
+    status: JobStatusName | None = None
+
+
+class BudgetBody(StrictBody):
+    """`PUT /api/v1/budgets/{name}`: create or change a monthly limit, overall (`global`) or
+    for one employee."""
+
+    scope: BudgetScopeName
+    employee: EmployeeName | None = None
+    limit_usd: Usd
+    period: Literal["month"] = "month"
+
+    hints: ClassVar[Mapping[str, str]] = {
+        "limit_usd": 'USD as a decimal string such as "12.50" (or a number)',
+        "period": 'budgets run per calendar month: "month"',
+    }
+
+
+class LedgerFilter(Page):
+    """`GET /api/v1/ledger?employee=&job_id=&since=&until=&limit=&cursor=`."""
+
+    employee: EmployeeName | None = None
+    job_id: JobId | None = None
+    since: datetime | None = Field(None, description="ISO time, inclusive")
+    until: datetime | None = Field(None, description="ISO time, exclusive")
+    cursor: Cursor | None = None
+
+
+class ExportQuery(Query):
+    """`GET /api/v1/jobs/{id}/export?state=before|after`."""
+
+    state: Literal["before", "after"]
+
+
+# ---- answers -----------------------------------------------------------------------------
+
+
+class Answer(BaseModel):
+    """An answer body. Unknown fields are ignored when parsing, so clients survive additions."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FieldProblem(Answer):
+    field: str
+    message: str
+
+
+class Problem(Answer):
+    """Every error (RFC 9457, `application/problem+json`)."""
+
+    type: str = "about:blank"
+    title: str = Field(description="a short kind: invalid_input, not_found, conflict, …")
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="each refused field, when the input was refused field by field")
+    matches: list[str] | None = Field(
+        default=None, description="the job ids an ambiguous prefix matched")
+
+
+class TokenIssued(Answer):
+    """`POST /api/v1/tokens`: the token, shown this once."""
+
+    name: str
+    token: str
+
+
+class TokenInfo(Answer):
+    name: str
+    created_at: str
+    revoked_at: str | None
+
+
+class TokenList(Answer):
+    tokens: list[TokenInfo]
+
+
+class Employee(Answer):
+    """An employee as clients see it (never a key: `api_key_env` names its variable)."""
+
+    name: str
+    adapter: AdapterName
+    model: str | None
+    base_url: str | None
+    api_key_env: str | None
+    command: list[str] | None
+    network: bool
+    skills: list[str]
+    price_in: Money = Field(description="USD per million input tokens")
+    price_out: Money = Field(description="USD per million output tokens")
+    max_output_tokens: int = Field(description="the output cap sent with every call; with the "
+                                   "prompt it bounds what a call can cost")
+    status: EmployeeStatusName
+    created_at: str | None
+
+
+class EmployeeList(Answer):
+    employees: list[Employee]
+
+
+class JobSummary(Answer):
+    """A job in a list: no output, diff, whole prompt or check outputs (the job's own routes
+    have them)."""
+
+    job_id: str
+    status: JobStatusName
+    kind: JobKindName
+    employee: str | None
+    project: str | None
+    attempts: int
+    max_attempts: int
+    cost: Money = Field(description="USD spent on model calls so far")
+    tokens_in: int
+    tokens_out: int
+    prompt: str = Field(description="the prompt's first 200 characters")
+    error: str | None = Field(description="the error's first line, when the job failed")
+    validation_passed: bool | None = Field(
+        description="whether the acceptance checks passed; null before validation")
+    created_at: str
+    finished_at: str | None
+
+
+class JobList(Answer):
+    jobs: list[JobSummary]
+
+
+class Job(Answer):
+    """One job: the MCP `get_job` result (DESIGN §10) with the prompt and project. Output and
+    diff are cut at 20,000 characters (`*_truncated`); `/output` and `/diff` have them whole."""
+
+    job_id: str
+    status: JobStatusName
+    kind: JobKindName
+    employee: str | None
+    attempts: int
+    max_attempts: int
+    validation: dict[str, Any] | None = Field(
+        description="the acceptance checks' report: passed, and each check's command, "
+        "exit code, duration and output")
+    cost: Money = Field(description="USD spent on model calls so far")
+    tokens_in: int
+    tokens_out: int
+    output: str | None
+    output_truncated: bool
+    diff: str | None
+    diff_truncated: bool
+    error: str | None
+    created_at: str
+    finished_at: str | None
+    resources: dict[str, str] = Field(description="the MCP resources that hold the whole texts")
+    max_cost_usd: Money | None = Field(description="the job's own spending ceiling, if any")
+    budget_refusal: dict[str, str] | None = Field(
+        description="when a budget refused the job's model call: budget, scope, limit_usd, "
+        "spent_usd, reserved_usd, worst_case_usd")
+    prompt: str
+    project: str | None
+
+
+class Slot(Answer):
+    index: int
+    state: SlotStateName
+    employee: str | None
+    job_id: str | None
+    since: str | None
+
+
+class Pool(Answer):
+    """`GET /api/v1/pool`: one entry per slot."""
+
+    slots: list[Slot]
+
+
+class AuditReport(Answer):
+    """`GET /api/v1/audit/verify`: the chain recomputed, and its first break if any."""
+
+    ok: bool
+    entries: int
+    first_bad_seq: int | None
+    kind: BreakKindName | None
+    head_seq: int
+
+
+class Budget(Answer):
+    """A budget this period (DESIGN §10): money as decimal strings."""
+
+    name: str
+    scope: BudgetScopeName
+    employee: str | None
+    limit_usd: Money
+    spent_usd: Money = Field(description="charged this period")
+    reserved_usd: Money = Field(description="held now by calls under way (their worst case)")
+    remaining_usd: Money = Field(description="limit minus spent and reserved, at least 0")
+    period: Literal["month"]
+    period_start: str = Field(description="the period's first instant (AURA_TIMEZONE's "
+                              "midnight on the first)")
+    period_end: str = Field(description="the next period's first instant")
+
+
+class BudgetList(Answer):
+    budgets: list[Budget]
+
+
+class LedgerEntry(Answer):
+    id: int
+    ts: str
+    kind: LedgerKindName = Field(description="call: a model call's charge; reservation: its "
+                                 "worst case held before the call; release: a reservation "
+                                 "let go without a charge")
+    job_id: str | None
+    employee: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: Money
+    latency_ms: int
+    reservation_id: int | None = Field(description="the reservation a charge or a release "
+                                       "closes")
+
+
+class LedgerTotals(Answer):
+    """Over the whole filter, not only this page."""
+
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    spent_usd: Money = Field(description="the charges' sum")
+    reserved_usd: Money = Field(description="held now by open reservations of the filter's "
+                                "employee and job")
+
+
+class LedgerPage(Answer):
+    """`GET /api/v1/ledger`: entries, newest first, and the filter's totals."""
+
+    entries: list[LedgerEntry]
+    totals: LedgerTotals
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null at "
+                                    "the end")
