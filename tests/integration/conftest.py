@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mcp_server.app import System, build_system
@@ -26,6 +27,15 @@ def settings(tmp_path: Path, workspace: Path, ollama: FakeOllama) -> Settings:
         workspaces=str(workspace), ollama_url=ollama.url, director_key="test-director-key",
         lease_seconds=5, heartbeat_seconds=1, poll_seconds=0.5, _env_file=None,  # type: ignore[call-arg]
     )
+
+
+@pytest.fixture
+async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    """The Director API in process. An unexpected error is answered (500 problem+json) and,
+    by Starlette, re-raised after; here the answer is what a test reads."""
+    transport = httpx.ASGITransport(app=system.api_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://aura") as client:
+        yield client
 
 
 @pytest.fixture

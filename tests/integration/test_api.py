@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from mcp_server.app import System
 
 KEY = {"Authorization": "Bearer test-director-key"}
-
-
-@pytest.fixture
-async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=system.api_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://aura") as client:
-        yield client
 
 
 async def test_requests_without_the_director_key_get_401(api: httpx.AsyncClient) -> None:

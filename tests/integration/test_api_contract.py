@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -30,14 +29,6 @@ CHECKS = {"passed": False, "checks": [
     {"command": "pytest -q", "passed": False, "exit_code": 1, "duration_ms": 1200,
      "timed_out": False, "output": "F" * 5000},
 ]}
-
-
-@pytest.fixture
-async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    # Starlette re-raises an unexpected error after answering it; here we read the answer.
-    transport = httpx.ASGITransport(app=system.api_app(), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://aura") as client:
-        yield client
 
 
 @pytest.fixture

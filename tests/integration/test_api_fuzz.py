@@ -251,14 +251,6 @@ CASES: dict[str, Bad] = {
 }
 
 
-@pytest.fixture
-async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    # Unexpected errors are re-raised by Starlette after its answer; here we read the answer.
-    transport = httpx.ASGITransport(app=system.api_app(), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://aura") as client:
-        yield client
-
-
 async def send(api: httpx.AsyncClient, bad: Bad) -> httpx.Response:
     if bad.json is not UNSET:
         content = json.dumps(bad.json).encode()

@@ -4,7 +4,6 @@ output, diff and run log as whole text."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -20,13 +19,6 @@ SHARED_A = uuid.UUID("abcd0000-0000-4000-8000-000000000001")
 SHARED_B = uuid.UUID("abcd0000-0000-4000-8000-000000000002")
 ALONE = uuid.UUID("12345678-0000-4000-8000-000000000003")
 LONG_DIFF = "".join(f"+line {n}\n" for n in range(30_000))  # over the 20,000-character cut
-
-
-@pytest.fixture
-async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=system.api_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://aura") as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,13 +15,6 @@ from tests.integration.helpers import hire
 
 KEY = {"Authorization": "Bearer test-director-key"}
 ECHO = {"name": "echo", "adapter": "cli", "command": ["/bin/echo", "{prompt}"]}
-
-
-@pytest.fixture
-async def api(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=system.api_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://aura") as client:
-        yield client
 
 
 async def audit_entries(system: System, action: str) -> list[dict[str, Any]]:

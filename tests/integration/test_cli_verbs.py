@@ -195,3 +195,43 @@ async def test_pool_and_audit_verify(aura: Aura) -> None:
     verified = await aura("audit", "verify", "--human")
     assert verified.code == 0 and verified.out.startswith("audit chain ok")
     assert (await aura("audit", "verify")).json()["ok"] is True
+
+
+async def test_budgets_are_set_listed_and_deleted(aura: Aura, system: System) -> None:
+    from tests.integration.helpers import hire
+
+    await hire(system.db, "llama", "ollama")
+    none = await aura("budgets", "--human")
+    assert none.code == 0 and "no budgets" in none.out
+    overall = await aura("budget", "set", "monthly", "--limit", "20", "--human")
+    assert overall.code == 0, overall.err
+    assert "budget monthly (overall): $20.0000 a month, $20.0000 left" in overall.out
+    mine = await aura("budget", "set", "llama-cap", "--limit", "5", "--employee", "llama")
+    assert mine.json()["scope"] == "employee" and mine.json()["employee"] == "llama"
+    table = await aura("budgets", "--human")
+    assert "2 budget(s), this month" in table.out
+    assert "llama-cap" in table.out and "employee" in table.out and "$5.0000" in table.out
+    bad = await aura("budget", "set", "monthly", "--limit", "lots")
+    assert bad.code == EXIT_USAGE and "limit_usd" in bad.err and "(400)" in bad.err
+    ghost = await aura("budget", "set", "b", "--limit", "1", "--employee", "ghost")
+    assert ghost.code == EXIT_USAGE and "no employee named 'ghost'" in ghost.err
+    gone = await aura("budget", "delete", "llama-cap", "--human")
+    assert gone.code == 0 and "removed" in gone.out
+    assert [b["name"] for b in (await aura("budgets")).json()["budgets"]] == ["monthly"]
+
+
+async def test_ledger_shows_entries_and_totals(aura: Aura, system: System) -> None:
+    from tests.integration.helpers import hire
+
+    await hire(system.db, "llama", "ollama")
+    async with system.db.connection() as conn:
+        await conn.execute("INSERT INTO ledger (employee, kind, tokens_in, tokens_out, cost,"
+                           " latency_ms) VALUES ('llama', 'call', 120, 30, 0.0042, 5)")
+    table = await aura("ledger", "--human")
+    assert table.code == 0, table.err
+    assert "call" in table.out and "llama" in table.out and "120/30" in table.out
+    assert "total: 1 call(s), $0.0042 spent, $0.0000 reserved now" in table.out
+    page = (await aura("ledger", "--employee", "llama", "--limit", "1")).json()
+    assert page["totals"]["calls"] == 1 and page["next_cursor"] is not None
+    short = await aura("ledger", "--job", "1234abcd")
+    assert short.code == EXIT_USAGE and "full id" in short.err
