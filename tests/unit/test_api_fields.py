@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from governance import access, auditor
+from governance import access, auditor, budgets
 from mcp_server.api import fields
 from orchestra import inputs, models, queue, roster
 from tools import inputs as tool_inputs
@@ -34,6 +34,9 @@ def test_the_constants_are_the_cores() -> None:
         assert getattr(fields, name) == getattr(roster, name), name
     assert (fields.MAX_PRICE, fields.PRICE_PLACES) == (inputs.MAX_PRICE, inputs.PRICE_PLACES)
     assert fields.MAX_COMMAND_PART_CHARS == queue.MAX_COMMAND_CHARS
+    assert (fields.MAX_USD, fields.USD_PLACES) == (inputs.MAX_USD, inputs.USD_PLACES)
+    assert fields.BUDGET_NAME_PATTERN == budgets.BUDGET_NAME_PATTERN
+    assert fields.MAX_OUTPUT_TOKENS == roster.MAX_OUTPUT_TOKENS
 
 
 @pytest.mark.parametrize("literal, enum_values", [
@@ -43,6 +46,7 @@ def test_the_constants_are_the_cores() -> None:
     (fields.EmployeeStatusName, {s.value for s in models.EmployeeStatus}),
     (fields.SlotStateName, {s.value for s in models.SlotState}),
     (fields.BreakKindName, set(typing.get_args(auditor.BreakKind))),
+    (fields.BudgetScopeName, set(budgets.SCOPES)),
 ])
 def test_the_wire_names_are_the_core_enums(literal: Any, enum_values: set[str]) -> None:
     assert set(typing.get_args(literal)) == enum_values
@@ -65,6 +69,7 @@ def test_the_rules_answer_as_the_cores_do(value: Any) -> None:
                 value, free_text=free)
     assert fields.describe(value) == inputs.describe(value)
     assert _outcome(fields.parse_price, value) == _outcome(inputs.parse_price, value)
+    assert _outcome(fields.parse_usd, value) == _outcome(inputs.parse_usd, value)
 
 
 @pytest.mark.parametrize("ours, theirs", [
@@ -72,6 +77,7 @@ def test_the_rules_answer_as_the_cores_do(value: Any) -> None:
     (fields.FreeText, tool_inputs.FreeText),
     (fields.Line, tool_inputs.Line),
     (fields.Price, tool_inputs.Price),
+    (fields.Usd, tool_inputs.Usd),
 ])
 def test_the_checked_types_refuse_as_the_tools_do(ours: Any, theirs: Any) -> None:
     mine: TypeAdapter[Any] = TypeAdapter(ours)
