@@ -1,12 +1,18 @@
 """HR's record, kept in the statement that ends each attempt: probation ends after N good
-jobs, K failures in a row suspend, and both are audited."""
+jobs, K failures in a row suspend, and both are audited; and HR's scores over a window."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
+from governance.auditor import Auditor
 from mcp_server.app import System
-from orchestra.models import EmployeeStatus, JobStatus, NewJob
+from orchestra.models import EmployeeStatus, JobStatus, NewJob, Scores
+from orchestra.roster import Roster
+from orchestra.store.db import Database
 from tests.integration.helpers import hire, running_worker
 
 
@@ -73,3 +79,63 @@ async def test_a_success_ends_the_failure_streak(system: System, tmp_path: objec
     flag.touch()
     assert await _run_jobs(system, "moody", 2) == [JobStatus.FAILED] * 2
     assert (await system.roster.get("moody")).status is EmployeeStatus.PROBATION  # 2, not 4
+
+
+async def _add_finished(db: Database, rows: list[tuple[Any, ...]]) -> None:
+    """Finished jobs written directly, with exact times and costs: (employee, status,
+    finished_at, latency_ms, cost, acceptance, validation)."""
+    async with db.connection() as conn:
+        await conn.executemany(
+            "INSERT INTO jobs (kind, prompt, status, employee, finished_at, started_at, cost,"
+            " acceptance, validation) VALUES ('task', 'seed', $2, $1, $3,"
+            " $3::timestamptz - make_interval(secs => $4::integer / 1000.0), $5, $6, $7)",
+            rows,
+        )
+
+
+async def test_scores_are_computed_over_the_last_50_finished_jobs(db: Database) -> None:
+    for name in ("scored", "other", "fresh"):
+        await hire(db, name)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    rows: list[tuple[Any, ...]] = []
+    for i in range(51):  # i = 0 is the oldest, the 51st: outside the window
+        checked = i % 2 == 0 or i == 49
+        rows.append((
+            "scored", "failed" if i % 5 == 0 else "succeeded", base + timedelta(minutes=i),
+            1_000_000 if i == 0 else i * 100, Decimal(100) if i == 0 else Decimal("0.01"),
+            ["pytest -q"] if checked else [],
+            None if i == 49 else {"passed": i % 4 == 0, "checks": []},
+        ))
+    # Neither a cancelled job nor another employee's job counts.
+    rows.append(("scored", "cancelled", base + timedelta(hours=2), 5, Decimal(7), [], None))
+    rows.append(("other", "succeeded", base, 7, Decimal(0), [], {"passed": True, "checks": []}))
+    await _add_finished(db, rows)
+
+    scores = await Roster(db, Auditor()).scores()
+
+    # Of the newest 50 (i = 1..50): 10 failed (i % 5 == 0); 25 reached validation with checks
+    # (even i; i = 49 had checks but never reached them), 12 passed (i % 4 == 0); latencies
+    # 100..5000 ms, median (2500 + 2600) / 2; cost 50 * 0.01 over 40 successes.
+    assert scores["scored"] == Scores(
+        window=50, jobs=50, successes=40, success_rate=0.8, validation_pass_rate=0.48,
+        p50_latency_ms=2550, cost_per_success=Decimal("0.0125"),
+    )
+    assert scores["scored"].public() == {
+        "window": 50, "jobs": 50, "success_rate": 0.8, "validation_pass_rate": 0.48,
+        "p50_latency_ms": 2550, "cost_per_success_usd": "0.01250000",
+    }
+    assert scores["other"].public() == {
+        "window": 50, "jobs": 1, "success_rate": 1.0, "validation_pass_rate": None,
+        "p50_latency_ms": 7, "cost_per_success_usd": "0.00000000",
+    }
+    assert scores["fresh"] == Scores.empty(50)
+
+
+async def test_an_employee_without_a_success_has_no_cost_per_success(db: Database) -> None:
+    await hire(db, "hopeless")
+    now = datetime.now(UTC)
+    await _add_finished(db, [("hopeless", "failed", now, 10, Decimal("0.5"), [], None),
+                             ("hopeless", "failed", now, 30, Decimal("0.5"), [], None)])
+    scores = (await Roster(db, Auditor()).scores())["hopeless"]
+    assert (scores.jobs, scores.success_rate, scores.cost_per_success) == (2, 0.0, None)
+    assert scores.p50_latency_ms == 20
