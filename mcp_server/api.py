@@ -39,6 +39,7 @@ from orchestra.roster import Roster
 from orchestra.sandbox import Sandboxes
 from orchestra.store.db import Database
 from tools.pool import pool_view
+from tools.roster import roster_view
 from tools.services import ToolServices
 from tools.shaping import job_result
 
@@ -118,7 +119,7 @@ def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette
         return JSONResponse(employee.public(), status_code=201)
 
     async def list_employees(_: Request) -> Response:
-        return JSONResponse({"employees": [e.public() for e in await s.roster.list_employees()]})
+        return JSONResponse({"employees": await roster_view(s.roster)})
 
     async def edit_employee(request: Request) -> Response:
         name = read_path(request, "name", EMPLOYEE_NAME)

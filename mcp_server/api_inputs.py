@@ -21,12 +21,11 @@ from orchestra.roster import (
     MAX_COMMAND_PARTS,
     MAX_ENV_NAME_CHARS,
     MAX_MODEL_CHARS,
-    MAX_SKILL_CHARS,
     MAX_SKILLS,
     MAX_URL_CHARS,
     HireRequest,
 )
-from tools.inputs import CleanText, EmployeeName, FreeText, Line, Price
+from tools.inputs import CleanText, EmployeeName, FreeText, Line, Price, Skill
 
 MAX_PAGE = 500
 
@@ -42,7 +41,6 @@ Model = Annotated[Line, Field(min_length=1, max_length=MAX_MODEL_CHARS)]
 Url = Annotated[Line, Field(min_length=1, max_length=MAX_URL_CHARS)]
 # An argument may span lines; NUL is what neither an argv nor the database can hold.
 CommandPart = Annotated[FreeText, Field(min_length=1, max_length=MAX_COMMAND_PART_CHARS)]
-Skill = Annotated[Line, Field(min_length=1, max_length=MAX_SKILL_CHARS)]
 
 # A whole job id, or its first hex digits as listings show them; `JobQueue.resolve` decides.
 JobRef = Annotated[str, CleanText(

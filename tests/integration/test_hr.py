@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from governance.auditor import Auditor
 from mcp_server.app import System
 from orchestra.models import EmployeeStatus, JobStatus, NewJob, Scores
 from orchestra.roster import Roster
 from orchestra.store.db import Database
-from tests.integration.helpers import hire, running_worker
+from tests.integration.helpers import add_finished_job, hire, running_worker
 
 
 async def _run_jobs(system: System, employee: str, count: int) -> list[JobStatus]:
@@ -81,35 +80,23 @@ async def test_a_success_ends_the_failure_streak(system: System, tmp_path: objec
     assert (await system.roster.get("moody")).status is EmployeeStatus.PROBATION  # 2, not 4
 
 
-async def _add_finished(db: Database, rows: list[tuple[Any, ...]]) -> None:
-    """Finished jobs written directly, with exact times and costs: (employee, status,
-    finished_at, latency_ms, cost, acceptance, validation)."""
-    async with db.connection() as conn:
-        await conn.executemany(
-            "INSERT INTO jobs (kind, prompt, status, employee, finished_at, started_at, cost,"
-            " acceptance, validation) VALUES ('task', 'seed', $2, $1, $3,"
-            " $3::timestamptz - make_interval(secs => $4::integer / 1000.0), $5, $6, $7)",
-            rows,
-        )
-
-
 async def test_scores_are_computed_over_the_last_50_finished_jobs(db: Database) -> None:
     for name in ("scored", "other", "fresh"):
         await hire(db, name)
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    rows: list[tuple[Any, ...]] = []
     for i in range(51):  # i = 0 is the oldest, the 51st: outside the window
-        checked = i % 2 == 0 or i == 49
-        rows.append((
-            "scored", "failed" if i % 5 == 0 else "succeeded", base + timedelta(minutes=i),
-            1_000_000 if i == 0 else i * 100, Decimal(100) if i == 0 else Decimal("0.01"),
-            ["pytest -q"] if checked else [],
-            None if i == 49 else {"passed": i % 4 == 0, "checks": []},
-        ))
+        await add_finished_job(
+            db, "scored", "failed" if i % 5 == 0 else "succeeded", base + timedelta(minutes=i),
+            latency_ms=1_000_000 if i == 0 else i * 100,
+            cost=Decimal(100) if i == 0 else Decimal("0.01"),
+            acceptance=["pytest -q"] if i % 2 == 0 or i == 49 else [],
+            validation=None if i == 49 else {"passed": i % 4 == 0, "checks": []},
+        )
     # Neither a cancelled job nor another employee's job counts.
-    rows.append(("scored", "cancelled", base + timedelta(hours=2), 5, Decimal(7), [], None))
-    rows.append(("other", "succeeded", base, 7, Decimal(0), [], {"passed": True, "checks": []}))
-    await _add_finished(db, rows)
+    await add_finished_job(db, "scored", "cancelled", base + timedelta(hours=2),
+                           cost=Decimal(7))
+    await add_finished_job(db, "other", "succeeded", base, latency_ms=7,
+                           validation={"passed": True, "checks": []})
 
     scores = await Roster(db, Auditor()).scores()
 
@@ -134,8 +121,9 @@ async def test_scores_are_computed_over_the_last_50_finished_jobs(db: Database) 
 async def test_an_employee_without_a_success_has_no_cost_per_success(db: Database) -> None:
     await hire(db, "hopeless")
     now = datetime.now(UTC)
-    await _add_finished(db, [("hopeless", "failed", now, 10, Decimal("0.5"), [], None),
-                             ("hopeless", "failed", now, 30, Decimal("0.5"), [], None)])
+    for latency_ms in (10, 30):
+        await add_finished_job(db, "hopeless", "failed", now, latency_ms=latency_ms,
+                               cost=Decimal("0.5"))
     scores = (await Roster(db, Auditor()).scores())["hopeless"]
     assert (scores.jobs, scores.success_rate, scores.cost_per_success) == (2, 0.0, None)
     assert scores.p50_latency_ms == 20
