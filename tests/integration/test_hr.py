@@ -92,9 +92,11 @@ async def test_scores_are_computed_over_the_last_50_finished_jobs(db: Database) 
             acceptance=["pytest -q"] if i % 2 == 0 or i == 49 else [],
             validation=None if i == 49 else {"passed": i % 4 == 0, "checks": []},
         )
-    # Neither a cancelled job nor another employee's job counts.
+    # Neither a cancelled job, nor one a budget refused, nor another employee's job counts.
     await add_finished_job(db, "scored", "cancelled", base + timedelta(hours=2),
                            cost=Decimal(7))
+    await add_finished_job(db, "scored", "failed", base + timedelta(hours=3),
+                           budget_refusal={"budget": "monthly", "limit_usd": "5"})
     await add_finished_job(db, "other", "succeeded", base, latency_ms=7,
                            validation={"passed": True, "checks": []})
 
