@@ -365,7 +365,9 @@ async def test_good_requests_keep_their_shapes(api: httpx.AsyncClient) -> None:
     assert hired.json()["price_in"] == "0.150000" and hired.json()["price_out"] == "2.000000"
     jobs = await api.get("/api/v1/jobs?limit=500&status=queued", headers=KEY)
     ledger = await api.get("/api/v1/ledger?limit=1", headers=KEY)
-    assert (jobs.status_code, jobs.json(), ledger.json()) == (200, {"jobs": []}, {"entries": []})
+    assert (jobs.status_code, jobs.json()) == (200, {"jobs": []})
+    assert ledger.status_code == 200
+    assert (ledger.json()["entries"], ledger.json()["next_cursor"]) == ([], None)
     head = await api.head("/api/v1/pool", headers=KEY)
     assert head.status_code == 200
 
