@@ -174,6 +174,42 @@ class Job:
     max_cost_usd: Decimal | None = None
     # Set when a budget refused one of the job's calls: BudgetExceeded's figures.
     budget_refusal: dict[str, Any] | None = None
+    skills: tuple[str, ...] = ()  # what its employee must have, when it names none
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """HR's scores of one employee over its last `window` finished jobs (succeeded or failed
+    with it as the job's employee; `employee_scores()` in migration 007 computes them).
+
+    Rates are fractions in [0, 1]; None when nothing in the window could say (no finished
+    job; no job that reached validation with acceptance checks; no success to divide by).
+    """
+
+    window: int
+    jobs: int
+    successes: int
+    success_rate: float | None
+    validation_pass_rate: float | None
+    p50_latency_ms: int | None
+    cost_per_success: Decimal | None
+
+    @classmethod
+    def empty(cls, window: int) -> Scores:
+        """The scores of an employee with no finished job yet."""
+        return cls(window, 0, 0, None, None, None, None)
+
+    def public(self) -> dict[str, Any]:
+        """The JSON shape shown to clients (money as a decimal string, USD)."""
+        return {
+            "window": self.window,
+            "jobs": self.jobs,
+            "success_rate": self.success_rate,
+            "validation_pass_rate": self.validation_pass_rate,
+            "p50_latency_ms": self.p50_latency_ms,
+            "cost_per_success_usd": (f"{self.cost_per_success:f}"
+                                     if self.cost_per_success is not None else None),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +259,7 @@ class NewJob:
     kind: JobKind = JobKind.TASK
     project: str | None = None
     employee: str | None = None
+    skills: tuple[str, ...] = ()  # instead of an employee: the manager picks one having all
     acceptance: tuple[str, ...] = ()
     priority: int = 0
     max_attempts: int = 1

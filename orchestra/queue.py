@@ -28,6 +28,7 @@ from orchestra.models import (
     SlotClaim,
     require_transition,
 )
+from orchestra.roster import clean_skills
 from orchestra.store import text as store_text
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
@@ -42,6 +43,9 @@ _P = load("pool")
 MAX_PROMPT_CHARS = 200_000
 MAX_ACCEPTANCE_COMMANDS = 20
 MAX_COMMAND_CHARS = 4_000
+# A job that names no employee may ask for skills; the manager picks a working employee having
+# all of them (`choose_employee()`, migration 007).
+MAX_JOB_SKILLS = 8
 # A job id may be given by its first hex digits, as listings show it (`8fe6d434`); fewer than
 # four would match too much to be useful. An ambiguous prefix names a few of its matches.
 MIN_JOB_PREFIX = 4
@@ -118,12 +122,13 @@ class JobQueue:
 
     async def submit(self, new: NewJob, *, actor: str) -> Submitted:
         _check_new_job(new)
+        skills = clean_skills(new.skills, MAX_JOB_SKILLS)
         project = str(self.workspaces.resolve_project(new.project)) if new.project else None
         async with self.db.connection() as conn:
             row = await conn.fetchrow(
                 _Q["submit_job"], new.kind.value, JobStatus.QUEUED.value, new.prompt, project,
                 new.employee, list(new.acceptance), new.priority, new.max_attempts, new.client,
-                new.idempotency_key, actor, new.max_cost_usd,
+                new.idempotency_key, actor, new.max_cost_usd, list(skills),
             )
             if row is not None:
                 return Submitted(job_from_row(row), created=True)
@@ -383,6 +388,9 @@ def _check_new_job(new: NewJob) -> None:
         raise InvalidInput("a question takes no project and no acceptance commands")
     if new.acceptance and not new.project:
         raise InvalidInput("acceptance commands need a project to run in")
+    if new.employee is not None and new.skills:
+        raise InvalidInput("name an employee or the skills its employee needs, not both "
+                           "(a named employee does the job whatever its skills)")
     _check_commands(new.acceptance)
     if not -100 <= new.priority <= 100:
         raise InvalidInput("priority must be between -100 and 100")

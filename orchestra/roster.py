@@ -15,10 +15,10 @@ from orchestra import inputs
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
 from orchestra.models import AVAILABLE_ADAPTERS as AVAILABLE_ADAPTERS  # also known here
-from orchestra.models import Adapter, Employee, EmployeeStatus
+from orchestra.models import Adapter, Employee, EmployeeStatus, Scores
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
-from orchestra.store.rows import employee_from_row
+from orchestra.store.rows import employee_from_row, scores_from_row
 
 _E = load("employees")
 # The same patterns as the `employees` table's CHECK constraints (migration 001).
@@ -34,6 +34,9 @@ MAX_COMMAND_PARTS = 64
 MAX_COMMAND_PART_CHARS = 4_000
 MAX_SKILLS = 32
 MAX_SKILL_CHARS = 64
+# HR scores an employee over its last this many finished jobs (routing's window in migration
+# 007's `choose_employee()` is the same 50).
+SCORE_WINDOW = 50
 # What `edit` may change; the name and adapter are who the employee is (hire another).
 EDITABLE_FIELDS = (
     "model", "base_url", "api_key_env", "command", "network", "skills", "price_in", "price_out",
@@ -181,6 +184,12 @@ class Roster:
             rows = await conn.fetch(_E["list_employees"])
         return [employee_from_row(r) for r in rows]
 
+    async def scores(self) -> dict[str, Scores]:
+        """Every employee's scores over its last `SCORE_WINDOW` finished jobs, by name."""
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(_E["employee_scores"], SCORE_WINDOW)
+        return {row["employee"]: scores_from_row(row) for row in rows}
+
 
 async def _locked(conn: Connection, name: str) -> Employee:
     row = await conn.fetchrow(_E["lock_employee"], name)
@@ -249,7 +258,7 @@ def validate_hire(request: HireRequest) -> Employee:
         api_key_env=api_key_env,
         command=command,
         network=request.network,
-        skills=_skills(request.skills),
+        skills=clean_skills(request.skills),
         price_in=_price("price_in", request.price_in),
         price_out=_price("price_out", request.price_out),
         status=EmployeeStatus.PROBATION,
@@ -317,11 +326,13 @@ def _check_command(adapter: Adapter, command: object) -> tuple[str, ...] | None:
     return tuple(command)
 
 
-def _skills(skills: object) -> tuple[str, ...]:
+def clean_skills(skills: object, max_items: int = MAX_SKILLS) -> tuple[str, ...]:
+    """Skills as an employee holds them and a job asks for them: at most `max_items` strings
+    of at most `MAX_SKILL_CHARS` characters on one line, stripped, none empty."""
     if not isinstance(skills, list | tuple):
         raise InvalidInput(f"skills must be a list of strings, not {inputs.describe(skills)}")
-    if len(skills) > MAX_SKILLS:
-        raise InvalidInput(f"skills must have at most {MAX_SKILLS} items")
+    if len(skills) > max_items:
+        raise InvalidInput(f"skills must have at most {max_items} items")
     cleaned = tuple(
         _text(f"skills[{index}]", skill, MAX_SKILL_CHARS).strip()
         for index, skill in enumerate(skills)

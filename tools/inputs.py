@@ -27,8 +27,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
 from orchestra.errors import InvalidInput
 from orchestra.inputs import MAX_PRICE, MAX_USD, bad_character, describe, parse_price, parse_usd
-from orchestra.queue import MAX_COMMAND_CHARS, MAX_PROMPT_CHARS
-from orchestra.roster import NAME_PATTERN
+from orchestra.queue import MAX_COMMAND_CHARS, MAX_JOB_SKILLS, MAX_PROMPT_CHARS
+from orchestra.roster import MAX_SKILL_CHARS, NAME_PATTERN
 
 # What the JSON schema says about characters; `CleanText` checks more (lone surrogates too).
 _FREE_TEXT_PATTERN = r"^[^\u0000]*$"
@@ -98,6 +98,9 @@ JobId = Annotated[str, CleanText(
     rule="must be a job id: a UUID such as 0b5c4f9e-3f1a-4d2b-9c8e-1a2b3c4d5e6f",
 )]
 IdempotencyKey = Annotated[Line, Field(min_length=1, max_length=MAX_KEY_CHARS)]
+Skill = Annotated[Line, Field(min_length=1, max_length=MAX_SKILL_CHARS)]
+# What a job asks of the employee the manager picks for it (an empty list asks nothing).
+JobSkills = Annotated[list[Skill], Field(max_length=MAX_JOB_SKILLS)]
 ProjectPath = Annotated[Line, Field(min_length=1, max_length=MAX_PATH_CHARS)]
 # USD per million tokens: a JSON number or a decimal string; never a float inside.
 Price = Annotated[Decimal, BeforeValidator(_price), WithJsonSchema({"anyOf": [

@@ -22,6 +22,7 @@ from tools.inputs import (
     EmployeeName,
     IdempotencyKey,
     JobId,
+    JobSkills,
     ProjectPath,
     Prompt,
     Usd,
@@ -38,6 +39,9 @@ PROGRESS_EVERY_S = 5.0
 MaxCost = Annotated[Usd | None, Field(
     description="USD this job may spend at most, over all its calls (a decimal string such "
     "as \"0.50\"); a call whose worst case would pass it is refused")]
+SkillsArgument = Annotated[JobSkills | None, Field(
+    description="instead of employee: skills the employee must all have (e.g. [\"python\"]); "
+    "the manager picks the best-scoring one")]
 WaitSeconds = Annotated[
     float, Field(ge=0, le=MAX_WAIT_S, description="seconds to wait, at most 45")
 ]
@@ -96,6 +100,7 @@ def register(server: MCPServer, services: ToolServices) -> None:
         employee: Annotated[EmployeeName | None, Field(
             description="employee name from list_employees; omit to let the manager choose")
         ] = None,
+        skills: SkillsArgument = None,
         acceptance: Annotated[list[Command] | None, Field(
             max_length=MAX_ACCEPTANCE_COMMANDS,
             description="shell commands run in the sandbox afterwards; all must exit 0")
@@ -109,7 +114,8 @@ def register(server: MCPServer, services: ToolServices) -> None:
         client = _client(ctx)
         submitted = await services.queue.submit(
             NewJob(prompt=prompt, kind=JobKind.TASK, project=project, employee=employee,
-                   acceptance=tuple(acceptance or ()), priority=priority,
+                   skills=tuple(skills or ()), acceptance=tuple(acceptance or ()),
+                   priority=priority,
                    max_attempts=max_attempts, client=client, idempotency_key=idempotency_key,
                    max_cost_usd=max_cost_usd),
             actor=f"client:{client}",
@@ -169,14 +175,15 @@ def register(server: MCPServer, services: ToolServices) -> None:
         employee: Annotated[EmployeeName | None, Field(
             description="employee name from list_employees; omit to let the manager choose")
         ] = None,
+        skills: SkillsArgument = None,
         timeout_s: WaitSeconds = DEFAULT_WAIT_S,
         max_cost_usd: MaxCost = None,
     ) -> AskResult:
         started = time.monotonic()
         client = _client(ctx)
         submitted = await services.queue.submit(
-            NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee, client=client,
-                   max_cost_usd=max_cost_usd),
+            NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee,
+                   skills=tuple(skills or ()), client=client, max_cost_usd=max_cost_usd),
             actor=f"client:{client}",
         )
         job = await _wait(services, submitted.job.id, timeout_s, ctx)

@@ -20,6 +20,7 @@ class JobResult(BaseModel):
                         "succeeded, failed, cancelled or rejected")
     kind: str
     employee: str | None
+    skills: list[str] = Field(description="skills asked of the employee, when none was named")
     attempts: int
     max_attempts: int
     validation: dict[str, Any] | None
@@ -62,6 +63,7 @@ def job_result(job: Job) -> JobResult:
         status=job.status.value,
         kind=job.kind.value,
         employee=job.employee,
+        skills=list(job.skills),
         attempts=job.attempts,
         max_attempts=job.max_attempts,
         validation=job.validation,

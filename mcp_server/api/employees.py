@@ -13,6 +13,7 @@ from mcp_server.api.payloads import read_body
 from mcp_server.api.routing import DIRECTOR, ApiRoute, ApiServices, Handler, Operation
 from orchestra import models as core
 from orchestra.roster import HireRequest
+from tools.roster import roster_view
 
 
 def hire_request(body: NewEmployee) -> HireRequest:
@@ -37,7 +38,7 @@ def routes(s: ApiServices) -> list[ApiRoute]:
         return employee_view(await s.roster.hire(hire_request(body), actor=DIRECTOR))
 
     async def list_employees(_: Request) -> EmployeeList:
-        return EmployeeList(employees=[employee_view(e) for e in await s.roster.list_employees()])
+        return EmployeeList.model_validate({"employees": await roster_view(s.roster)})
 
     async def edit(request: Request) -> Employee:
         body = await read_body(request, EmployeeEdit)

@@ -229,8 +229,27 @@ class Employee(Answer):
     created_at: str | None
 
 
+class Score(Answer):
+    """HR's score over the employee's last `window` finished jobs (cancelled, rejected and
+    budget-refused jobs left out); null rates when there is nothing to rate yet."""
+
+    window: int
+    jobs: int
+    success_rate: float | None
+    validation_pass_rate: float | None = Field(
+        description="among the window's jobs that ran acceptance checks")
+    p50_latency_ms: int | None
+    cost_per_success_usd: Money | None
+
+
+class RosterEntry(Employee):
+    score: Score
+
+
 class EmployeeList(Answer):
-    employees: list[Employee]
+    """`GET /api/v1/employees`: the roster with each employee's score."""
+
+    employees: list[RosterEntry]
 
 
 class JobSummary(Answer):

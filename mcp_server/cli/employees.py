@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from mcp_server.cli.context import JsonOption, UrlOption, session, verb_group
 from mcp_server.cli.errors import CliError
-from mcp_server.cli.output import toned
+from mcp_server.cli.output import money, toned
 from orchestra.models import AVAILABLE_ADAPTERS
 
 # Only adapters whose code exists are offered (the others would be refused by the server).
@@ -35,7 +35,13 @@ NoCheck = Annotated[bool, typer.Option(
 
 
 def list_employees(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = None) -> None:
-    """List the roster: name, status, adapter, model or command, skills and prices."""
+    """List the roster: name, status, adapter, model or command, skills, prices and scores.
+
+    Scores cover each employee's last 50 finished jobs: JOBS in the window, OK% succeeded,
+    PASS% passed their acceptance checks (of those that had checks), P50 the median time
+    from claim to end, USD/OK the window's spend per success. A terminal narrower than 120
+    columns leaves out the adapter and prices.
+    """
     with session(ctx, url, as_json) as (api, out):
         roster = api.json("GET", "/employees")
         if out.as_json:
@@ -44,14 +50,26 @@ def list_employees(ctx: typer.Context, url: UrlOption = None, as_json: JsonOptio
         if not roster["employees"]:
             out.console().print("no employees yet; hire one with `aura hire`")
             return
-        rows = [
-            (e["name"], toned(e["status"]), e["adapter"], escape(_does(e)),
-             ",".join(e["skills"]) or "-", f"{_num(e['price_in'])}/{_num(e['price_out'])}")
-            for e in roster["employees"]
-        ]
-        out.table(f"{len(rows)} employee(s)",
-                  ("NAME", "STATUS", "ADAPTER", "COMMAND / MODEL", "SKILLS", "USD/M IN/OUT"),
-                  rows)
+        wide = out.console().width >= WIDE_TABLE
+        shown = [i for i, name in enumerate(COLUMNS) if wide or name not in WIDE_ONLY]
+        rows = [_row(e) for e in roster["employees"]]
+        out.table(f"{len(rows)} employee(s)", [COLUMNS[i] for i in shown],
+                  ([row[i] for i in shown] for row in rows))
+
+
+COLUMNS = ("NAME", "STATUS", "ADAPTER", "COMMAND / MODEL", "SKILLS", "USD/M IN/OUT",
+           "JOBS", "OK%", "PASS%", "P50", "USD/OK")
+# Eleven columns do not fit 80; below this width these go (`--json` has everything).
+WIDE_TABLE = 120
+WIDE_ONLY = frozenset({"ADAPTER", "USD/M IN/OUT"})
+
+
+def _row(employee: dict[str, Any]) -> tuple[str, ...]:
+    """One employee's cells, in the order of `COLUMNS`."""
+    e = employee
+    return (e["name"], toned(e["status"]), e["adapter"], escape(_does(e)),
+            ",".join(e["skills"]) or "-", f"{_num(e['price_in'])}/{_num(e['price_out'])}",
+            *_score_cells(e["score"]))
 
 
 def hire(
@@ -191,6 +209,20 @@ def _does(employee: dict[str, Any]) -> str:
     if employee.get("command"):
         return " ".join(employee["command"])
     return employee.get("model") or "-"
+
+
+def _score_cells(score: dict[str, Any]) -> tuple[str, ...]:
+    """JOBS, OK%, PASS%, P50 and USD/OK; `-` where the window cannot say."""
+    latency = score["p50_latency_ms"]
+    per_success = score["cost_per_success_usd"]
+    return (str(score["jobs"]), _percent(score["success_rate"]),
+            _percent(score["validation_pass_rate"]),
+            f"{latency / 1000:.1f}s" if latency is not None else "-",
+            money(per_success) if per_success is not None else "-")
+
+
+def _percent(rate: float | None) -> str:
+    return f"{rate * 100:.0f}%" if rate is not None else "-"
 
 
 def _num(price: str) -> str:

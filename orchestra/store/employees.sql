@@ -24,3 +24,13 @@ RETURNING *;
 -- set_employee_status --
 -- A new standing clears the failure streak (a reinstated employee starts afresh).
 UPDATE employees SET status = $2, failures_in_a_row = 0 WHERE name = $1 RETURNING *;
+
+-- employee_scores --
+-- HR's scores of every employee over its last $1 finished jobs (`employee_scores()`, migration
+-- 007, which routing reads too): rates to four places, cost per success in USD.
+SELECT s.employee, $1::integer AS score_window, s.jobs, s.successes,
+       round(s.successes::numeric / nullif(s.jobs, 0), 4) AS success_rate,
+       round(s.validations_passed::numeric / nullif(s.validated, 0), 4) AS validation_pass_rate,
+       s.p50_latency_ms,
+       round(s.total_cost / nullif(s.successes, 0), 8) AS cost_per_success
+FROM employee_scores($1) AS s;

@@ -4,8 +4,8 @@
 -- one of those two; the caller finds out which.
 WITH inserted AS (
     INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
-                      max_attempts, client, idempotency_key, max_cost_usd)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12
+                      max_attempts, client, idempotency_key, max_cost_usd, skills)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13
     WHERE $5::text IS NULL OR EXISTS (
         SELECT 1 FROM employees WHERE name = $5 AND status IN ('probation', 'active'))
     ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -13,7 +13,7 @@ WITH inserted AS (
 ), audited AS (
     SELECT audit_append($11, 'job.submitted', inserted.id::text, jsonb_build_object(
         'kind', inserted.kind, 'employee', inserted.requested_employee,
-        'project', inserted.project, 'acceptance', inserted.acceptance,
+        'skills', inserted.skills, 'project', inserted.project, 'acceptance', inserted.acceptance,
         'priority', inserted.priority, 'max_cost_usd', inserted.max_cost_usd)) AS audit_seq
     FROM inserted
 )

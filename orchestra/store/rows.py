@@ -13,6 +13,7 @@ from orchestra.models import (
     Job,
     JobKind,
     JobStatus,
+    Scores,
     Slot,
     SlotState,
 )
@@ -46,6 +47,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         lease_owner=row["lease_owner"],
         max_cost_usd=_money(row["max_cost_usd"]),
         budget_refusal=row["budget_refusal"],
+        skills=tuple(row["skills"]),
     )
 
 
@@ -69,6 +71,22 @@ def employee_from_row(row: Mapping[str, Any]) -> Employee:
         status=EmployeeStatus(row["status"]),
         created_at=row["created_at"],
         max_output_tokens=row["max_output_tokens"],
+    )
+
+
+def scores_from_row(row: Mapping[str, Any]) -> Scores:
+    """A row of the `employee_scores` query."""
+    rate = row["success_rate"]
+    passed = row["validation_pass_rate"]
+    per_success = row["cost_per_success"]
+    return Scores(
+        window=row["score_window"],
+        jobs=row["jobs"],
+        successes=row["successes"],
+        success_rate=float(rate) if rate is not None else None,
+        validation_pass_rate=float(passed) if passed is not None else None,
+        p50_latency_ms=row["p50_latency_ms"],
+        cost_per_success=Decimal(per_success) if per_success is not None else None,
     )
 
 

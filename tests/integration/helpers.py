@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,4 +64,22 @@ async def add_job(
             "VALUES ($1, 'task', $2, $3, $4, $5, $6)",
             job_id, prompt, fields.get("output"), fields.get("diff"), fields.get("error"),
             fields.get("validation"),
+        )
+
+
+async def add_finished_job(
+    db: Database, employee: str, status: str, finished_at: datetime, *, latency_ms: int = 100,
+    cost: Decimal = Decimal(0), acceptance: Sequence[str] = (),
+    validation: dict[str, Any] | None = None, budget_refusal: dict[str, Any] | None = None,
+) -> None:
+    """A job of `employee` that ended as `status` at `finished_at` after `latency_ms`, written
+    directly: a history for HR's scores with exact times and costs."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO jobs (kind, prompt, status, employee, finished_at, started_at, cost,"
+            " acceptance, validation, budget_refusal) VALUES ('task', 'seed', $2, $1,"
+            " $3::timestamptz, $3::timestamptz - make_interval(secs => $4::integer / 1000.0),"
+            " $5, $6, $7, $8)",
+            employee, status, finished_at, latency_ms, cost, list(acceptance), validation,
+            budget_refusal,
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -11,7 +13,7 @@ import pytest
 from mcp_server.app import System
 from orchestra.errors import Conflict
 from orchestra.models import NewJob
-from tests.integration.helpers import hire
+from tests.integration.helpers import add_finished_job, hire
 
 KEY = {"Authorization": "Bearer test-director-key"}
 ECHO = {"name": "echo", "adapter": "cli", "command": ["/bin/echo", "{prompt}"]}
@@ -156,3 +158,25 @@ async def test_the_director_suspends_and_reinstates_with_audit(
     assert [e["details"]["was"] for e in await audit_entries(system, "employee.suspended")] == [
         "probation"]
     assert len(await audit_entries(system, "employee.reinstated")) == 1
+
+
+async def test_the_roster_shows_each_employees_scores(
+    api: httpx.AsyncClient, system: System
+) -> None:
+    await hire(system.db, "scored", command=["/bin/echo"])
+    await hire(system.db, "fresh", command=["/bin/echo"])
+    now = datetime.now(UTC)
+    for latency_ms, status in ((1000, "succeeded"), (3000, "succeeded"), (5000, "failed")):
+        await add_finished_job(system.db, "scored", status, now, latency_ms=latency_ms,
+                               cost=Decimal("0.25"), acceptance=["pytest -q"],
+                               validation={"passed": status == "succeeded", "checks": []})
+    response = await api.get("/api/v1/employees", headers=KEY)
+    assert response.status_code == 200
+    scores = {e["name"]: e["score"] for e in response.json()["employees"]}
+    assert scores == {
+        "fresh": {"window": 50, "jobs": 0, "success_rate": None, "validation_pass_rate": None,
+                  "p50_latency_ms": None, "cost_per_success_usd": None},
+        "scored": {"window": 50, "jobs": 3, "success_rate": 0.6667,
+                   "validation_pass_rate": 0.6667, "p50_latency_ms": 3000,
+                   "cost_per_success_usd": "0.37500000"},
+    }

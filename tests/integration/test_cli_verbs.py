@@ -9,6 +9,8 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ import uvicorn
 from mcp_server.app import System
 from mcp_server.cli import EXIT_USAGE, main
 from mcp_server.runner import SignalFreeServer
-from tests.integration.helpers import add_job
+from tests.integration.helpers import add_finished_job, add_job, hire
 
 FAILED_CHECKS = {"passed": False, "checks": [
     {"command": "pytest -q", "exit_code": 0, "passed": True, "duration_ms": 1200,
@@ -235,3 +237,35 @@ async def test_ledger_shows_entries_and_totals(aura: Aura, system: System) -> No
     assert page["totals"]["calls"] == 1 and page["next_cursor"] is not None
     short = await aura("ledger", "--job", "1234abcd")
     assert short.code == EXIT_USAGE and "full id" in short.err
+
+
+async def test_employees_shows_scores_to_people_and_programs(
+    aura: Aura, system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await hire(system.db, "scored", command=["/bin/echo"], skills=["python"])
+    await hire(system.db, "fresh", command=["/bin/echo"])
+    now = datetime.now(UTC)
+    for latency_ms, status in ((1200, "succeeded"), (2400, "succeeded"), (9000, "failed"),
+                               (1800, "succeeded")):
+        await add_finished_job(system.db, "scored", status, now, latency_ms=latency_ms,
+                               cost=Decimal("0.03"), acceptance=["pytest -q"],
+                               validation={"passed": status == "succeeded", "checks": []})
+    table = await aura("employees", "--human")  # 120 columns wide
+    assert table.code == 0, table.err
+    header, *rows = [line.split() for line in table.out.splitlines()[1:] if line.strip()]
+    assert header == ["NAME", "STATUS", "ADAPTER", "COMMAND", "/", "MODEL", "SKILLS", "USD/M",
+                      "IN/OUT", "JOBS", "OK%", "PASS%", "P50", "USD/OK"]
+    assert rows == [["fresh", "probation", "cli", "/bin/echo", "-", "0/0", "0", "-", "-", "-",
+                     "-"],
+                    ["scored", "probation", "cli", "/bin/echo", "python", "0/0", "4", "75%",
+                     "75%", "2.1s", "$0.0400"]]
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = await aura("employees", "--human")
+    assert max(len(line) for line in narrow.out.splitlines()) <= 80
+    assert "…" not in narrow.out and "ADAPTER" not in narrow.out
+    assert narrow.out.splitlines()[-1].split() == ["scored", "probation", "/bin/echo", "python",
+                                                   "4", "75%", "75%", "2.1s", "$0.0400"]
+    listed = {e["name"]: e["score"] for e in (await aura("employees")).json()["employees"]}
+    assert listed["scored"] == {"window": 50, "jobs": 4, "success_rate": 0.75,
+                                "validation_pass_rate": 0.75, "p50_latency_ms": 2100,
+                                "cost_per_success_usd": "0.04000000"}

@@ -1,13 +1,18 @@
 """HR's record, kept in the statement that ends each attempt: probation ends after N good
-jobs, K failures in a row suspend, and both are audited."""
+jobs, K failures in a row suspend, and both are audited; and HR's scores over a window."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+from governance.auditor import Auditor
 from mcp_server.app import System
-from orchestra.models import EmployeeStatus, JobStatus, NewJob
-from tests.integration.helpers import hire, running_worker
+from orchestra.models import EmployeeStatus, JobStatus, NewJob, Scores
+from orchestra.roster import Roster
+from orchestra.store.db import Database
+from tests.integration.helpers import add_finished_job, hire, running_worker
 
 
 async def _run_jobs(system: System, employee: str, count: int) -> list[JobStatus]:
@@ -73,3 +78,54 @@ async def test_a_success_ends_the_failure_streak(system: System, tmp_path: objec
     flag.touch()
     assert await _run_jobs(system, "moody", 2) == [JobStatus.FAILED] * 2
     assert (await system.roster.get("moody")).status is EmployeeStatus.PROBATION  # 2, not 4
+
+
+async def test_scores_are_computed_over_the_last_50_finished_jobs(db: Database) -> None:
+    for name in ("scored", "other", "fresh"):
+        await hire(db, name)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(51):  # i = 0 is the oldest, the 51st: outside the window
+        await add_finished_job(
+            db, "scored", "failed" if i % 5 == 0 else "succeeded", base + timedelta(minutes=i),
+            latency_ms=1_000_000 if i == 0 else i * 100,
+            cost=Decimal(100) if i == 0 else Decimal("0.01"),
+            acceptance=["pytest -q"] if i % 2 == 0 or i == 49 else [],
+            validation=None if i == 49 else {"passed": i % 4 == 0, "checks": []},
+        )
+    # Neither a cancelled job, nor one a budget refused, nor another employee's job counts.
+    await add_finished_job(db, "scored", "cancelled", base + timedelta(hours=2),
+                           cost=Decimal(7))
+    await add_finished_job(db, "scored", "failed", base + timedelta(hours=3),
+                           budget_refusal={"budget": "monthly", "limit_usd": "5"})
+    await add_finished_job(db, "other", "succeeded", base, latency_ms=7,
+                           validation={"passed": True, "checks": []})
+
+    scores = await Roster(db, Auditor()).scores()
+
+    # Of the newest 50 (i = 1..50): 10 failed (i % 5 == 0); 25 reached validation with checks
+    # (even i; i = 49 had checks but never reached them), 12 passed (i % 4 == 0); latencies
+    # 100..5000 ms, median (2500 + 2600) / 2; cost 50 * 0.01 over 40 successes.
+    assert scores["scored"] == Scores(
+        window=50, jobs=50, successes=40, success_rate=0.8, validation_pass_rate=0.48,
+        p50_latency_ms=2550, cost_per_success=Decimal("0.0125"),
+    )
+    assert scores["scored"].public() == {
+        "window": 50, "jobs": 50, "success_rate": 0.8, "validation_pass_rate": 0.48,
+        "p50_latency_ms": 2550, "cost_per_success_usd": "0.01250000",
+    }
+    assert scores["other"].public() == {
+        "window": 50, "jobs": 1, "success_rate": 1.0, "validation_pass_rate": None,
+        "p50_latency_ms": 7, "cost_per_success_usd": "0.00000000",
+    }
+    assert scores["fresh"] == Scores.empty(50)
+
+
+async def test_an_employee_without_a_success_has_no_cost_per_success(db: Database) -> None:
+    await hire(db, "hopeless")
+    now = datetime.now(UTC)
+    for latency_ms in (10, 30):
+        await add_finished_job(db, "hopeless", "failed", now, latency_ms=latency_ms,
+                               cost=Decimal("0.5"))
+    scores = (await Roster(db, Auditor()).scores())["hopeless"]
+    assert (scores.jobs, scores.success_rate, scores.cost_per_success) == (2, 0.0, None)
+    assert scores.p50_latency_ms == 20

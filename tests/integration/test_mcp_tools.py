@@ -242,3 +242,36 @@ async def test_audit_log_shows_the_callers_own_entries_newest_first(system: Syst
                for e in entries)
     assert all(e["subject"] != "other-ide" and "other-ide" not in str(e["details"])
                for e in entries)
+
+
+async def test_list_employees_shows_each_employees_scores(system: System) -> None:
+    await hire(system.db, "echo", command=["echo", "hi"])
+    async with running_worker(system, poll_seconds=0.2), Client(system.mcp_server()) as client:
+        submitted = await call(client, "submit_job", prompt="x", employee="echo")
+        await call(client, "wait_job", job_id=submitted["job_id"], timeout_s=10)
+        [listed] = (await call(client, "list_employees"))["employees"]
+    score = listed["score"]
+    assert (score["window"], score["jobs"], score["success_rate"]) == (50, 1, 1.0)
+    assert score["validation_pass_rate"] is None  # the job had no acceptance checks
+    assert isinstance(score["p50_latency_ms"], int) and score["p50_latency_ms"] >= 0
+    assert score["cost_per_success_usd"] == "0.00000000"  # a command-line employee is free
+
+
+async def test_a_job_asking_for_skills_goes_to_an_employee_having_them(system: System) -> None:
+    await hire(system.db, "anyone", command=["echo", "anyone"])
+    await hire(system.db, "pythonista", command=["echo", "pythonista"], skills=["python"])
+    async with running_worker(system, poll_seconds=0.2), Client(system.mcp_server()) as client:
+        schema = {t.name: t.input_schema for t in (await client.list_tools()).tools}
+        submitted = await call(client, "submit_job", prompt="x", skills=["python"])
+        job = await call(client, "wait_job", job_id=submitted["job_id"], timeout_s=10)
+        answer = await call(client, "ask", prompt="who?", skills=["python"], timeout_s=10)
+        both = await tool_error(client, "submit_job", prompt="x", employee="anyone",
+                                skills=["python"])
+        nine = await tool_error(client, "ask", prompt="x", skills=[f"s{i}" for i in range(9)])
+    assert schema["submit_job"]["properties"]["skills"]["anyOf"][0]["maxItems"] == 8
+    assert "skills" in schema["ask"]["properties"]
+    assert (job["status"], job["employee"], job["skills"]) == ("succeeded", "pythonista",
+                                                               ["python"])
+    assert answer["employee"] == "pythonista" and answer["answer"].strip() == "pythonista"
+    assert "not both" in both
+    assert "skills" in nine and "8" in nine
