@@ -302,6 +302,7 @@ class Job(Answer):
     created_at: str
     finished_at: str | None
     resources: dict[str, str] = Field(description="the MCP resources that hold the whole texts")
+    skills: list[str] = Field(description="the skills the job asked its employee to have")
     max_cost_usd: Money | None = Field(description="the job's own spending ceiling, if any")
     budget_refusal: dict[str, str] | None = Field(
         description="when a budget refused the job's model call: budget, scope, limit_usd, "
