@@ -17,6 +17,7 @@ from mcp_server.api.models import Problem
 from orchestra.errors import (
     Ambiguous,
     AuraError,
+    BudgetExceeded,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -50,6 +51,8 @@ def problem_from(exc: AuraError) -> JSONResponse:
         return problem(status, exc.kind, str(exc), errors=[e.as_dict() for e in exc.errors])
     if isinstance(exc, Ambiguous):
         return problem(status, exc.kind, str(exc), matches=list(exc.matches))
+    if isinstance(exc, BudgetExceeded):
+        return problem(status, exc.kind, str(exc), budget=exc.figures)
     return problem(status, exc.kind, str(exc))
 
 

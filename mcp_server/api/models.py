@@ -191,6 +191,9 @@ class Problem(Answer):
         default=None, description="each refused field, when the input was refused field by field")
     matches: list[str] | None = Field(
         default=None, description="the job ids an ambiguous prefix matched")
+    budget: dict[str, str] | None = Field(
+        default=None, description="when a budget refused: budget, scope, limit_usd, spent_usd, "
+        "reserved_usd, worst_case_usd")
 
 
 class TokenIssued(Answer):

@@ -326,3 +326,20 @@ async def test_budget_changes_are_checked_and_audited(system: System) -> None:
                                               "budget.deleted"]
     assert entries[1]["details"]["was_limit_usd"] == "12.50"
     assert await system.budgets.status() == []
+
+
+async def test_over_http_a_refusal_is_a_409_problem_with_the_figures() -> None:
+    import json
+
+    from mcp_server.http import problem_from
+
+    response = problem_from(BudgetExceeded(
+        budget="monthly", scope="global", limit_usd="5.50", spent_usd="5.00",
+        reserved_usd="0.00", worst_case_usd="1.00"))
+    body = json.loads(bytes(response.body))
+    assert response.status_code == 409
+    assert response.media_type == "application/problem+json"
+    assert body["title"] == "budget_exceeded" and "'monthly' (global)" in body["detail"]
+    assert body["budget"] == {"budget": "monthly", "scope": "global", "limit_usd": "5.50",
+                              "spent_usd": "5.00", "reserved_usd": "0.00",
+                              "worst_case_usd": "1.00"}
