@@ -80,8 +80,8 @@ class AuditTrail(Protocol):
 
 class CallLedger(Protocol):
     """The accountant as the manager sees it: a call's worst case, its admission against the
-    budgets (a reservation), and its settlement to the actual cost, each inside the caller's
-    transaction."""
+    budgets (a reservation), and its settlement to the actual cost (with the job's running
+    totals), each one atomic statement on the caller's connection."""
 
     def worst_case(self, employee: Employee, prompt: str) -> Decimal:
         """The most a call with this prompt can cost, in USD, computable before the call."""

@@ -225,8 +225,9 @@ class JobQueue:
         self, job: Job, lease: str, employee: Employee, worst_case: Decimal, ledger: CallLedger
     ) -> int:
         """Reserve a call's worst case under every budget that applies (the reservation's id);
-        `BudgetExceeded` names the budget that cannot take it. Nothing is written on refusal."""
-        async with self.db.transaction() as conn:
+        `BudgetExceeded` names the budget that cannot take it. Nothing is written on refusal.
+        One statement (`admit_call()`), so one round trip and its own transaction."""
+        async with self.db.connection() as conn:
             reservation = await ledger.admit(
                 conn, job_id=job.id, lease=lease, employee=employee, worst_case=worst_case
             )
@@ -244,14 +245,12 @@ class JobQueue:
         reservation: int | None = None,
     ) -> Decimal:
         """One model call: its ledger row (settling `reservation`) and the job's running
-        totals, in one transaction."""
-        async with self.db.transaction() as conn:
-            cost = await ledger.record_call(
+        totals, written by the accountant in one statement."""
+        async with self.db.connection() as conn:
+            return await ledger.record_call(
                 conn, job_id=job.id, employee=employee, usage=usage, latency_ms=latency_ms,
                 reservation=reservation,
             )
-            await conn.execute(_Q["add_usage"], job.id, usage.tokens_in, usage.tokens_out, cost)
-        return cost
 
     async def refuse(self, job: Job, lease: str, refusal: BudgetExceeded) -> Job:
         """A budget refused the job's call: failed now, no retry, its employee's record

@@ -59,10 +59,6 @@ WITH moved AS (
 )
 SELECT moved.* FROM moved, audited;
 
--- add_usage --
-UPDATE jobs SET tokens_in = tokens_in + $2, tokens_out = tokens_out + $3, cost = cost + $4
-WHERE id = $1;
-
 -- finish_job --
 -- The terminal outcome ($3: succeeded or failed), the attempt's end, the slot (if still held)
 -- and the audit entry. `freed` is read before `audited`, so the slot is locked before the

@@ -4,11 +4,15 @@
 SELECT * FROM admit_call($1, $2, $3, $4, $5);
 
 -- settle_call --
--- The call's actual charge closes its reservation ($7; NULL for a call made without one). A
--- reservation already released (its lease ended meanwhile) is not closed twice: the charge
--- is still recorded, without the link.
+-- The call's actual charge, in one statement: the ledger row, closing its reservation ($7;
+-- NULL for a call made without one), and the job's running totals. A reservation already
+-- released (its lease ended meanwhile) is not closed twice: the charge is still recorded,
+-- without the link.
 WITH closed AS (
     DELETE FROM reservations WHERE id = $7 RETURNING id
+), totals AS (
+    UPDATE jobs SET tokens_in = tokens_in + $3, tokens_out = tokens_out + $4, cost = cost + $5
+    WHERE id = $1
 )
 INSERT INTO ledger (job_id, employee, kind, tokens_in, tokens_out, cost, latency_ms,
                     reservation_id)
