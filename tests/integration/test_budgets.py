@@ -343,3 +343,24 @@ async def test_over_http_a_refusal_is_a_409_problem_with_the_figures() -> None:
     assert body["budget"] == {"budget": "monthly", "scope": "global", "limit_usd": "5.50",
                               "spent_usd": "5.00", "reserved_usd": "0.00",
                               "worst_case_usd": "1.00"}
+
+
+async def test_budget_status_shows_the_budgets_and_the_callers_month(
+    system: System, ollama: FakeOllama
+) -> None:
+    await _expensive_llama(system, ollama)
+    await system.budgets.put(BudgetSpec("monthly", "global", "10"), actor="director")
+    async with running_worker(system), Client(system.mcp_server()) as client:
+        asked = await client.call_tool("ask", {"prompt": "hi", "employee": "llama"})
+        assert not asked.is_error
+        status = await client.call_tool("budget_status", {})
+    assert not status.is_error
+    result = status.structured_content
+    assert result is not None
+    [budget] = result["budgets"]
+    assert (budget["name"], budget["limit_usd"], budget["spent_usd"], budget["remaining_usd"]) \
+        == ("monthly", "10.00", "1.00", "9.00")
+    month = result["month"]
+    assert month["spent_usd"] == "1.00" and month["period_start"] < month["period_end"]
+    # The in-memory client has no token: it is the "stdio" client, whose ask was charged.
+    assert month["your_spent_usd"] == "1.00"
