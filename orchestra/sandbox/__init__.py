@@ -5,6 +5,7 @@
 - `states.py`    a directory's state as a commit, through an index of our own
 - `copies.py`    working copies: check out, move into place, delete
 - `diff.py`      the bounded git-style diff between two states
+- `apply.py`     a job's change written into the real project, when nothing it touches moved
 - `view.py`      what commands see (bwrap mount arguments, toolchain, PATH)
 - `sandboxes.py` `Sandboxes`, the interface the manager uses
 """

@@ -23,6 +23,7 @@ from typing import Literal
 
 from orchestra.errors import InvalidInput, NotFound
 from orchestra.sandbox import copies, selection, states
+from orchestra.sandbox.apply import Applied, apply_job
 from orchestra.sandbox.diff import job_diff
 from orchestra.sandbox.jobcopy import JobCopy
 from orchestra.sandbox.repo import GitFailed, SnapshotRepo, job_ref
@@ -200,6 +201,10 @@ class Sandboxes:
         finally:
             tmp.unlink(missing_ok=True)
         return dest
+
+    async def apply(self, job_id: object, project: Path) -> Applied:
+        """Write the job's change into the real project (see `orchestra.sandbox.apply`)."""
+        return await apply_job(self.repo, job_name(job_id), project)
 
     async def remove(self, job_id: object, *, wait: bool = True) -> None:
         """Delete the job's working copy (its refs and metadata stay).

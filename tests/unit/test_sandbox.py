@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import stat
-import subprocess
 import sys
 import tarfile
 import time
@@ -22,33 +20,9 @@ from orchestra.models import Adapter, Employee
 from orchestra.runlog import RunLog
 from orchestra.sandbox import JobCopy, Sandboxes, diff
 from orchestra.sandbox.view import Toolchain
+from tests.unit.trees import Tree, edit_everything, git, tree
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
-Tree = dict[str, tuple[str, bytes]]
-
-
-def git(cwd: Path, *args: str, stdin: bytes | None = None) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, input=stdin, capture_output=True,
-                          check=True)
-    return done.stdout.decode()
-
-
-def tree(root: Path, skip: tuple[str, ...] = (".git",)) -> Tree:
-    """Every file (kind, bytes) and symlink (link, target) under root, never following links."""
-    found: Tree = {}
-    for here, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in skip or here != str(root)]
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(here, d))]:
-            path = Path(here, name)
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                found[rel] = ("link", os.fsencode(os.readlink(path)))
-            else:
-                kind = "exec" if path.stat().st_mode & stat.S_IXUSR else "file"
-                found[rel] = (kind, path.read_bytes())
-    return found
 
 
 def listing(root: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -73,48 +47,6 @@ def tar_tree(archive: Path) -> Tree:
                 kind = "exec" if member.mode & 0o100 else "file"
                 found[member.name] = (kind, extracted.read())
     return found
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A committed git project with an ignored .env and an ignored dependency folder."""
-    root = tmp_path / "project"
-    (root / "src").mkdir(parents=True)
-    (root / "src" / "mod.py").write_text("def f():\n    return 1\n")
-    (root / "README.md").write_text("hello\n")
-    (root / "data.bin").write_bytes(b"\x00\x01\x02")
-    (root / "run.sh").write_text("#!/bin/sh\necho hi\n")
-    (root / "run.sh").chmod(0o755)
-    (root / "old-name.txt").write_text("a file that will be renamed\n" * 5)
-    (root / "gone.txt").write_text("to be deleted\n")
-    (root / "link").symlink_to("README.md")
-    (root / ".gitignore").write_text(".env\n__pycache__/\nnode_modules/\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "initial")
-    (root / ".env").write_text("API_KEY=secret\n")
-    (root / "node_modules" / "dep").mkdir(parents=True)
-    (root / "node_modules" / "dep" / "index.js").write_text("module.exports = 42;\n")
-    return root
-
-
-@pytest.fixture
-def boxes(tmp_path: Path) -> Sandboxes:
-    return Sandboxes(tmp_path / "sandboxes", tmp_path / "snapshots")
-
-
-def edit_everything(copy: Path, outside: Path) -> None:
-    (copy / "src" / "mod.py").write_text("def f():\n    return 2\n")
-    (copy / "data.bin").write_bytes(b"\x00\xff\x00binary")
-    (copy / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    (copy / "run.sh").chmod(0o644)
-    (copy / "README.md").write_text("hello\nworld")
-    (copy / "gone.txt").unlink()
-    (copy / "old-name.txt").rename(copy / "new-name.txt")
-    (copy / "link").unlink()
-    (copy / "link").symlink_to("src/mod.py")
-    (copy / "escape").symlink_to(outside)
-    (copy / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
 
 
 async def test_a_whole_job_writes_neither_the_project_nor_its_git_directory(
