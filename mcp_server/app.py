@@ -25,6 +25,7 @@ from mcp_server.mcp import build_mcp_app, build_mcp_server
 from mcp_server.metrics import Metrics
 from mcp_server.settings import Settings
 from orchestra import migrations
+from orchestra.changes import ChangeApplier
 from orchestra.employees.cache import AdapterCache
 from orchestra.events import JobEvents
 from orchestra.manager import AttemptConfig, AttemptRunner, Manager, ManagerConfig, WorkerRegistry
@@ -88,6 +89,7 @@ class System:
             tokens=self.tokens, auditor=self.auditor, accountant=self.accountant,
             budgets=self.budgets, tools=self.tools,
             anchors=self.anchors, sandboxes=self.sandboxes,
+            changes=ChangeApplier(self.db, self.auditor, self.sandboxes),
         )
         return build_api(services, self.readiness, self.metrics.render)
 

@@ -93,6 +93,13 @@ def routes(s: ApiServices) -> list[ApiRoute]:
             background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True),
         )
 
+    async def apply(request: Request) -> models.ApplyResult:
+        job = await job_of(request)
+        applied = await s.changes.apply(job, actor=DIRECTOR)
+        return models.ApplyResult(
+            job_id=str(job.id), project=job.project or "", applied=not applied.already,
+            already_applied=applied.already, files=list(applied.files))
+
     job_id = {"job_id": JOB_REF}
     return [
         ApiRoute("/jobs", {
@@ -106,6 +113,11 @@ def routes(s: ApiServices) -> list[ApiRoute]:
         ApiRoute("/jobs/{job_id}/cancel", {
             "POST": Operation(cancel, "Cancel a job; a finished one is left as it is.",
                               answer=models.Job),
+        }, params=job_id),
+        ApiRoute("/jobs/{job_id}/apply", {
+            "POST": Operation(apply, "Write a succeeded job's change into its project; refused "
+                              "(409) when a file it touches changed since the job began.",
+                              answer=models.ApplyResult),
         }, params=job_id),
         ApiRoute("/jobs/{job_id}/output", {
             "GET": Operation(output, "The employee's whole output.", media_type=TEXT),

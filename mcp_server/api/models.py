@@ -314,6 +314,17 @@ class Job(Answer):
     project: str | None
 
 
+class ApplyResult(Answer):
+    """`POST /api/v1/jobs/{id}/apply`: the files given the job's after state."""
+
+    job_id: str
+    project: str
+    applied: bool = Field(description="false when the project already held the change")
+    already_applied: bool
+    files: list[str] = Field(description="the files the change touches, relative to the "
+                             "project")
+
+
 class Slot(Answer):
     index: int
     state: SlotStateName

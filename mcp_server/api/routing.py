@@ -25,6 +25,7 @@ from governance.auditor import Auditor
 from governance.budgets import Budgets
 from mcp_server.api.payloads import read_path
 from mcp_server.http import bearer_token
+from orchestra.changes import ChangeApplier
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.sandbox import Sandboxes
@@ -52,6 +53,7 @@ class ApiServices:
     tools: ToolServices
     anchors: AnchorFile
     sandboxes: Sandboxes
+    changes: ChangeApplier
 
 
 @dataclass(frozen=True, slots=True)

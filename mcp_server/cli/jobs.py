@@ -100,6 +100,25 @@ def cancel(
         out.done(job, message)
 
 
+def apply(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(
+        metavar="ID", help="The job's id, or its first 4 or more hex digits.")],
+    url: UrlOption = None,
+    as_json: JsonOption = None,
+) -> None:
+    """Write a succeeded job's change into its project. Refused, with the files named, when
+    any file the change touches changed since the job began; nothing is written then."""
+    with session(ctx, url, as_json) as (api, out):
+        result = api.json("POST", f"/jobs/{job_id}/apply")
+        job, project = short_id(result["job_id"]), result["project"]
+        if result["already_applied"]:
+            message = f"job {job}: {project} already holds its change"
+        else:
+            message = f"applied job {job} to {project}: {len(result['files'])} file(s)"
+        out.done(result, message)
+
+
 def _export(api: ApiClient, job_id: str, state: str, target: Path) -> None:
     if state not in ("before", "after"):
         raise CliError(f"--export takes before or after, not {state!r}")
@@ -161,3 +180,4 @@ def register(app: typer.Typer) -> None:
         "aura job 8fe6d434 --export after after.tar",
     )(show_job)
     app.command("cancel", epilog="Example: aura cancel 8fe6d434")(cancel)
+    app.command("apply", epilog="Example: aura apply 8fe6d434")(apply)

@@ -269,3 +269,9 @@ async def test_employees_shows_scores_to_people_and_programs(
     assert listed["scored"] == {"window": 50, "jobs": 4, "success_rate": 0.75,
                                 "validation_pass_rate": 0.75, "p50_latency_ms": 2100,
                                 "cost_per_success_usd": "0.04000000"}
+
+
+async def test_apply_refuses_a_job_without_a_project_in_one_line(aura: Aura, jobs: None) -> None:
+    refused = await aura("apply", "1234abcd")
+    assert refused.code == EXIT_USAGE
+    assert "worked on no project: there is nothing to apply (400)" in refused.err
