@@ -27,7 +27,7 @@ from orchestra.store.queries import load
 
 _L = load("ledger")
 _PER_MILLION = Decimal(1_000_000)
-_CENTS_OF_A_CENT = Decimal("0.00000001")
+_USD_QUANTUM = Decimal("0.00000001")
 # Role markers and the like a chat template wraps around one user message: a handful of tokens
 # for the providers we use; 256 leaves room for a model's template to grow.
 TEMPLATE_TOKENS = 256
@@ -35,7 +35,7 @@ TEMPLATE_TOKENS = 256
 
 def call_cost(employee: Employee, usage: Usage) -> Decimal:
     cost = usage.tokens_in * employee.price_in + usage.tokens_out * employee.price_out
-    return (cost / _PER_MILLION).quantize(_CENTS_OF_A_CENT)
+    return (cost / _PER_MILLION).quantize(_USD_QUANTUM)
 
 
 def worst_case_usage(employee: Employee, prompt: str) -> Usage:
@@ -92,8 +92,10 @@ class Accountant:
         usage: Usage,
         latency_ms: int,
         reservation: int | None = None,
+        cost: Decimal | None = None,
     ) -> Decimal:
-        cost = call_cost(employee, usage)
+        if cost is None:
+            cost = call_cost(employee, usage)
         await conn.execute(
             _L["settle_call"], job_id, employee.name, usage.tokens_in, usage.tokens_out, cost,
             max(0, latency_ms), reservation,

@@ -9,10 +9,13 @@ database (`budget_period()` in migration 006), so month ends and DST changes fol
 from __future__ import annotations
 
 import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
+
+import asyncpg
 
 from governance.accountant import usd_text
 from orchestra.errors import InvalidInput, NotFound
@@ -99,16 +102,30 @@ class Budgets:
             if employee is not None and not await conn.fetchval(_B["employee_exists"], employee):
                 raise NotFound(f"no employee named {employee!r}; list_employees shows the roster")
             before = await conn.fetchrow(_B["lock_budget"], name)
-            await conn.execute(_B["upsert_budget"], name, scope, employee, limit, spec.period)
+            row = await conn.fetchrow(
+                _B["upsert_budget"], name, scope, employee, limit, spec.period)
+            created: bool = row["created"]
             details: dict[str, Any] = {"scope": scope, "employee": employee,
                                        "limit_usd": usd_text(limit), "period": spec.period}
             if before is not None:
                 details["was_limit_usd"] = usd_text(before["limit_usd"])
-            action = "budget.created" if before is None else "budget.changed"
+            action = "budget.created" if created else "budget.changed"
             await self.audit.record(conn, actor=actor, action=action, subject=name,
                                     details=details)
             status = await self._one(conn, name)
-        return status, before is None
+        return status, created
+
+    async def check_timezone(self) -> None:
+        """Refuse a time zone PostgreSQL does not know (its zone data may differ from
+        Python's): every admission would fail on it."""
+        async with self.db.connection() as conn:
+            try:
+                await conn.fetchval(_B["check_timezone"], self.timezone)
+            except asyncpg.PostgresError:
+                raise InvalidInput(
+                    f"AURA_TIMEZONE {self.timezone!r} is not a time zone PostgreSQL knows "
+                    "(see `SELECT name FROM pg_timezone_names`)"
+                ) from None
 
     async def delete(self, name: str, *, actor: str) -> None:
         async with self.db.transaction() as conn:
@@ -122,10 +139,11 @@ class Budgets:
             )
 
     async def status(self, at: datetime | None = None) -> list[BudgetStatus]:
-        """Every budget as of `at` (default: now), in name order."""
+        """Every budget as of `at` (default: now), in name order; its period's bounds in the
+        budgets' time zone (midnight on the first, as the Director reads it)."""
         async with self.db.connection() as conn:
             rows = await conn.fetch(_B["budget_status"], at or await _now(conn), self.timezone)
-        return [_status_from_row(r) for r in rows]
+        return [_status_from_row(r, self._zone) for r in rows]
 
     async def month_spend(self, client: str | None, at: datetime | None = None) -> MonthSpend:
         async with self.db.connection() as conn:
@@ -133,12 +151,17 @@ class Budgets:
                 _B["month_spend"], at or await _now(conn), self.timezone, client
             )
         assert row is not None  # budget_period always yields one row
-        return MonthSpend(row["period_start"], row["period_end"], Decimal(row["spent_usd"]),
-                          Decimal(row["client_spent_usd"]))
+        return MonthSpend(row["period_start"].astimezone(self._zone),
+                          row["period_end"].astimezone(self._zone),
+                          Decimal(row["spent_usd"]), Decimal(row["client_spent_usd"]))
+
+    @property
+    def _zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
 
     async def _one(self, conn: Connection, name: str) -> BudgetStatus:
         rows = await conn.fetch(_B["budget_status"], await _now(conn), self.timezone)
-        return next(_status_from_row(r) for r in rows if r["name"] == name)
+        return next(_status_from_row(r, self._zone) for r in rows if r["name"] == name)
 
 
 async def _now(conn: Connection) -> datetime:
@@ -167,10 +190,11 @@ def _validate(spec: BudgetSpec) -> tuple[str, str, Decimal, str | None]:
     return spec.name, spec.scope, limit, spec.employee
 
 
-def _status_from_row(row: Any) -> BudgetStatus:
+def _status_from_row(row: Any, zone: zoneinfo.ZoneInfo) -> BudgetStatus:
     return BudgetStatus(
         name=row["name"], scope=row["scope"], employee=row["employee"],
         limit_usd=Decimal(row["limit_usd"]), spent_usd=Decimal(row["spent_usd"]),
         reserved_usd=Decimal(row["reserved_usd"]), period=row["period"],
-        period_start=row["period_start"], period_end=row["period_end"],
+        period_start=row["period_start"].astimezone(zone),
+        period_end=row["period_end"].astimezone(zone),
     )

@@ -113,6 +113,7 @@ async def build_system(settings: Settings, dsn: str) -> System:
     auditor = Auditor()
     accountant = Accountant(settings.timezone)
     budgets = Budgets(db, auditor, settings.timezone)
+    await budgets.check_timezone()
     roster = Roster(db, auditor)
     adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
     pool = Pool(db, adapters.get, size=settings.pool_slots)

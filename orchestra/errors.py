@@ -62,6 +62,13 @@ class EmployeeTimeout(EmployeeFailed):
     kind = "employee_timeout"
 
 
+class SpendUnreadable(Unavailable):
+    """Admission could not read or reserve against the budgets (the database failed): the
+    call is not made. Fail closed, and not the employee's doing."""
+
+    kind = "spend_unreadable"
+
+
 class BudgetExceeded(Conflict):
     """A model call was refused because its worst case does not fit a budget. The figures are
     kept (decimal strings, USD) so every edge can show them: which budget, its limit, what is
@@ -71,14 +78,15 @@ class BudgetExceeded(Conflict):
 
     def __init__(
         self, *, budget: str, scope: str, limit_usd: str, spent_usd: str, reserved_usd: str,
-        worst_case_usd: str,
+        worst_case_usd: str, job_id: str | None = None,
     ) -> None:
         self.figures = {
             "budget": budget, "scope": scope, "limit_usd": limit_usd, "spent_usd": spent_usd,
             "reserved_usd": reserved_usd, "worst_case_usd": worst_case_usd,
         }
         what = "this job's max_cost_usd" if scope == "job" else f"budget {budget!r} ({scope})"
+        of_job = f" (job {job_id})" if job_id else ""
         super().__init__(
-            f"refused: {what} would be exceeded: limit {limit_usd} USD, spent {spent_usd}, "
-            f"reserved {reserved_usd}, this call's worst case {worst_case_usd}"
+            f"refused{of_job}: {what} would be exceeded: limit {limit_usd} USD, spent "
+            f"{spent_usd}, reserved {reserved_usd}, this call's worst case {worst_case_usd}"
         )

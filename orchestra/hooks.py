@@ -109,8 +109,10 @@ class CallLedger(Protocol):
         usage: Usage,
         latency_ms: int,
         reservation: int | None = None,
+        cost: Decimal | None = None,
     ) -> Decimal:
-        """Record the call, closing its reservation; return the call's cost in USD."""
+        """Record the call, closing its reservation; return the call's cost in USD (`cost`
+        when given, else `usage` at the employee's prices)."""
         ...
 
 

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from orchestra.errors import Ambiguous, BudgetExceeded, Conflict, InvalidInput, NotFound
+import asyncpg
+
+from orchestra.errors import (
+    Ambiguous,
+    BudgetExceeded,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SpendUnreadable,
+)
 from orchestra.hooks import AuditTrail, CallLedger, Usage
 from orchestra.inputs import parse_usd
 from orchestra.models import (
@@ -226,11 +235,17 @@ class JobQueue:
     ) -> int:
         """Reserve a call's worst case under every budget that applies (the reservation's id);
         `BudgetExceeded` names the budget that cannot take it. Nothing is written on refusal.
-        One statement (`admit_call()`), so one round trip and its own transaction."""
-        async with self.db.connection() as conn:
-            reservation = await ledger.admit(
-                conn, job_id=job.id, lease=lease, employee=employee, worst_case=worst_case
-            )
+        One statement (`admit_call()`), so one round trip and its own transaction. When the
+        database cannot answer, `SpendUnreadable`: no call is made (fail closed)."""
+        try:
+            async with self.db.connection() as conn:
+                reservation = await ledger.admit(
+                    conn, job_id=job.id, lease=lease, employee=employee, worst_case=worst_case
+                )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise SpendUnreadable(
+                f"refused: the budgets' spend could not be read, so no call was made ({exc})"
+            ) from exc
         if reservation is None:
             raise LeaseLost(job.id, lease)
         return reservation
@@ -243,23 +258,28 @@ class JobQueue:
         latency_ms: int,
         ledger: CallLedger,
         reservation: int | None = None,
+        *,
+        cost: Decimal | None = None,
     ) -> Decimal:
         """One model call: its ledger row (settling `reservation`) and the job's running
-        totals, written by the accountant in one statement."""
+        totals, written by the accountant in one statement. `cost` overrides the price of
+        `usage` (an unmetered call is charged its worst case)."""
         async with self.db.connection() as conn:
             return await ledger.record_call(
                 conn, job_id=job.id, employee=employee, usage=usage, latency_ms=latency_ms,
-                reservation=reservation,
+                reservation=reservation, cost=cost,
             )
 
-    async def refuse(self, job: Job, lease: str, refusal: BudgetExceeded) -> Job:
-        """A budget refused the job's call: failed now, no retry, its employee's record
-        untouched; the figures stay on the job (`budget_refusal`) and in the audit entry."""
+    async def refuse(
+        self, job: Job, lease: str, refusal: BudgetExceeded | SpendUnreadable
+    ) -> Job:
+        """Admission refused the job's call: failed now, no retry, its employee's record
+        untouched; a budget's figures stay on the job (`budget_refusal`) and in the audit
+        entry."""
         require_transition(job.status, JobStatus.FAILED)
+        figures = refusal.figures if isinstance(refusal, BudgetExceeded) else None
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(
-                _Q["refuse_job"], job.id, lease, str(refusal), refusal.figures
-            )
+            row = await conn.fetchrow(_Q["refuse_job"], job.id, lease, str(refusal), figures)
         if row is None:
             raise LeaseLost(job.id, lease)
         return job_from_row(row)

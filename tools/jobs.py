@@ -189,7 +189,7 @@ def register(server: MCPServer, services: ToolServices) -> None:
         job = await _wait(services, submitted.job.id, timeout_s, ctx)
         if job.budget_refusal is not None:
             # Refused for money: an error the caller's assistant sees as one, with the figures.
-            raise BudgetExceeded(**job.budget_refusal)
+            raise BudgetExceeded(**job.budget_refusal, job_id=str(job.id))
         done = job.status.is_terminal
         return AskResult(
             answered=done and job.error is None,

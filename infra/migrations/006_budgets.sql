@@ -78,11 +78,14 @@ CREATE FUNCTION reserved_now(p_employee text) RETURNS numeric LANGUAGE sql STABL
     WHERE p_employee IS NULL OR employee = p_employee
 $$;
 
--- Admission of one model call (the job's lease must be live): lock the budgets that apply
--- (the global ones and the employee's, in name order, so admissions never deadlock), then for
--- each check spent + reserved + worst case against its limit, then the job's own ceiling; when
--- all hold, insert the reservation. The checks run after the locks, each statement with a
--- fresh snapshot (READ COMMITTED, VOLATILE), so they see every admission committed before.
+-- Admission of one model call (the job's lease must be live, and its row stays locked, so a
+-- rescue or cancel waits for the admission and then releases what it reserved): the budgets
+-- that apply (every global one and the employee's) are locked in name order, one by one as the
+-- loop fetches them (so admissions never deadlock and a budget created meanwhile is locked
+-- before it is checked), and each is checked as spent + reserved + worst case <= limit; then the
+-- job's own ceiling; when all hold, the reservation is inserted. Spent and reserved are read in
+-- one statement, after the budget's lock: one snapshot, so a settlement (which moves a call's
+-- money from reserved to spent in one transaction) is seen whole or not at all.
 -- Refused: no row is written and the refusing budget comes back with its figures.
 CREATE FUNCTION admit_call(p_job uuid, p_lease text, p_employee text, p_worst numeric,
                            p_tz text)
@@ -96,7 +99,6 @@ DECLARE
     v_to       timestamptz;
     v_spent    numeric;
     v_reserved numeric;
-    v_locked   integer;
     v_id       bigint;
 BEGIN
     SELECT * INTO v_job FROM jobs
@@ -105,16 +107,14 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;  -- the lease is gone: the caller treats an empty answer as a lost lease
     END IF;
-    SELECT count(*) INTO v_locked FROM (
-        SELECT 1 FROM budgets b WHERE b.scope = 'global' OR b.employee = p_employee
-        ORDER BY b.name FOR UPDATE) AS locked;
     SELECT p.period_start, p.period_end INTO v_from, v_to FROM budget_period(now(), p_tz) AS p;
     FOR v_budget IN
         SELECT * FROM budgets b WHERE b.scope = 'global' OR b.employee = p_employee
         ORDER BY b.name
+        FOR UPDATE
     LOOP
-        v_spent := ledger_spent(v_budget.employee, v_from, v_to);
-        v_reserved := reserved_now(v_budget.employee);
+        SELECT ledger_spent(v_budget.employee, v_from, v_to), reserved_now(v_budget.employee)
+        INTO v_spent, v_reserved;
         IF v_spent + v_reserved + p_worst > v_budget.limit_usd THEN
             RETURN QUERY SELECT NULL::bigint, v_budget.name, v_budget.scope,
                                 v_budget.limit_usd, v_spent, v_reserved;
@@ -122,9 +122,10 @@ BEGIN
         END IF;
     END LOOP;
     IF v_job.max_cost_usd IS NOT NULL THEN
-        SELECT coalesce(sum(cost), 0) INTO v_spent FROM ledger
-        WHERE job_id = p_job AND kind = 'call';
-        SELECT coalesce(sum(amount), 0) INTO v_reserved FROM reservations WHERE job_id = p_job;
+        SELECT (SELECT coalesce(sum(cost), 0) FROM ledger
+                WHERE job_id = p_job AND kind = 'call'),
+               (SELECT coalesce(sum(amount), 0) FROM reservations WHERE job_id = p_job)
+        INTO v_spent, v_reserved;
         IF v_spent + v_reserved + p_worst > v_job.max_cost_usd THEN
             RETURN QUERY SELECT NULL::bigint, 'job'::text, 'job'::text, v_job.max_cost_usd,
                                 v_spent, v_reserved;

@@ -31,11 +31,14 @@ class WorkRequest:
 
 @dataclass(frozen=True, slots=True)
 class WorkResult:
-    """What the employee said, and what it cost in tokens."""
+    """What the employee said, and what it cost in tokens. `metered` is False when the
+    employee cannot say what it used (a command-line program that reports no usage): the call
+    is then charged its reserved worst case, never less."""
 
     text: str
     usage: Usage
     exit_code: int | None = None
+    metered: bool = True
 
 
 class EmployeeAdapter(Protocol):

@@ -211,8 +211,10 @@ class CliEmployee:
             raise EmployeeFailed(
                 f"employee {name!r} exited with code {code}. Last output:\n{output_tail}"
             )
+        # A program's own model usage is not read yet (presets will read it): unmetered, so
+        # the accountant charges the call its reserved worst case.
         return WorkResult(text=_reply(result.stdout, result.stdout_dropped), usage=Usage(),
-                          exit_code=code)
+                          exit_code=code, metered=False)
 
 
 def _check_program(program: str, env: Mapping[str, str], workdir: Path) -> None:

@@ -100,6 +100,10 @@ class OllamaEmployee:
             raise failure from exc
         text = response.message.content or ""
         runlog.write(f"REPLY from {name}", text)
+        if response.done_reason == "length":
+            runlog.write(f"REPLY CUT from {name}",
+                         f"the reply reached the output cap of {request.max_output_tokens} "
+                         "tokens (max_output_tokens) and may be incomplete")
         usage = Usage(
             tokens_in=response.prompt_eval_count or 0, tokens_out=response.eval_count or 0
         )

@@ -20,7 +20,7 @@ from orchestra.aio import complete_despite_cancel
 from orchestra.edits import apply_edits, parse_edits
 from orchestra.employees.base import WorkRequest, WorkResult
 from orchestra.employees.cache import AdapterCache
-from orchestra.errors import AuraError, BudgetExceeded
+from orchestra.errors import AuraError, BudgetExceeded, SpendUnreadable
 from orchestra.hooks import CallLedger, ValidationReport, Validator
 from orchestra.models import Adapter, Claim, Employee, Job, JobStatus
 from orchestra.pool import Pool
@@ -48,7 +48,7 @@ class Outcome:
     diff: str | None
     report: ValidationReport | None
     error: str | None = None
-    refusal: BudgetExceeded | None = None
+    refusal: BudgetExceeded | SpendUnreadable | None = None
 
 
 def _event(job: Job, event: str, text: str, tone: str) -> None:
@@ -197,8 +197,8 @@ class AttemptRunner:
         if not isinstance(exc, AuraError):
             log.exception("unexpected error in a job attempt")
         message = str(exc) or type(exc).__name__
-        runlog.write("REFUSED" if isinstance(exc, BudgetExceeded) else "ERROR", message)
-        refusal = exc if isinstance(exc, BudgetExceeded) else None
+        refusal = exc if isinstance(exc, BudgetExceeded | SpendUnreadable) else None
+        runlog.write("REFUSED" if refusal is not None else "ERROR", message)
         return Outcome(output, None, None, error=message, refusal=refusal)
 
     async def _prepare_sandbox(self, job: Job) -> JobCopy | None:
@@ -223,9 +223,15 @@ class AttemptRunner:
                               max_output_tokens=employee.max_output_tokens)
         result = await adapter.work(request, runlog)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        await self.queue.charge(
-            job, employee, result.usage, latency_ms, self.ledger, reservation
+        cost = await self.queue.charge(
+            job, employee, result.usage, latency_ms, self.ledger, reservation,
+            cost=None if result.metered else worst_case,
         )
+        if cost > worst_case:
+            # The rule says this cannot happen; a provider that reports more tokens than the
+            # cap it was sent is worth a loud line.
+            log.warning("job %s: the call cost %s USD, above its reserved worst case %s",
+                        job.id, cost, worst_case)
         return result
 
     def _apply_edits(self, sandbox: Path, reply: str, runlog: RunLog) -> str | None:

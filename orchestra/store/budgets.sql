@@ -19,13 +19,18 @@ FROM budget_period($1, $2) AS p;
 -- lock_budget --
 SELECT * FROM budgets WHERE name = $1 FOR UPDATE;
 
+-- check_timezone --
+SELECT now() AT TIME ZONE $1;
+
 -- upsert_budget --
+-- `created`: whether this statement inserted the row (xmax is 0 only for a fresh insert), so
+-- two racing creations of one name report one creation.
 INSERT INTO budgets (name, scope, employee, limit_usd, period)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (name) DO UPDATE
 SET scope = EXCLUDED.scope, employee = EXCLUDED.employee, limit_usd = EXCLUDED.limit_usd,
     period = EXCLUDED.period, updated_at = now()
-RETURNING *;
+RETURNING *, (xmax = 0) AS created;
 
 -- delete_budget --
 DELETE FROM budgets WHERE name = $1 RETURNING *;

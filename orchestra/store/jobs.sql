@@ -185,9 +185,9 @@ WITH target AS (
 SELECT cancelled.* FROM cancelled, audited;
 
 -- refuse_job --
--- A budget refused the job's model call ($4: the figures): the job fails now, without a retry
--- (the money is not there) and without touching its employee's record (the refusal is not
--- the employee's doing). Slot freed, attempt closed and the refusal audited, at once.
+-- Admission refused the job's model call ($4: a budget's figures, or NULL when spend could not
+-- be read): the job fails now, without a retry (the money is not there) and without touching
+-- its employee's record (the refusal is not the employee's doing). Slot freed, attempt closed and the refusal audited, at once.
 WITH refused AS (
     UPDATE jobs SET status = 'failed', error = $3, budget_refusal = $4, finished_at = now(),
                     lease_owner = NULL, lease_expires_at = NULL
@@ -199,7 +199,8 @@ WITH refused AS (
 ), freed AS (
     SELECT release_job_slot(refused.id, $2) FROM refused
 ), audited AS (
-    SELECT audit_append('worker:' || $2, 'job.refused', refused.id::text, $4::jsonb)
+    SELECT audit_append('worker:' || $2, 'job.refused', refused.id::text,
+                        coalesce($4::jsonb, jsonb_build_object('error', $3::text)))
     FROM refused, (SELECT count(*) FROM freed) AS released
 )
 SELECT refused.* FROM refused, audited;

@@ -5,14 +5,20 @@ SELECT * FROM admit_call($1, $2, $3, $4, $5);
 
 -- settle_call --
 -- The call's actual charge, in one statement: the ledger row, closing its reservation ($7;
--- NULL for a call made without one), and the job's running totals. A reservation already
--- released (its lease ended meanwhile) is not closed twice: the charge is still recorded,
--- without the link.
-WITH closed AS (
-    DELETE FROM reservations WHERE id = $7 RETURNING id
+-- NULL for a call made without one), and the job's running totals. The job row is locked
+-- first, as every statement that ends a lease locks it before it releases reservations, so a
+-- settlement racing a cancel or a rescue waits for it instead of deadlocking. A reservation
+-- already released (its lease ended meanwhile) is not closed twice: the charge is still
+-- recorded, without the link.
+WITH job AS (
+    SELECT id FROM jobs WHERE id = $1 FOR NO KEY UPDATE
+), closed AS (
+    DELETE FROM reservations
+    WHERE id = $7 AND EXISTS (SELECT 1 FROM job)
+    RETURNING id
 ), totals AS (
     UPDATE jobs SET tokens_in = tokens_in + $3, tokens_out = tokens_out + $4, cost = cost + $5
-    WHERE id = $1
+    WHERE id = (SELECT id FROM job)
 )
 INSERT INTO ledger (job_id, employee, kind, tokens_in, tokens_out, cost, latency_ms,
                     reservation_id)

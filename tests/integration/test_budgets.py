@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from mcp.client.client import Client
 from governance.budgets import BudgetSpec
 from mcp_server.app import System
 from orchestra.errors import BudgetExceeded, InvalidInput, NotFound
+from orchestra.hooks import Usage
 from orchestra.models import JobKind, JobStatus, NewJob
 from tests.fakes.ollama_server import FakeOllama
 from tests.integration.helpers import hire, running_worker
@@ -64,6 +65,7 @@ async def test_twenty_concurrent_asks_against_a_budget_for_five(
     assert len(answered) == 5 and len(refused) == 15
     for message in refused:
         assert "budget_exceeded" in message and "'monthly' (global)" in message
+        assert re.search(r"refused \(job [0-9a-f-]{36}\)", message)
         assert "limit 5.50 USD" in message and "worst case 1.00" in message
     ledger = await _ledger(system)
     assert ledger["calls"] == 5 and ledger["reservations"] == 5 and ledger["open"] == 0
@@ -178,11 +180,17 @@ async def test_spend_that_cannot_be_read_admits_nothing(
             "CREATE TRIGGER broken BEFORE INSERT ON reservations "
             "FOR EACH ROW EXECUTE FUNCTION broken()")
     submitted = await system.queue.submit(
-        NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"), actor="t")
+        NewJob(prompt="hi", kind=JobKind.ASK, employee="llama", max_attempts=3), actor="t")
     async with running_worker(system):
         job = await _until_done(system, submitted.job.id)
-    assert job.status is JobStatus.FAILED and "disk full" in (job.error or "")
+    assert job.status is JobStatus.FAILED and job.attempts == 1  # not retried
+    assert "spend could not be read, so no call was made" in (job.error or "")
+    assert "disk full" in (job.error or "")
     assert not [r for r in ollama.requests if r.path == "/api/chat"]
+    async with system.db.connection() as conn:
+        streak = await conn.fetchval(
+            "SELECT failures_in_a_row FROM employees WHERE name = 'llama'")
+    assert streak == 0  # not the employee's doing
 
 
 async def test_budget_exceeded_message_names_every_figure() -> None:
@@ -232,11 +240,12 @@ async def test_month_ends_follow_the_time_zone_across_a_dst_change(system: Syste
     await _charge_at(system, "llama", "2026-11-01T00:00:00", berlin, "2")
     start, end, spent = await _periods(system, "2026-10-31T12:00:00", berlin)
     assert spent == Decimal("1")
-    assert start.isoformat() == "2026-09-30T22:00:00+00:00"  # 1 Oct 00:00 CEST
-    assert end.isoformat() == "2026-10-31T23:00:00+00:00"  # 1 Nov 00:00 CET
-    assert end - start == timedelta(days=31, hours=1)
+    assert start.isoformat() == "2026-10-01T00:00:00+02:00"  # local midnight, summer time
+    assert end.isoformat() == "2026-11-01T00:00:00+01:00"  # local midnight, winter time
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(days=31, hours=1)
     start, end, spent = await _periods(system, "2026-11-01T00:00:00", berlin)
-    assert spent == Decimal("2") and start.isoformat() == "2026-10-31T23:00:00+00:00"
+    assert spent == Decimal("2") and start.astimezone(UTC).isoformat() == \
+        "2026-10-31T23:00:00+00:00"
     # In UTC both charges are October's.
     _, _, spent = await _periods(system, "2026-10-15T00:00:00", "UTC")
     assert spent == Decimal("3")
@@ -249,7 +258,8 @@ async def test_a_month_with_the_spring_change_is_an_hour_short(system: System) -
     await _charge_at(system, "llama", "2027-03-31T23:59:59", berlin, "1")
     await _charge_at(system, "llama", "2027-04-01T00:00:00", berlin, "2")
     start, end, spent = await _periods(system, "2027-03-28T03:30:00", berlin)  # after 2→3
-    assert spent == Decimal("1") and end - start == timedelta(days=30, hours=23)
+    assert spent == Decimal("1")
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(days=30, hours=23)
     _, _, spent = await _periods(system, "2027-04-01T00:00:00", berlin)
     assert spent == Decimal("2")
 
@@ -261,7 +271,8 @@ async def test_admission_counts_only_this_months_spend(system: System, ollama: F
     async with system.db.connection() as conn:
         await conn.execute(
             "INSERT INTO ledger (ts, employee, kind, cost, latency_ms) VALUES"
-            " (date_trunc('month', now()) - interval '1 second', 'llama', 'call', 100, 0)")
+            " (date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+            "  - interval '1 second', 'llama', 'call', 100, 0)")
     submitted = await system.queue.submit(
         NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"), actor="t")
     async with running_worker(system):
@@ -364,3 +375,79 @@ async def test_budget_status_shows_the_budgets_and_the_callers_month(
     assert month["spent_usd"] == "1.00" and month["period_start"] < month["period_end"]
     # The in-memory client has no token: it is the "stdio" client, whose ask was charged.
     assert month["your_spent_usd"] == "1.00"
+
+
+async def test_a_settlement_racing_a_rescue_waits_and_still_records_the_charge(
+    system: System, ollama: FakeOllama
+) -> None:
+    """A rescue locks the job, then its lease change releases the hold; a settlement arriving
+    meanwhile must wait for it (not deadlock) and record the call that really happened."""
+    await _expensive_llama(system, ollama)
+    await system.queue.submit(NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"),
+                              actor="t")
+    claim = await system.queue.claim("w", 30, 3)
+    assert claim is not None
+    employee = await system.roster.get("llama")
+    reservation = await system.queue.admit(claim.job, claim.lease, employee, Decimal("1"),
+                                           system.accountant)
+    async with system.db.connection() as rescuer:
+        tx = rescuer.transaction()
+        await tx.start()
+        await rescuer.execute("SELECT 1 FROM jobs WHERE id = $1 FOR NO KEY UPDATE",
+                              claim.job.id)
+        settle = asyncio.create_task(system.queue.charge(
+            claim.job, employee, Usage(tokens_in=0, tokens_out=CAP), 5, system.accountant,
+            reservation))
+        await asyncio.sleep(0.3)
+        assert not settle.done()  # waiting for the rescue's row lock
+        await rescuer.execute("UPDATE jobs SET lease_owner = NULL, status = 'queued'"
+                              " WHERE id = $1", claim.job.id)
+        await tx.commit()
+    assert await settle == Decimal("1")
+    async with system.db.connection() as conn:
+        rows = await conn.fetch("SELECT kind, cost, reservation_id FROM ledger ORDER BY kind")
+    # The hold was released with the lease; the charge is recorded, without the link.
+    assert [(r["kind"], r["cost"], r["reservation_id"]) for r in rows] == [
+        ("call", Decimal("1"), None), ("release", 0, reservation),
+        ("reservation", Decimal("1"), None)]
+
+
+async def test_an_unmetered_command_employee_is_charged_its_worst_case(
+    system: System, workspace: Any
+) -> None:
+    """A command-line program reports no usage: each call is charged what was reserved, so a
+    budget still binds it."""
+    await hire(system.db, "agent", command=["/bin/echo", "done"], price_out=PRICE_OUT,
+               max_output_tokens=CAP)
+    await system.budgets.put(BudgetSpec("monthly", "global", "1.50"), actor="director")
+    first = await system.queue.submit(NewJob(prompt="a", employee="agent"), actor="t")
+    second = await system.queue.submit(NewJob(prompt="b", employee="agent"), actor="t")
+    async with running_worker(system):
+        jobs = [await _until_done(system, first.job.id),
+                await _until_done(system, second.job.id)]
+    [done] = [j for j in jobs if j.status is JobStatus.SUCCEEDED]
+    [refused] = [j for j in jobs if j.budget_refusal is not None]
+    assert done.cost == Decimal("1")
+    figures = refused.budget_refusal
+    assert figures is not None  # the first call's 1.00, spent or still reserved
+    assert Decimal(figures["spent_usd"]) + Decimal(figures["reserved_usd"]) == Decimal("1")
+
+
+async def test_a_reply_cut_at_the_output_cap_is_noted_in_the_run_log(
+    system: System, ollama: FakeOllama
+) -> None:
+    await _expensive_llama(system, ollama)
+    submitted = await system.queue.submit(
+        NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"), actor="t")
+    async with running_worker(system):
+        await _until_done(system, submitted.job.id)
+    text = await system.tools.runlogs.text(submitted.job.id)
+    assert "REPLY CUT from llama" in text and "output cap of 10 tokens" in text
+
+
+async def test_a_time_zone_postgresql_does_not_know_stops_the_start(system: System) -> None:
+    from governance.budgets import Budgets
+
+    with pytest.raises(InvalidInput, match="AURA_TIMEZONE 'Mars/Olympus' is not a time zone"):
+        await Budgets(system.db, system.auditor, "Mars/Olympus").check_timezone()
+    await Budgets(system.db, system.auditor, "Europe/Berlin").check_timezone()
