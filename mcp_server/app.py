@@ -27,6 +27,7 @@ from mcp_server.settings import Settings
 from orchestra import migrations
 from orchestra.employees.cache import AdapterCache
 from orchestra.events import JobEvents
+from orchestra.feed import EventFeed
 from orchestra.manager import AttemptConfig, AttemptRunner, Manager, ManagerConfig, WorkerRegistry
 from orchestra.pool import Pool
 from orchestra.queue import HrRules, JobQueue
@@ -61,9 +62,12 @@ class System:
     journal: AuditJournal
     accountant: Accountant
     budgets: Budgets
+    feed: EventFeed
 
     async def close(self) -> None:
-        """Flush the audit journal, anchor the final head, then let go of the database."""
+        """End the live streams, flush the audit journal, anchor the final head, then let go
+        of the database."""
+        self.feed.close()
         try:
             await self.journal.close()
             await asyncio.to_thread(self.anchors.record, await self.auditor.head(self.db))
@@ -87,7 +91,8 @@ class System:
             db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
             tokens=self.tokens, auditor=self.auditor, accountant=self.accountant,
             budgets=self.budgets, tools=self.tools,
-            anchors=self.anchors, sandboxes=self.sandboxes,
+            anchors=self.anchors, sandboxes=self.sandboxes, feed=self.feed,
+            events_heartbeat_s=self.settings.events_heartbeat_seconds,
         )
         return build_api(services, self.readiness, self.metrics.render)
 
@@ -156,4 +161,5 @@ async def build_system(settings: Settings, dsn: str) -> System:
         director_key=settings.ensure_director_key(),
         anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),
         journal=AuditJournal(db), accountant=accountant, budgets=budgets,
+        feed=EventFeed(db, events),
     )

@@ -25,6 +25,7 @@ from governance.auditor import Auditor
 from governance.budgets import Budgets
 from mcp_server.api.payloads import read_path
 from mcp_server.http import bearer_token
+from orchestra.feed import EventFeed
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.sandbox import Sandboxes
@@ -52,6 +53,8 @@ class ApiServices:
     tools: ToolServices
     anchors: AnchorFile
     sandboxes: Sandboxes
+    feed: EventFeed
+    events_heartbeat_s: float
 
 
 @dataclass(frozen=True, slots=True)
