@@ -94,17 +94,25 @@ class System:
             anchors=self.anchors, sandboxes=self.sandboxes, feed=self.feed,
             events_heartbeat_s=self.settings.events_heartbeat_seconds,
         )
-        return build_api(services, self.readiness, self.metrics.render)
+        return build_api(services, self.readiness, self.metrics.render, self._metrics_token())
 
     def mcp_server(self) -> Any:
         governance = GovernanceMiddleware(self.journal, self.metrics.observe_tool_call)
-        return build_mcp_server(self.tools, governance, tool_set=self.settings.mcp_tools)
+        server = build_mcp_server(self.tools, governance, tool_set=self.settings.mcp_tools)
+        # Only these names become metric labels; any other a client sends counts as `unknown`.
+        self.metrics.know_tools(tool.name for tool in server._tool_manager.list_tools())
+        return server
 
     def mcp_app(self) -> Starlette:
         return build_mcp_app(
             self.mcp_server(), self.tokens, host=self.settings.mcp_host,
             port=self.settings.mcp_port, ready=self.readiness, metrics=self.metrics.render,
+            metrics_token=self._metrics_token(),
         )
+
+    def _metrics_token(self) -> str | None:
+        token = self.settings.metrics_token
+        return token.get_secret_value() if token is not None else None
 
 
 async def build_system(settings: Settings, dsn: str) -> System:

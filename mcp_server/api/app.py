@@ -20,13 +20,15 @@ RESOURCES = (tokens, employees, jobs, pool, budgets, ledger, audit, events)
 __all__ = ["RESOURCES", "ApiServices", "build_api"]
 
 
-def build_api(services: ApiServices, ready: Probe, metrics: Render) -> Starlette:
+def build_api(
+    services: ApiServices, ready: Probe, metrics: Render, metrics_token: str | None = None
+) -> Starlette:
     table = [route for resource in RESOURCES for route in resource.routes(services)]
     # The document requires the key like the rest of /api/v1 (docs/decisions.md).
     table.append(openapi_route(table))
     guard = director_only(services.director_key)
     return Starlette(
         routes=[Mount("/api/v1", routes=[starlette_route(r, guard) for r in table]),
-                *ops_routes(ready, metrics)],
+                *ops_routes(ready, metrics, metrics_token)],
         exception_handlers=problem_handlers(),
     )
