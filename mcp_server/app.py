@@ -28,6 +28,7 @@ from orchestra import migrations
 from orchestra.changes import ChangeApplier
 from orchestra.employees.cache import AdapterCache
 from orchestra.events import JobEvents
+from orchestra.feed import EventFeed
 from orchestra.manager import AttemptConfig, AttemptRunner, Manager, ManagerConfig, WorkerRegistry
 from orchestra.pool import Pool
 from orchestra.queue import HrRules, JobQueue
@@ -62,9 +63,12 @@ class System:
     journal: AuditJournal
     accountant: Accountant
     budgets: Budgets
+    feed: EventFeed
 
     async def close(self) -> None:
-        """Flush the audit journal, anchor the final head, then let go of the database."""
+        """End the live streams, flush the audit journal, anchor the final head, then let go
+        of the database."""
+        self.feed.close()
         try:
             await self.journal.close()
             await asyncio.to_thread(self.anchors.record, await self.auditor.head(self.db))
@@ -88,20 +92,29 @@ class System:
             db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
             tokens=self.tokens, auditor=self.auditor, accountant=self.accountant,
             budgets=self.budgets, tools=self.tools,
-            anchors=self.anchors, sandboxes=self.sandboxes,
             changes=ChangeApplier(self.db, self.auditor, self.sandboxes),
+            anchors=self.anchors, sandboxes=self.sandboxes, feed=self.feed,
+            events_heartbeat_s=self.settings.events_heartbeat_seconds,
         )
-        return build_api(services, self.readiness, self.metrics.render)
+        return build_api(services, self.readiness, self.metrics.render, self._metrics_token())
 
     def mcp_server(self) -> Any:
         governance = GovernanceMiddleware(self.journal, self.metrics.observe_tool_call)
-        return build_mcp_server(self.tools, governance, tool_set=self.settings.mcp_tools)
+        server = build_mcp_server(self.tools, governance, tool_set=self.settings.mcp_tools)
+        # Only these names become metric labels; any other a client sends counts as `unknown`.
+        self.metrics.know_tools(tool.name for tool in server._tool_manager.list_tools())
+        return server
 
     def mcp_app(self) -> Starlette:
         return build_mcp_app(
             self.mcp_server(), self.tokens, host=self.settings.mcp_host,
             port=self.settings.mcp_port, ready=self.readiness, metrics=self.metrics.render,
+            metrics_token=self._metrics_token(),
         )
+
+    def _metrics_token(self) -> str | None:
+        token = self.settings.metrics_token
+        return token.get_secret_value() if token is not None else None
 
 
 async def build_system(settings: Settings, dsn: str) -> System:
@@ -159,4 +172,5 @@ async def build_system(settings: Settings, dsn: str) -> System:
         director_key=settings.ensure_director_key(),
         anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),
         journal=AuditJournal(db), accountant=accountant, budgets=budgets,
+        feed=EventFeed(db, events),
     )

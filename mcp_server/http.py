@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -107,8 +108,10 @@ Probe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 Render = Callable[[], Awaitable[bytes]]
 
 
-def ops_routes(ready: Probe, metrics: Render) -> list[Route]:
-    """`/health` (the process answers), `/ready` (database up, migrations current), `/metrics`."""
+def ops_routes(ready: Probe, metrics: Render, metrics_token: str | None = None) -> list[Route]:
+    """`/health` (the process answers), `/ready` (database up, migrations current), `/metrics`
+    (behind `Authorization: Bearer <metrics_token>` when one is set; the probes stay open, as
+    orchestrators call them without credentials)."""
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -117,7 +120,13 @@ def ops_routes(ready: Probe, metrics: Render) -> list[Route]:
         ok, checks = await ready()
         return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
 
-    async def prometheus(_: Request) -> Response:
+    async def prometheus(request: Request) -> Response:
+        if metrics_token is not None:
+            presented = bearer_token(request) or ""
+            if not hmac.compare_digest(presented.encode(), metrics_token.encode()):
+                raise HTTPException(401, "send the metrics token (AURA_METRICS_TOKEN) as a "
+                                    "Bearer token", headers={
+                                        "WWW-Authenticate": 'Bearer realm="aura-metrics"'})
         body = await metrics()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 

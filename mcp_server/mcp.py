@@ -128,6 +128,7 @@ def build_mcp_app(
     port: int,
     ready: Probe,
     metrics: Render,
+    metrics_token: str | None = None,
 ) -> Starlette:
     """Our Starlette app: ops routes, and the SDK's `/mcp` behind `BearerAuth`.
 
@@ -144,7 +145,8 @@ def build_mcp_app(
             yield
 
     return Starlette(
-        routes=[*ops_routes(ready, metrics), Mount("/", app=BearerAuth(inner, tokens))],
+        routes=[*ops_routes(ready, metrics, metrics_token),
+                Mount("/", app=BearerAuth(inner, tokens))],
         lifespan=lifespan,
         exception_handlers=problem_handlers(),
     )

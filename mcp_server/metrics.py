@@ -4,11 +4,18 @@ Counters of events this process sees (tool calls) are kept in memory; totals tha
 the whole system (jobs by status, slots by state, tokens and cost from the append-only ledger,
 every budget's remaining money) are read from PostgreSQL at scrape time, so every process
 reports the same truth and a budget's gauge is current whether or not calls are made.
+
+Every label set is bounded, so no caller can grow a scrape: a tool label is a tool this
+server has (any other name a client sends is `unknown`), an outcome one of `OUTCOMES`, and
+the labels read from the database (employees, budgets: names the Director created, checked
+by the schema to 63 characters) are cut to `MAX_SERIES` per family, the rest summed into
+`other` (money and tokens) or left out (a budget's gauge, keeping the ones closest to empty).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from heapq import nsmallest
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import (
@@ -24,6 +31,10 @@ from orchestra.store.queries import load
 
 _Q = load("metrics")
 _TERMINAL = ("succeeded", "failed", "cancelled", "rejected")
+UNKNOWN_TOOL = "unknown"
+OUTCOMES = frozenset({"ok", "error", "exception"})
+MAX_SERIES = 200  # per label family read from the database
+OTHER = "other"
 # Job durations span a one-line answer to a long refactor.
 DURATION_BOUNDS_S = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
@@ -105,8 +116,17 @@ class Metrics:
         )
         self._system = _SystemCollector()
         self.registry.register(self._system)
+        self._known_tools: set[str] = set()
+
+    def know_tools(self, names: Iterable[str]) -> None:
+        """The tool names that may become labels (the MCP server's own tools)."""
+        self._known_tools.update(names)
 
     def observe_tool_call(self, tool: str, outcome: str, seconds: float) -> None:
+        # The name is whatever the client sent: a label per name would let any client grow
+        # every scrape without bound (twenty 10 KB names once added 4 MB).
+        tool = tool if tool in self._known_tools else UNKNOWN_TOOL
+        outcome = outcome if outcome in OUTCOMES else "error"
         self.tool_calls.labels(tool, outcome).inc()
         self.tool_seconds.labels(tool).observe(seconds)
 
@@ -121,11 +141,22 @@ class Metrics:
         self._system.jobs = {r["status"]: r["n"] for r in jobs}
         self._system.slots = {r["state"]: r["n"] for r in slots}
         self._system.workers = {r["status"]: r["n"] for r in workers}
-        self._system.ledger = [
-            (r["employee"], int(r["tin"]), int(r["tout"]), float(r["cost"])) for r in ledger
-        ]
-        self._system.budgets = {r["name"]: float(r["remaining"]) for r in budgets}
+        self._system.ledger = _fold_ledger(
+            [(r["employee"], int(r["tin"]), int(r["tout"]), float(r["cost"])) for r in ledger])
+        self._system.budgets = dict(nsmallest(
+            MAX_SERIES, ((r["name"], float(r["remaining"])) for r in budgets),
+            key=lambda item: item[1]))
         self._system.durations = {
             r["bucket"]: (int(r["n"]), float(r["total"])) for r in durations
         }
         return generate_latest(self.registry)
+
+
+def _fold_ledger(rows: list[tuple[str, int, int, float]]) -> list[tuple[str, int, int, float]]:
+    """At most `MAX_SERIES` employees by spend; the rest summed as `other`, so totals hold."""
+    if len(rows) <= MAX_SERIES:
+        return rows
+    ranked = sorted(rows, key=lambda row: row[3], reverse=True)
+    kept, rest = ranked[:MAX_SERIES - 1], ranked[MAX_SERIES - 1:]
+    return [*kept, (OTHER, sum(r[1] for r in rest), sum(r[2] for r in rest),
+                    sum(r[3] for r in rest))]

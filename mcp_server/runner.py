@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,7 @@ async def _serve(
     if worker:
         tasks.append(asyncio.create_task(system.manager.run(stop), name="worker"))
     tasks.append(asyncio.create_task(anchor_audit_head(system, stop), name="anchors"))
+    tasks.append(asyncio.create_task(prune_events(system, stop), name="events-pruning"))
     while servers and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
@@ -176,6 +177,8 @@ async def _serve(
     stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
     stop.set()
+    # Live event streams never end by themselves; uvicorn would wait out its grace for them.
+    system.feed.close()
     for server in servers:
         server.should_exit = True
     _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S + 2)
@@ -203,6 +206,24 @@ async def anchor_audit_head(system: System, stop: asyncio.Event) -> None:
             log.exception("could not anchor the audit head; will try again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), ANCHOR_EVERY_S)
+
+
+PRUNE_EVENTS_EVERY_S = 600.0
+
+
+async def prune_events(system: System, stop: asyncio.Event) -> None:
+    """Keep the live feed's table bounded (AURA_EVENTS_KEEP_DAYS / _ROWS). Every process
+    does it; a delete that finds nothing left to delete costs one index probe."""
+    keep_for = timedelta(days=system.settings.events_keep_days)
+    while not stop.is_set():
+        try:
+            dropped = await system.feed.prune(keep_for, system.settings.events_keep_rows)
+            if dropped:
+                log.info("pruned old live events", extra={"events": dropped})
+        except Exception:
+            log.exception("could not prune the live events; will try again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PRUNE_EVENTS_EVERY_S)
 
 
 def _uvicorn(app: Any, host: str, port: int) -> SignalFreeServer:

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from mcp_server.home import locate_home, project_local
 
 # Secrets that may also arrive as `<NAME>_FILE` (docker secrets).
-_FILE_SECRETS = ("director_key", "database_url")
+_FILE_SECRETS = ("director_key", "database_url", "metrics_token")
 
 
 class Settings(BaseSettings):
@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     # Names of ignored folders shown read-only to jobs besides the built-in dependency folders
     # (`.venv`, `node_modules`, `target`…); colon-separated. Other ignored folders stay hidden.
     dependency_dirs: str = ""
+    # The live feed (`GET /api/v1/events`): a keep-alive comment after this many quiet seconds,
+    # and events kept this many days, at most this many (docs/decisions.md, "Live events").
+    events_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
+    events_keep_days: float = Field(7.0, gt=0)
+    events_keep_rows: int = Field(100_000, ge=1000)
+    # When set, `/metrics` on both ports wants `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -114,7 +122,7 @@ class Settings(BaseSettings):
                 data[name] = default
         return data
 
-    @field_validator("database_url", "director_key", mode="before")
+    @field_validator("database_url", "director_key", "metrics_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -2,7 +2,8 @@
 
 The `jobs_notify` trigger announces every insert and status change on channel `aura_jobs`.
 One connection per process listens; workers wait for `queued` or a freed slot (`aura_pool`),
-`wait_job` for its job. A lost
+`wait_job` for its job. The live feed's `aura_events` (migration 008) carries the number of
+each event committed; readers of the feed wait for a number past theirs. A lost
 notification only delays: every waiter also wakes on its own timeout and looks again.
 """
 
@@ -21,6 +22,7 @@ import asyncpg
 log = logging.getLogger("orchestra.events")
 CHANNEL = "aura_jobs"
 POOL_CHANNEL = "aura_pool"
+FEED_CHANNEL = "aura_events"
 
 
 class JobEvents:
@@ -35,6 +37,10 @@ class JobEvents:
         self._cancel_listeners: list[Callable[[uuid.UUID], None]] = []
         self._stopping = False
         self._reconnect: asyncio.Task[None] | None = None
+        # The newest feed event announced, and a signal replaced on each announcement, so
+        # every reader waiting on the old one wakes (a broadcast without per-reader queues).
+        self._feed_tip = 0
+        self._feed_news = asyncio.Event()
 
     async def start(self) -> None:
         self._stopping = False
@@ -44,6 +50,7 @@ class JobEvents:
         conn = await asyncpg.connect(self.dsn)
         await conn.add_listener(CHANNEL, self._on_notify)
         await conn.add_listener(POOL_CHANNEL, self._on_pool_notify)
+        await conn.add_listener(FEED_CHANNEL, self._on_feed_notify)
         conn.add_termination_listener(self._on_lost)
         self._conn = conn
 
@@ -67,6 +74,7 @@ class JobEvents:
 
     def _wake_everyone(self) -> None:
         self._work.set()
+        self.wake_feed()
         for waiters in self._waiters.values():
             for event in waiters:
                 event.set()
@@ -101,6 +109,28 @@ class JobEvents:
 
     def _on_pool_notify(self, _conn: Any, _pid: int, _channel: str, _payload: object) -> None:
         self._work.set()
+
+    def _on_feed_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        with contextlib.suppress(ValueError):
+            self._feed_tip = max(self._feed_tip, int(str(payload)))
+        self.wake_feed()
+
+    def wake_feed(self) -> None:
+        """Wake every reader of the feed (an event committed, or they must look again)."""
+        self._feed_news.set()
+        self._feed_news = asyncio.Event()
+
+    async def wait_for_feed(self, after: int, timeout: float) -> bool:
+        """Return True when an event after `after` may have committed (or readers were woken),
+        False when `timeout` s passed without news."""
+        if self._feed_tip > after:
+            return True
+        news = self._feed_news
+        try:
+            await asyncio.wait_for(news.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when a job may have been queued or a slot freed, or after `timeout` s."""

@@ -26,6 +26,8 @@ _RAW_SCHEMAS: dict[str, dict[str, Any]] = {
     "text/plain": {"type": "string"},
     "application/x-tar": {"type": "string", "contentMediaType": "application/x-tar"},
     JSON: {"type": "object"},
+    "text/event-stream": {"type": "string", "description": "server-sent events: `id:`, "
+                          "`event:` (the kind) and one `data:` line of JSON per event"},
 }
 _DIRECTOR_KEY: dict[str, list[str]] = {"directorKey": []}
 

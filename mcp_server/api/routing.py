@@ -26,6 +26,7 @@ from governance.budgets import Budgets
 from mcp_server.api.payloads import read_path
 from mcp_server.http import bearer_token
 from orchestra.changes import ChangeApplier
+from orchestra.feed import EventFeed
 from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.sandbox import Sandboxes
@@ -54,6 +55,8 @@ class ApiServices:
     anchors: AnchorFile
     sandboxes: Sandboxes
     changes: ChangeApplier
+    feed: EventFeed
+    events_heartbeat_s: float
 
 
 @dataclass(frozen=True, slots=True)

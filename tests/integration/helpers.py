@@ -83,3 +83,33 @@ async def add_finished_job(
             employee, status, finished_at, latency_ms, cost, list(acceptance), validation,
             budget_refusal,
         )
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """`app` under a real uvicorn on a free loopback port, in this event loop; yields its base
+    URL. For what the in-process transport cannot do: stream a response as it is written."""
+    import socket
+
+    import uvicorn
+
+    from mcp_server.runner import SignalFreeServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = SignalFreeServer(uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off",
+        ws="none", timeout_graceful_shutdown=2,
+    ))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the test server stopped while starting")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -215,6 +215,9 @@ async def test_python_and_database_state_machines_agree_move_by_move(db: Databas
                 allowed_by_db = True
                 try:
                     async with conn.transaction():
+                        # The live-event triggers are deferred to commit; ALTER TABLE refuses
+                        # a table with pending trigger events, so they fire at once here.
+                        await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
                         await conn.execute("ALTER TABLE jobs DISABLE TRIGGER jobs_status_guard")
                         await conn.execute("UPDATE jobs SET status = $2 WHERE id = $1",
                                            job.id, current.value)
