@@ -21,6 +21,7 @@ from starlette.routing import Route
 from governance.access import TokenRegistry, director_key_matches
 from governance.accountant import Accountant
 from governance.anchors import AnchorFile
+from governance.approvals import Approvals
 from governance.auditor import Auditor
 from governance.budgets import Budgets
 from mcp_server.api.payloads import read_path
@@ -52,6 +53,7 @@ class ApiServices:
     tools: ToolServices
     anchors: AnchorFile
     sandboxes: Sandboxes
+    approvals: Approvals
 
 
 @dataclass(frozen=True, slots=True)
