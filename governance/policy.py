@@ -32,7 +32,7 @@ _OFF_SWITCHES = frozenset({
 })
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_WORD = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+_WORD = re.compile(r"^[A-Za-z0-9_./+-]{1,200}$")
 TERMS = ("governance (audit, accounting, HR, approvals) is part of the product's terms and "
          "cannot be turned off")
 

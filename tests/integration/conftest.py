@@ -11,9 +11,7 @@ import pytest
 from mcp_server.app import System, build_system
 from mcp_server.settings import Settings
 from tests.fakes.ollama_server import FakeOllama
-
-# The shipped policy with the shell tools tests use as acceptance commands allowed.
-TEST_POLICY = Path(__file__).resolve().parent.parent / "fixtures" / "policy.toml"
+from tests.integration.helpers import TEST_POLICY
 
 
 @pytest.fixture
