@@ -6,6 +6,7 @@ database's `jobs_status_guard` trigger refuses an illegal move even if a caller 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import string
 import uuid
@@ -133,18 +134,21 @@ class JobQueue:
         async with self.db.connection() as conn:
             verdict = (await self.gate.review(conn, new, project, skills)
                        if self.gate is not None else GateVerdict(approver="core"))
-            async with conn.transaction():
+            # One statement (its own transaction) for a job that runs; a waiting job and its
+            # approval are written together.
+            waits = verdict.waits and self.gate is not None
+            async with conn.transaction() if waits else contextlib.nullcontext():
                 row = await conn.fetchrow(
                     _Q["submit_job"], new.kind.value,
-                    (JobStatus.PENDING_APPROVAL if verdict.waits else JobStatus.QUEUED).value,
+                    (JobStatus.PENDING_APPROVAL if waits else JobStatus.QUEUED).value,
                     new.prompt, project, new.employee, list(new.acceptance), new.priority,
                     new.max_attempts, new.client, new.idempotency_key, actor, new.max_cost_usd,
                     list(skills), verdict.approval_id, verdict.approver,
                 )
-                if row is not None and verdict.waits and self.gate is not None:
+                if row is not None and waits and self.gate is not None:
                     await self.gate.open(conn, verdict, job_from_row(row), actor)
             if row is not None:
-                if verdict.waits and self.gate is not None:
+                if waits and self.gate is not None:
                     self.gate.announce(verdict)
                 return Submitted(job_from_row(row), created=True)
             if new.idempotency_key is not None:
