@@ -34,6 +34,9 @@ from _support import free_port, mcp_session, wait_ready
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EDIT = "#!/bin/sh\necho \"# touched by the benchmark's employee\" >> {file}\necho edited\n"
 
+# An acceptance command the shipped policy allows (its first word is in `commands_allow`).
+CHECK = "python3 -c \"import pathlib; assert pathlib.Path('README.md').stat().st_size\""
+
 
 class AuraUp:
     """`aura up` from a checkout, on throw-away directories."""
@@ -82,7 +85,7 @@ async def run_jobs(aura: AuraUp, token: str, project: Path, count: int) -> list[
             started = time.perf_counter()
             submitted = await client.call_tool("submit_job", {
                 "prompt": "touch one file", "project": str(project), "employee": "editor",
-                "acceptance": ["test -s README.md"],
+                "acceptance": [CHECK],
             })
             job_id = (submitted.structured_content or {})["job_id"]
             while True:

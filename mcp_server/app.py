@@ -15,10 +15,15 @@ from starlette.applications import Starlette
 from governance.access import TokenRegistry
 from governance.accountant import Accountant
 from governance.anchors import AnchorFile
+from governance.approvals import Approvals
 from governance.auditor import Auditor
 from governance.budgets import Budgets
+from governance.hiring import HIRE, hire_performer
+from governance.job_gate import JobApprovals
 from governance.journal import AuditJournal
 from governance.middleware import GovernanceMiddleware
+from governance.notify import Notifier
+from governance.policy import Policy, load_policy
 from governance.validation import BwrapValidator
 from mcp_server.api.app import ApiServices, build_api
 from mcp_server.mcp import build_mcp_app, build_mcp_server
@@ -64,12 +69,15 @@ class System:
     accountant: Accountant
     budgets: Budgets
     feed: EventFeed
+    policy: Policy
+    approvals: Approvals
 
     async def close(self) -> None:
         """End the live streams, flush the audit journal, anchor the final head, then let go
         of the database."""
         self.feed.close()
         try:
+            await self.approvals.notifier.close()
             await self.journal.close()
             await asyncio.to_thread(self.anchors.record, await self.auditor.head(self.db))
         except Exception:
@@ -91,7 +99,7 @@ class System:
         services = ApiServices(
             db=self.db, director_key=self.director_key, queue=self.queue, roster=self.roster,
             tokens=self.tokens, auditor=self.auditor, accountant=self.accountant,
-            budgets=self.budgets, tools=self.tools,
+            budgets=self.budgets, tools=self.tools, approvals=self.approvals,
             changes=ChangeApplier(self.db, self.auditor, self.sandboxes),
             anchors=self.anchors, sandboxes=self.sandboxes, feed=self.feed,
             events_heartbeat_s=self.settings.events_heartbeat_seconds,
@@ -117,8 +125,11 @@ class System:
         return token.get_secret_value() if token is not None else None
 
 
-async def build_system(settings: Settings, dsn: str) -> System:
-    """Open the database and the event listener and wire the graph. Call `close()` after."""
+async def build_system(settings: Settings, dsn: str, policy: Policy | None = None) -> System:
+    """Open the database and the event listener and wire the graph. Call `close()` after.
+    The policy is read from `settings.policy_file` unless given (the runner reads it first)."""
+    if policy is None:
+        policy = load_policy(settings.policy_file, required=settings.policy_required)
     db = Database(dsn, min_size=2, max_size=20)
     await db.open()
     events = JobEvents(dsn)
@@ -128,13 +139,17 @@ async def build_system(settings: Settings, dsn: str) -> System:
     budgets = Budgets(db, auditor, settings.timezone)
     await budgets.check_timezone()
     roster = Roster(db, auditor)
+    approvals = Approvals(db, policy, Notifier(settings.notify_url))
+    approvals.performers[HIRE] = hire_performer(roster)
+    gate = JobApprovals(approvals, accountant)
+    approvals.job_check = gate.check_job
     adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
     pool = Pool(db, adapters.get, size=settings.pool_slots)
     reserved = [settings.data_dir, settings.sandbox_dir, settings.snapshot_dir,
                 settings.backup_dir]
     queue = JobQueue(
         db, auditor, Workspaces(settings.workspace_roots, reserved=reserved),
-        hr=HrRules(settings.probation_jobs, settings.failures_to_suspend),
+        hr=HrRules(policy.hr.probation_jobs, policy.hr.failures_to_suspend), gate=gate,
     )
     shipper = RunLogShipper(db, host=socket.gethostname())
     sandboxes = Sandboxes(
@@ -162,7 +177,8 @@ async def build_system(settings: Settings, dsn: str) -> System:
         ),
     )
     tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events,
-                         runlogs=RunLogReader(db), auditor=auditor, db=db, budgets=budgets)
+                         runlogs=RunLogReader(db), auditor=auditor, db=db, budgets=budgets,
+                         approvals=approvals)
     return System(
         settings=settings, db=db, events=events, auditor=auditor,
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,
@@ -172,5 +188,5 @@ async def build_system(settings: Settings, dsn: str) -> System:
         director_key=settings.ensure_director_key(),
         anchors=AnchorFile(settings.data_dir / "audit-anchors.jsonl"),
         journal=AuditJournal(db), accountant=accountant, budgets=budgets,
-        feed=EventFeed(db, events),
+        feed=EventFeed(db, events), policy=policy, approvals=approvals,
     )

@@ -21,6 +21,7 @@ from governance.middleware import GovernanceMiddleware
 from mcp_server.http import Probe, Render, bearer_token, ops_routes, problem, problem_handlers
 from orchestra.errors import AuraError
 from orchestra.models import Job
+from tools import approvals as approval_tools
 from tools import audit as audit_tools
 from tools import budgets as budget_tools
 from tools import jobs as job_tools
@@ -52,6 +53,7 @@ def build_mcp_server(
     pool_tools.register(server, services)
     audit_tools.register(server, services)
     budget_tools.register(server, services)
+    approval_tools.register(server, services)
     _register_resources(server, services)
     if tool_set == "core":
         for tool in [t for t in server._tool_manager.list_tools() if t.name not in CORE_TOOLS]:

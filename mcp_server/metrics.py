@@ -46,6 +46,7 @@ class _SystemCollector(Collector):
         self.workers: dict[str, int] = {}
         self.ledger: list[tuple[str, int, int, float]] = []
         self.budgets: dict[str, float] = {}
+        self.approvals_pending = 0
         self.durations: dict[int, tuple[int, float]] = {}  # width_bucket → (count, seconds)
 
     def collect(self) -> Iterable[Metric]:
@@ -79,7 +80,10 @@ class _SystemCollector(Collector):
         )
         for name, usd in self.budgets.items():
             remaining.add_metric([name], usd)
-        return [jobs, finished, slots, workers, tokens, cost, remaining,
+        pending = GaugeMetricFamily("aura_approvals_pending",
+                                    "Approvals waiting for the Director")
+        pending.add_metric([], self.approvals_pending)
+        return [jobs, finished, slots, workers, tokens, cost, remaining, pending,
                 self._duration_histogram()]
 
     def _duration_histogram(self) -> Metric:
@@ -138,6 +142,7 @@ class Metrics:
             ledger = await conn.fetch(_Q["ledger_by_employee"])
             durations = await conn.fetch(_Q["job_durations"], list(DURATION_BOUNDS_S))
             budgets = await conn.fetch(_Q["budgets_remaining"], self.timezone)
+            pending = await conn.fetchval(_Q["approvals_pending"])
         self._system.jobs = {r["status"]: r["n"] for r in jobs}
         self._system.slots = {r["state"]: r["n"] for r in slots}
         self._system.workers = {r["status"]: r["n"] for r in workers}
@@ -146,6 +151,7 @@ class Metrics:
         self._system.budgets = dict(nsmallest(
             MAX_SERIES, ((r["name"], float(r["remaining"])) for r in budgets),
             key=lambda item: item[1]))
+        self._system.approvals_pending = int(pending)
         self._system.durations = {
             r["bucket"]: (int(r["n"]), float(r["total"])) for r in durations
         }

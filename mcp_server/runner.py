@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 
+from governance.auditor import Auditor
+from governance.policy import GovernanceOff, Policy, load_policy
 from mcp_server import embedded_pg
 from mcp_server.app import System, build_system
 from mcp_server.banner import Readiness, print_banner, seconds_since_process_start
@@ -25,6 +27,7 @@ from mcp_server.logging import configure
 from mcp_server.ports import ensure_free
 from mcp_server.settings import Settings
 from orchestra import backups, migrations
+from orchestra.store.db import Database
 
 log = logging.getLogger("mcp_server.runner")
 # Longest a clean stop may take before connections are cut (DESIGN: within 10 seconds).
@@ -96,9 +99,38 @@ async def run(settings: Settings, *, api: bool, mcp: bool, worker: bool) -> None
         ensure_free(settings.api_host, settings.api_port, "AURA_API_PORT")
     if mcp:
         ensure_free(settings.mcp_host, settings.mcp_port, "AURA_MCP_PORT")
+    refusal: GovernanceOff | None = None
+    try:
+        # Checked before anything starts: a bad key or value is one line and exit 2.
+        policy = load_policy(settings.policy_file, required=settings.policy_required)
+    except GovernanceOff as exc:
+        refusal = exc
     with _holding_home(settings, serves=api or mcp):
         configure(service, settings.log_dir, settings.log_level)
-        await _run(settings, started, api=api, mcp=mcp, worker=worker)
+        if refusal is not None:
+            await _audit_refusal(settings, refusal)
+            raise refusal
+        await _run(settings, policy, started, api=api, mcp=mcp, worker=worker)
+
+
+async def _audit_refusal(settings: Settings, refusal: GovernanceOff) -> None:
+    """A policy that tries to turn governance off is refused, and the refusal is audited
+    before the process exits."""
+    database = await asyncio.to_thread(open_database, settings)
+    try:
+        await migrations.migrate(database.dsn)
+        db = Database(database.dsn, min_size=1, max_size=1)
+        await db.open()
+        try:
+            async with db.connection() as conn:
+                await Auditor().record(conn, actor="system:start", action="policy.refused",
+                                       subject=str(refusal.path),
+                                       details={"key": refusal.key, "reason": str(refusal)})
+        finally:
+            await db.close()
+    finally:
+        if database.embedded is not None:
+            await asyncio.to_thread(database.embedded.stop)
 
 
 def _holding_home(settings: Settings, *, serves: bool) -> contextlib.AbstractContextManager[None]:
@@ -116,7 +148,7 @@ def _holding_home(settings: Settings, *, serves: bool) -> contextlib.AbstractCon
 
 
 async def _run(
-    settings: Settings, started: float, *, api: bool, mcp: bool, worker: bool
+    settings: Settings, policy: Policy, started: float, *, api: bool, mcp: bool, worker: bool
 ) -> None:
     database = await asyncio.to_thread(open_database, settings)
     system: System | None = None
@@ -124,7 +156,9 @@ async def _run(
         applied = await migrate_and_backup(settings, database)
         if applied:
             log.info("migrations applied", extra={"migrations": applied})
-        system = await build_system(settings, database.dsn)
+        system = await build_system(settings, database.dsn, policy)
+        log.info("policy %s in force", policy.version,
+                 extra={"policy_file": str(policy.source or "(shipped defaults)")})
         # Only a process that serves MCP hands out the first token; workers never race for it.
         token_path = (await ensure_first_token(system) if mcp
                       else settings.data_dir / "first-mcp.token")
@@ -167,6 +201,7 @@ async def _serve(
         tasks.append(asyncio.create_task(system.manager.run(stop), name="worker"))
     tasks.append(asyncio.create_task(anchor_audit_head(system, stop), name="anchors"))
     tasks.append(asyncio.create_task(prune_events(system, stop), name="events-pruning"))
+    tasks.append(asyncio.create_task(expire_approvals(system, stop), name="approvals"))
     while servers and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
@@ -224,6 +259,21 @@ async def prune_events(system: System, stop: asyncio.Event) -> None:
             log.exception("could not prune the live events; will try again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PRUNE_EVENTS_EVERY_S)
+
+
+EXPIRE_EVERY_S = 30.0
+
+
+async def expire_approvals(system: System, stop: asyncio.Event) -> None:
+    """Expiry means deny: undecided approvals past their time are expired (and the jobs
+    waiting for them rejected) even when nobody reads them."""
+    while not stop.is_set():
+        try:
+            await system.approvals.expire()
+        except Exception:
+            log.exception("could not expire approvals; will try again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), EXPIRE_EVERY_S)
 
 
 def _uvicorn(app: Any, host: str, port: int) -> SignalFreeServer:

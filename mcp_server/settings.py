@@ -58,10 +58,8 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(600.0, gt=0)
     validation_timeout_seconds: float = Field(300.0, gt=0)
     backup_after_migrate: bool = True
-    # HR (DESIGN §8): probation ends after N succeeded jobs; K failed attempts in a row suspend.
-    # The policy file (a later issue) will own them.
-    probation_jobs: int = Field(3, ge=1, le=1000)
-    failures_to_suspend: int = Field(3, ge=1, le=1000)
+    # Where approval notices are POSTed (ntfy, a chat webhook); unset: none are sent.
+    notify_url: str | None = None
     # Budget periods are calendar months in this IANA time zone (DESIGN §8).
     timezone: str = "UTC"
     # Extra directories acceptance checks may read (a toolchain under $HOME, say); colon-separated.
@@ -147,6 +145,12 @@ class Settings(BaseSettings):
     @property
     def dependency_dir_names(self) -> list[str]:
         return [name.strip() for name in self.dependency_dirs.split(":") if name.strip()]
+
+    @property
+    def policy_required(self) -> bool:
+        """A policy file the Director named must exist; the default path may be absent (the
+        shipped defaults then apply)."""
+        return "policy_file" in self.model_fields_set
 
     @property
     def log_dir(self) -> Path:

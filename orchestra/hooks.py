@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from orchestra.models import Employee
+from orchestra.errors import BudgetExceeded
+from orchestra.models import Employee, Job, NewJob
 from orchestra.runlog import RunLog
 from orchestra.sandbox import JobCopy
 from orchestra.store.db import Connection
@@ -122,3 +123,43 @@ class Validator(Protocol):
     async def validate(
         self, copy: JobCopy, commands: Sequence[str], runlog: RunLog
     ) -> ValidationReport: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """What the policy says of a job. Without `approval_id` it runs, let through by `approver`
+    (`policy:<version>`); with one, it waits in `pending_approval` for that approval, which
+    the gate opens (`JobGate.open`) in the transaction that writes the job."""
+
+    approver: str
+    approval_id: uuid.UUID | None = None
+    action: str = "job"
+    summary: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def waits(self) -> bool:
+        return self.approval_id is not None
+
+
+class JobGate(Protocol):
+    """Approvals as the queue sees them: whether a new job, or a job a budget refused, waits
+    for the Director; and the approval row written with the job's move."""
+
+    async def review(
+        self, conn: Connection, new: NewJob, project: str | None, skills: tuple[str, ...]
+    ) -> GateVerdict:
+        """The verdict on a job about to be submitted (`project` resolved, `skills` cleaned)."""
+        ...
+
+    def on_refusal(self, job: Job, refusal: BudgetExceeded) -> GateVerdict | None:
+        """None: the refusal stands (the job fails); else the job waits for this approval."""
+        ...
+
+    async def open(self, conn: Connection, verdict: GateVerdict, job: Job, actor: str) -> None:
+        """Write the approval the job waits for, with its audit entry, on `conn`."""
+        ...
+
+    def announce(self, verdict: GateVerdict) -> None:
+        """After the commit: tell the Director (the webhook), never blocking."""
+        ...

@@ -45,8 +45,11 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
         {JobStatus.QUEUED, JobStatus.REJECTED, JobStatus.CANCELLED}
     ),
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    # running → pending_approval: a budget refused the call and the policy asks the Director
+    # (`[budgets] on_exhausted = "ask"`); the job then holds nothing while it waits.
     JobStatus.RUNNING: frozenset(
-        {JobStatus.VALIDATING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED}
+        {JobStatus.VALIDATING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED,
+         JobStatus.PENDING_APPROVAL}
     ),
     JobStatus.VALIDATING: frozenset(
         {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.CANCELLED}
@@ -175,6 +178,7 @@ class Job:
     # Set when a budget refused one of the job's calls: BudgetExceeded's figures.
     budget_refusal: dict[str, Any] | None = None
     skills: tuple[str, ...] = ()  # what its employee must have, when it names none
+    approval_id: uuid.UUID | None = None  # the approval it waits for (or last waited for)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ database's `jobs_status_guard` trigger refuses an illegal move even if a caller 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import string
 import uuid
@@ -24,7 +25,7 @@ from orchestra.errors import (
     NotFound,
     SpendUnreadable,
 )
-from orchestra.hooks import AuditTrail, CallLedger, Usage
+from orchestra.hooks import AuditTrail, CallLedger, GateVerdict, JobGate, Usage
 from orchestra.inputs import parse_usd
 from orchestra.models import (
     WORKING_STATUSES,
@@ -123,23 +124,41 @@ class JobQueue:
     def __init__(
         self, db: Database, audit: AuditTrail, workspaces: Workspaces,
         hr: HrRules | None = None,
+        gate: JobGate | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
         self.workspaces = workspaces
         self.hr = hr or HrRules()
+        # Approvals (governance); without one every job is queued (core tests only: the
+        # composition root always passes the policy's gate).
+        self.gate = gate
 
     async def submit(self, new: NewJob, *, actor: str) -> Submitted:
+        """Insert a job with its audit entry: `queued`, or `pending_approval` with the approval
+        it waits for (in the same transaction) when the policy says the Director decides."""
         _check_new_job(new)
         skills = clean_skills(new.skills, MAX_JOB_SKILLS)
         project = str(self.workspaces.resolve_project(new.project)) if new.project else None
         async with self.db.connection() as conn:
-            row = await conn.fetchrow(
-                _Q["submit_job"], new.kind.value, JobStatus.QUEUED.value, new.prompt, project,
-                new.employee, list(new.acceptance), new.priority, new.max_attempts, new.client,
-                new.idempotency_key, actor, new.max_cost_usd, list(skills),
-            )
+            verdict = (await self.gate.review(conn, new, project, skills)
+                       if self.gate is not None else GateVerdict(approver="core"))
+            # One statement (its own transaction) for a job that runs; a waiting job and its
+            # approval are written together.
+            waits = verdict.waits and self.gate is not None
+            async with conn.transaction() if waits else contextlib.nullcontext():
+                row = await conn.fetchrow(
+                    _Q["submit_job"], new.kind.value,
+                    (JobStatus.PENDING_APPROVAL if waits else JobStatus.QUEUED).value,
+                    new.prompt, project, new.employee, list(new.acceptance), new.priority,
+                    new.max_attempts, new.client, new.idempotency_key, actor, new.max_cost_usd,
+                    list(skills), verdict.approval_id, verdict.approver,
+                )
+                if row is not None and waits and self.gate is not None:
+                    await self.gate.open(conn, verdict, job_from_row(row), actor)
             if row is not None:
+                if waits and self.gate is not None:
+                    self.gate.announce(verdict)
                 return Submitted(job_from_row(row), created=True)
             if new.idempotency_key is not None:
                 existing = await conn.fetchrow(
@@ -275,7 +294,12 @@ class JobQueue:
     ) -> Job:
         """Admission refused the job's call: failed now, no retry, its employee's record
         untouched; a budget's figures stay on the job (`budget_refusal`) and in the audit
-        entry."""
+        entry. Where the policy asks the Director instead of refusing for money, the job waits
+        (`pending_approval`, holding no slot or reservation) and resumes when approved."""
+        if isinstance(refusal, BudgetExceeded) and self.gate is not None:
+            verdict = self.gate.on_refusal(job, refusal)
+            if verdict is not None:
+                return await self._await_approval(job, lease, refusal, verdict, self.gate)
         require_transition(job.status, JobStatus.FAILED)
         figures = refusal.figures if isinstance(refusal, BudgetExceeded) else None
         async with self.db.connection() as conn:
@@ -283,6 +307,24 @@ class JobQueue:
         if row is None:
             raise LeaseLost(job.id, lease)
         return job_from_row(row)
+
+    async def _await_approval(
+        self, job: Job, lease: str, refusal: BudgetExceeded, verdict: GateVerdict,
+        gate: JobGate,
+    ) -> Job:
+        require_transition(job.status, JobStatus.PENDING_APPROVAL)
+        async with self.db.transaction() as conn:
+            # The job's move first (job row, then the audit head), then its approval.
+            row = await conn.fetchrow(
+                _Q["await_approval_job"], job.id, lease, str(refusal), refusal.figures,
+                verdict.approval_id,
+            )
+            if row is None:
+                raise LeaseLost(job.id, lease)
+            waiting = job_from_row(row)
+            await gate.open(conn, verdict, waiting, f"worker:{lease}")
+        gate.announce(verdict)
+        return waiting
 
     async def start_validating(self, job: Job, lease: str) -> Job:
         """The employee has answered: on to the checks; the slot goes back in the same move."""

@@ -74,26 +74,29 @@ class Roster:
         self.audit = audit
 
     async def hire(self, request: HireRequest, *, actor: str) -> Employee:
-        employee = validate_hire(request)
-        if request.check_command and employee.command is not None:
-            require_command_exists(employee.command)
+        employee = prepare_hire(request)
         async with self.db.transaction() as conn:
-            row = await conn.fetchrow(
-                _E["insert_employee"], employee.name, employee.adapter.value, employee.model,
-                employee.base_url, employee.api_key_env,
-                list(employee.command) if employee.command is not None else None,
-                employee.network, list(employee.skills), employee.price_in, employee.price_out,
-                employee.status.value, employee.max_output_tokens,
-            )
-            if row is None:
-                raise Conflict(f"an employee named {employee.name!r} already exists "
-                               "(names stay taken after firing, for the history); "
-                               "choose another name, or `aura employee edit` that one")
-            hired = employee_from_row(row)
-            await self.audit.record(
-                conn, actor=actor, action="employee.hired", subject=hired.name,
-                details=hired.public(),
-            )
+            return await self.hire_in(conn, employee, actor=actor)
+
+    async def hire_in(self, conn: Connection, employee: Employee, *, actor: str) -> Employee:
+        """Hire an employee checked by `prepare_hire`, on the caller's transaction (an approved
+        proposal hires in the approval's transaction)."""
+        row = await conn.fetchrow(
+            _E["insert_employee"], employee.name, employee.adapter.value, employee.model,
+            employee.base_url, employee.api_key_env,
+            list(employee.command) if employee.command is not None else None,
+            employee.network, list(employee.skills), employee.price_in, employee.price_out,
+            employee.status.value, employee.max_output_tokens,
+        )
+        if row is None:
+            raise Conflict(f"an employee named {employee.name!r} already exists "
+                           "(names stay taken after firing, for the history); "
+                           "choose another name, or `aura employee edit` that one")
+        hired = employee_from_row(row)
+        await self.audit.record(
+            conn, actor=actor, action="employee.hired", subject=hired.name,
+            details=hired.public(),
+        )
         return hired
 
     async def edit(
@@ -189,6 +192,14 @@ class Roster:
         async with self.db.connection() as conn:
             rows = await conn.fetch(_E["employee_scores"], SCORE_WINDOW)
         return {row["employee"]: scores_from_row(row) for row in rows}
+
+
+def prepare_hire(request: HireRequest) -> Employee:
+    """The employee a hire request would give, checked (and its program looked for)."""
+    employee = validate_hire(request)
+    if request.check_command and employee.command is not None:
+        require_command_exists(employee.command)
+    return employee
 
 
 async def _locked(conn: Connection, name: str) -> Employee:

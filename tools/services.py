@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.approvals import Approvals
 from governance.auditor import Auditor
 from governance.budgets import Budgets
 from orchestra.events import JobEvents
@@ -24,3 +25,4 @@ class ToolServices:
     auditor: Auditor
     db: Database
     budgets: Budgets
+    approvals: Approvals

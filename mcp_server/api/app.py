@@ -10,12 +10,22 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from mcp_server.api import audit, budgets, employees, events, jobs, ledger, pool, tokens
+from mcp_server.api import (
+    approvals,
+    audit,
+    budgets,
+    employees,
+    events,
+    jobs,
+    ledger,
+    pool,
+    tokens,
+)
 from mcp_server.api.openapi import openapi_route
 from mcp_server.api.routing import ApiServices, director_only, starlette_route
 from mcp_server.http import Probe, Render, ops_routes, problem_handlers
 
-RESOURCES = (tokens, employees, jobs, pool, budgets, ledger, audit, events)
+RESOURCES = (tokens, employees, jobs, pool, budgets, ledger, audit, approvals, events)
 
 __all__ = ["RESOURCES", "ApiServices", "build_api"]
 

@@ -54,6 +54,16 @@ def routes(s: ApiServices) -> list[ApiRoute]:
 
         return handler
 
+    async def reinstate(request: Request) -> Employee:
+        # Only the Director key reaches this route, so the call is the Director's decision
+        # (policy `reinstate`); it is recorded as an approval beside the audit entry.
+        name = request.path_params["name"]
+        employee = await s.roster.reinstate(name, actor=DIRECTOR)
+        await s.approvals.record_director_action(
+            action="reinstate", subject=name, params={"employee": name},
+            summary=f"reinstate {name} (was suspended), on probation")
+        return employee_view(employee)
+
     name = {"name": EMPLOYEE_NAME}
     return [
         ApiRoute("/employees", {
@@ -74,7 +84,7 @@ def routes(s: ApiServices) -> list[ApiRoute]:
                               "reinstated.", answer=Employee),
         }, params=name),
         ApiRoute("/employees/{name}/reinstate", {
-            "POST": Operation(standing(s.roster.reinstate), "Reinstate a suspended employee, "
+            "POST": Operation(reinstate, "Reinstate a suspended employee, "
                               "on probation.", answer=Employee),
         }, params=name),
     ]

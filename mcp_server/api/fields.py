@@ -58,6 +58,7 @@ SlotStateName = Literal["empty", "idle", "busy", "loading"]
 BreakKindName = Literal["gap", "link", "content", "head_mismatch"]
 LedgerKindName = Literal["call", "reservation", "release"]
 BudgetScopeName = Literal["global", "employee"]
+ApprovalStatusName = Literal["pending", "approved", "denied", "expired"]
 
 # Free text (commands) may hold tabs and newlines; NUL and lone surrogates never.
 _NOT_IN_FREE_TEXT = re.compile("[\x00\ud800-\udfff]")
@@ -203,6 +204,13 @@ JobRef = Annotated[str, CleanText(
     pattern=r"^[0-9a-fA-F-]{4,36}$",
     rule="must be a job id (a UUID) or at least its first 4 hex digits, such as 8fe6d434",
 )]
+# An approval id, or its first hex digits (`governance.approvals` resolves a prefix).
+ApprovalRef = Annotated[str, CleanText(
+    pattern=r"^[0-9a-fA-F-]{4,36}$",
+    rule="must be an approval id (a UUID) or at least its first 4 hex digits",
+)]
+# The Director's note on a decision: free text, returned to the caller as data.
+Note = Annotated[FreeText, Field(min_length=1, max_length=2_000)]
 # USD per million tokens: a JSON number or a decimal string; never a float inside.
 Price = Annotated[Decimal, BeforeValidator(_price), WithJsonSchema({"anyOf": [
     {"type": "number", "minimum": 0, "maximum": int(MAX_PRICE)},
@@ -232,3 +240,4 @@ JOB_REF: TypeAdapter[str] = TypeAdapter(JobRef)
 EMPLOYEE_NAME: TypeAdapter[str] = TypeAdapter(EmployeeName)
 TOKEN_NAME: TypeAdapter[str] = TypeAdapter(TokenName)
 BUDGET_NAME: TypeAdapter[str] = TypeAdapter(BudgetName)
+APPROVAL_REF: TypeAdapter[str] = TypeAdapter(ApprovalRef)

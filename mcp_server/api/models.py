@@ -23,6 +23,7 @@ from mcp_server.api.fields import (
     MAX_OUTPUT_TOKENS,
     MAX_PAGE,
     AdapterName,
+    ApprovalStatusName,
     BreakKindName,
     BudgetScopeName,
     Commands,
@@ -36,6 +37,7 @@ from mcp_server.api.fields import (
     LedgerKindName,
     ModelTag,
     Money,
+    Note,
     Price,
     Skills,
     SlotStateName,
@@ -158,6 +160,27 @@ class LedgerFilter(Page):
     since: datetime | None = Field(None, description="ISO time, inclusive")
     until: datetime | None = Field(None, description="ISO time, exclusive")
     cursor: Cursor | None = None
+
+
+class ApprovalFilter(Page):
+    """`GET /api/v1/approvals?status=&limit=`."""
+
+    status: ApprovalStatusName | None = None
+
+
+class ApproveBody(StrictBody):
+    """`POST /api/v1/approvals/{id}/approve`: an optional note (the body may be empty)."""
+
+    note: Note | None = None
+
+
+class DenyBody(StrictBody):
+    """`POST /api/v1/approvals/{id}/deny`: the note is required; the caller gets it back."""
+
+    note: Note
+
+    hints: ClassVar[Mapping[str, str]] = {
+        "note": "a denial needs a note saying why; it is returned to the caller"}
 
 
 class ExportQuery(Query):
@@ -403,3 +426,26 @@ class LedgerPage(Answer):
     totals: LedgerTotals
     next_cursor: str | None = Field(description="pass as cursor for the next page; null at "
                                     "the end")
+
+
+class Approval(Answer):
+    """An approval (DESIGN §10): what waits for the Director, or was decided."""
+
+    id: str
+    action: str = Field(description="job, budget, hire, reinstate, apply_diff, "
+                        "retention_prune or question")
+    subject: str = Field(description="what it is about: a job id, an employee name, …")
+    summary: str
+    status: ApprovalStatusName = Field(description="expired counts as denied")
+    requested_by: str
+    created_at: str
+    expires_at: str
+    decided_by: str | None = Field(description="director, or policy:<version> when the "
+                                   "policy let it through by itself")
+    note: str | None = Field(description="the Director's note; a denial always has one")
+
+
+class ApprovalList(Answer):
+    """`GET /api/v1/approvals`: newest first."""
+
+    approvals: list[Approval]

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from governance.access import TokenRegistry, director_key_matches
 from governance.accountant import Accountant
 from governance.anchors import AnchorFile
+from governance.approvals import Approvals
 from governance.auditor import Auditor
 from governance.budgets import Budgets
 from mcp_server.api.payloads import read_path
@@ -57,6 +58,7 @@ class ApiServices:
     changes: ChangeApplier
     feed: EventFeed
     events_heartbeat_s: float
+    approvals: Approvals
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
 -- submit_job --
 -- The job and its audit entry in one statement (one round trip, atomic): inserted only when
 -- the named employee takes work, and not when the idempotency key is taken. No row back means
--- one of those two; the caller finds out which.
+-- one of those two; the caller finds out which. $2 is queued, or pending_approval with $14 the
+-- approval it waits for; $15 is who let it through (the policy's version) or will decide.
 WITH inserted AS (
     INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
-                      max_attempts, client, idempotency_key, max_cost_usd, skills)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13
+                      max_attempts, client, idempotency_key, max_cost_usd, skills, approval_id)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14
     WHERE $5::text IS NULL OR EXISTS (
         SELECT 1 FROM employees WHERE name = $5 AND status IN ('probation', 'active'))
     ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -14,7 +15,8 @@ WITH inserted AS (
     SELECT audit_append($11, 'job.submitted', inserted.id::text, jsonb_build_object(
         'kind', inserted.kind, 'employee', inserted.requested_employee,
         'skills', inserted.skills, 'project', inserted.project, 'acceptance', inserted.acceptance,
-        'priority', inserted.priority, 'max_cost_usd', inserted.max_cost_usd)) AS audit_seq
+        'priority', inserted.priority, 'max_cost_usd', inserted.max_cost_usd,
+        'status', inserted.status, 'approval', coalesce($14::uuid::text, $15::text))) AS audit_seq
     FROM inserted
 )
 SELECT inserted.*, audited.audit_seq FROM inserted, audited;
@@ -204,3 +206,26 @@ WITH refused AS (
     FROM refused, (SELECT count(*) FROM freed) AS released
 )
 SELECT refused.* FROM refused, audited;
+
+-- await_approval_job --
+-- A budget refused the job's call and the policy asks the Director ($5: the approval): the job
+-- waits in pending_approval holding nothing (lease, slot and reservation go; the attempt does
+-- not count, as in hand_back_job, so the resumed run is the same attempt), with the refusal's
+-- figures kept ($3, $4) until the Director decides.
+WITH waiting AS (
+    UPDATE jobs SET status = 'pending_approval', error = $3, budget_refusal = $4,
+                    approval_id = $5, attempts = attempts - 1,
+                    lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+    RETURNING *
+), attempt AS (
+    UPDATE job_attempts a SET finished_at = now(), outcome = 'refused', error = $3
+    FROM waiting WHERE a.job_id = waiting.id AND a.attempt = waiting.attempts + 1
+), freed AS (
+    SELECT release_job_slot(waiting.id, $2) FROM waiting
+), audited AS (
+    SELECT audit_append('worker:' || $2, 'job.awaiting_approval', waiting.id::text,
+                        $4::jsonb || jsonb_build_object('approval', $5::uuid))
+    FROM waiting, (SELECT count(*) FROM freed) AS released
+)
+SELECT waiting.* FROM waiting, audited;

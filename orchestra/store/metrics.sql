@@ -26,3 +26,7 @@ SELECT width_bucket(seconds, $1::float8[]) AS bucket, count(*) AS n, sum(seconds
 FROM (SELECT extract(epoch FROM finished_at - started_at)::float8 AS seconds
       FROM jobs WHERE finished_at IS NOT NULL AND started_at IS NOT NULL) AS finished
 GROUP BY 1;
+
+-- approvals_pending --
+-- Undecided and not yet past their time (an overdue one is expired at its next read).
+SELECT count(*) FROM approvals WHERE status = 'pending' AND expires_at > now();

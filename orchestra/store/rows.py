@@ -48,6 +48,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         max_cost_usd=_money(row["max_cost_usd"]),
         budget_refusal=row["budget_refusal"],
         skills=tuple(row["skills"]),
+        approval_id=row.get("approval_id"),
     )
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import TEST_POLICY
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT_S = 0.5
 LEASE_S = 3.0  # longer than three heartbeats: a rescue below is the dead-worker path's doing
@@ -37,6 +39,7 @@ class Workers:
             "AURA_BACKUP_DIR": str(self.root / "backups"),
             "AURA_WORKSPACES": str(self.root / "workspace"),
             "AURA_DIRECTOR_KEY": "test-director-key",
+            "AURA_POLICY_FILE": str(TEST_POLICY),
             "AURA_POLL_SECONDS": "0.5",
             "AURA_LEASE_SECONDS": str(LEASE_S),
             "AURA_HEARTBEAT_SECONDS": str(HEARTBEAT_S),

@@ -30,6 +30,8 @@ import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.integration.helpers import TEST_POLICY
+
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +116,7 @@ class Aura:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}
         env.update({
             "AURA_DATA_DIR": str(self.data_dir),
+            "AURA_POLICY_FILE": str(TEST_POLICY),
             "AURA_SANDBOX_DIR": str(self.root / "sandboxes"),
             "AURA_SNAPSHOT_DIR": str(self.snapshot_dir),
             "AURA_BACKUP_DIR": str(self.root / "backups"),

@@ -11,6 +11,7 @@ import pytest
 from mcp_server.app import System, build_system
 from mcp_server.settings import Settings
 from tests.fakes.ollama_server import FakeOllama
+from tests.integration.helpers import TEST_POLICY
 
 
 @pytest.fixture
@@ -25,7 +26,8 @@ def settings(tmp_path: Path, workspace: Path, ollama: FakeOllama) -> Settings:
         data_dir=tmp_path / "data", sandbox_dir=tmp_path / "sandboxes",
         snapshot_dir=tmp_path / "snapshots", backup_dir=tmp_path / "backups",
         workspaces=str(workspace), ollama_url=ollama.url, director_key="test-director-key",
-        lease_seconds=5, heartbeat_seconds=1, poll_seconds=0.5, _env_file=None,  # type: ignore[call-arg]
+        lease_seconds=5, heartbeat_seconds=1, poll_seconds=0.5, policy_file=TEST_POLICY,
+        _env_file=None,  # type: ignore[call-arg]
     )
 
 

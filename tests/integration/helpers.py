@@ -22,6 +22,9 @@ from orchestra.workspaces import Workspaces
 if TYPE_CHECKING:
     from mcp_server.app import System
 
+# The shipped policy with the shell tools tests use as acceptance commands allowed.
+TEST_POLICY = Path(__file__).resolve().parent.parent / "fixtures" / "policy.toml"
+
 
 async def hire(db: Database, name: str, adapter: str = "cli", **fields: object) -> Employee:
     if adapter == "cli" and "command" not in fields:
