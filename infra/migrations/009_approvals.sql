@@ -157,3 +157,18 @@ BEGIN
     END LOOP;
     RETURN v_count;
 END $$;
+
+-- The live feed (migration 008): an approval asked, decided or expired is an event, published
+-- at commit like the job, slot, employee and budget events.
+CREATE FUNCTION approvals_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM publish_event('approval', NEW.id::text, NEW.status,
+                          jsonb_build_object('action', NEW.action, 'subject', NEW.subject,
+                                             'job_id', NEW.job_id,
+                                             'expires_at', NEW.expires_at));
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER approvals_event AFTER INSERT OR UPDATE OF status ON approvals
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION approvals_event();

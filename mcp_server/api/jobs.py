@@ -96,6 +96,14 @@ def routes(s: ApiServices) -> list[ApiRoute]:
     async def apply(request: Request) -> models.ApplyResult:
         job = await job_of(request)
         applied = await s.changes.apply(job, actor=DIRECTOR)
+        if not applied.already:
+            # Only the Director key reaches this route: the call is the Director's decision
+            # (policy `apply_diff`), recorded as an approval bound to exactly this change.
+            await s.approvals.record_director_action(
+                action="apply_diff", subject=str(job.id),
+                params={"project": job.project, "after": applied.after, "diff": job.diff},
+                summary=f"apply job {str(job.id)[:8]} to {job.project}: "
+                        f"{len(applied.files)} file(s)")
         return models.ApplyResult(
             job_id=str(job.id), project=job.project or "", applied=not applied.already,
             already_applied=applied.already, files=list(applied.files))

@@ -49,6 +49,9 @@ async def test_a_succeeded_jobs_change_is_applied_once_and_audited(
             "SELECT actor, details FROM audit_log WHERE action = 'job.applied'")
     assert len(entries) == 1 and entries[0]["actor"] == "director"
     assert entries[0]["details"]["paths"] == ["greet.py", "new/mod.py"]
+    [approval] = await system.approvals.list_approvals()
+    assert (approval.action, approval.subject, approval.status, approval.decided_by) == (
+        "apply_diff", str(job.id), "approved", "director")
 
 
 async def test_a_project_that_moved_refuses_the_apply_naming_the_file(

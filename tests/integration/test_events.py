@@ -94,6 +94,21 @@ async def test_slot_employee_and_budget_changes_are_events(
         ("slot", "0", "idle")]
 
 
+async def test_an_approval_asked_and_decided_is_two_events(
+    system: System, base_url: str
+) -> None:
+    async with stream(base_url, await tip(system)) as events:
+        asked = await system.approvals.require(
+            action="apply_diff", subject="job-1", params={"diff": "A"},
+            requested_by="client:ide", summary="apply it?")
+        await system.approvals.decide(asked.approval.id, approve=False, note="not now")
+        got = await take(events, 2)
+    assert [(e.kind, e.data["id"], e.data["status"]) for e in got] == [
+        ("approval", str(asked.approval.id), "pending"),
+        ("approval", str(asked.approval.id), "denied")]
+    assert got[0].data["action"] == "apply_diff"
+
+
 async def test_reconnect_with_last_event_id_gets_exactly_the_missed_ones(
     system: System, base_url: str
 ) -> None:
