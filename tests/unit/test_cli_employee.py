@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -77,12 +77,16 @@ def unique_sleep() -> str:
     return f"1000.{uuid.uuid4().int % 10**9:09d}"
 
 
+def sleeping(argument: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", f"sleep {argument}"], capture_output=True)
+    return bool(found.stdout.strip())
+
+
 async def wait_no_process(argument: str, within: float = 5.0) -> bool:
     """True once no process on the host has `sleep <argument>` as its command line."""
     deadline = time.monotonic() + within
     while True:
-        found = subprocess.run(["pgrep", "-f", f"sleep {argument}"], capture_output=True)
-        if not found.stdout.strip():
+        if not sleeping(argument):
             return True
         if time.monotonic() > deadline:
             return False
