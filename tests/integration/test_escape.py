@@ -1,4 +1,5 @@
-"""Escapes tried from inside a command-line employee's command, and each one failing.
+"""Escapes tried from inside a command-line employee's command, and each one failing;
+the job's limits and its network, also seen from inside.
 
 One job, run as `aura up` runs it (the embedded PostgreSQL with its password, the Director
 key and the first MCP token in the data directory, the Director API served on loopback, a
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -26,12 +27,18 @@ from types import FrameType
 import pytest
 import uvicorn
 
+from governance.validation import BwrapValidator
 from mcp_server import embedded_pg
 from mcp_server.app import System, build_system
 from mcp_server.runner import ensure_first_token
 from mcp_server.settings import Settings
+from orchestra.confine import Cgroups, Confiner, JobLimits
+from orchestra.employees.base import EmployeeFailed, WorkRequest
+from orchestra.employees.cli import CliEmployee
 from orchestra.migrations import migrate
-from orchestra.models import Job, JobStatus, NewJob
+from orchestra.models import Adapter, Employee, Job, JobStatus, NewJob
+from orchestra.runlog import RunLog
+from orchestra.sandbox import JobCopy
 from tests.integration.helpers import hire
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
@@ -296,3 +303,122 @@ def test_it_cannot_log_in_to_the_embedded_postgres(escape: Escape) -> None:
     # Nor can any other local process without the password.
     assert escape.login_without_password in {
         "InvalidPasswordError", "InvalidAuthorizationSpecificationError"}
+
+
+# Limits and network, also from inside a command-line employee's command.
+
+needs_cgroups = pytest.mark.skipif(
+    Cgroups().mechanism == "rlimit",
+    reason="no writable cgroup (v1 memory+pids or v2): job-wide limits cannot be held here")
+
+SMALL = JobLimits(memory_mb=256, tmp_mb=16, pids=32)
+HOG = "import time; x = b'x' * ({mb} * 1024 * 1024); time.sleep(3)"
+
+
+async def _inside(tmp_path: Path, text: str, *, network: bool = False,
+                  limits: JobLimits = SMALL, timeout_s: float = 60) -> str:
+    """What the employee's script printed (its stdout, on exit 0 or not)."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    script = tmp_path / f"agent-{uuid.uuid4().hex[:6]}.sh"
+    script.write_text("#!/bin/sh\n" + text)
+    script.chmod(0o755)
+    employee = CliEmployee(
+        Employee(name="agent", adapter=Adapter.CLI, command=(str(script),), network=network),
+        confiner=Confiner(limits))
+    try:
+        result = await employee.work(WorkRequest("x", JobCopy.of_directory(work), timeout_s),
+                                     RunLog(tmp_path / "runlog.txt"))
+    except EmployeeFailed as failure:
+        return str(failure)
+    return result.text
+
+
+@needs_cgroups
+async def test_memory_is_capped_for_the_job_in_total(tmp_path: Path) -> None:
+    # Two processes, each taking 60 % of the cap: alone each would fit, together they do not.
+    each = SMALL.memory_mb * 6 // 10
+    text = await _inside(tmp_path, (
+        f'python3 -c "{HOG.format(mb=each)}" & a=$!\n'
+        f'python3 -c "{HOG.format(mb=each)}" & b=$!\n'
+        'wait $a; ra=$?; wait $b; rb=$?\necho "exits $ra $rb"\n'))
+    assert "exits" in text and "137" in text, text  # one of them was killed (SIGKILL)
+    assert "memory limit stopped a process" in (tmp_path / "runlog.txt").read_text()
+
+
+@needs_cgroups
+async def test_tmp_is_capped(tmp_path: Path) -> None:
+    text = await _inside(tmp_path, (
+        f"dd if=/dev/zero of=/tmp/fill bs=1M count={SMALL.tmp_mb * 4} 2>&1\n"
+        "echo size $(du -m /tmp/fill | cut -f1)\n"))
+    assert "No space left on device" in text, text
+    size = int(text.rsplit("size ", 1)[1].split()[0])
+    assert size <= SMALL.tmp_mb
+
+
+@needs_cgroups
+async def test_a_fork_storm_is_stopped_by_the_process_cap(tmp_path: Path) -> None:
+    storm = (
+        "import os, time\n"
+        "started = 0\n"
+        "for _ in range(1000):\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30); os._exit(0)\n"
+        "        started += 1\n"
+        "    except OSError:\n"
+        "        break\n"
+        "print('forked', started, flush=True)\n"
+    )
+    text = await _inside(tmp_path, f"python3 - <<'EOF'\n{storm}EOF\n", timeout_s=20)
+    forked = int(text.rsplit("forked ", 1)[1].split()[0])
+    assert forked < SMALL.pids, text
+
+
+@pytest.fixture
+async def loopback_port() -> AsyncIterator[int]:
+    """A TCP service on the host's loopback that greets whoever connects."""
+
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello-from-the-host\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+CONNECT = ('python3 -c "import socket; s = socket.create_connection((\'127.0.0.1\', {port}), 3);'
+           ' print(s.recv(100).decode().strip())" 2>&1 | tail -1\n')
+
+
+async def test_without_network_the_host_is_unreachable(
+    tmp_path: Path, loopback_port: int
+) -> None:
+    text = await _inside(tmp_path, CONNECT.format(port=loopback_port))
+    assert "hello-from-the-host" not in text
+    assert "Connection refused" in text or "unreachable" in text, text
+
+
+async def test_with_network_the_host_is_reachable(tmp_path: Path, loopback_port: int) -> None:
+    text = await _inside(tmp_path, CONNECT.format(port=loopback_port), network=True)
+    assert text.strip() == "hello-from-the-host", text
+
+
+@needs_cgroups
+async def test_acceptance_checks_share_the_cap_in_total(tmp_path: Path) -> None:
+    each = SMALL.memory_mb * 6 // 10
+    both = (f'python3 -c "{HOG.format(mb=each)}" & a=$!; python3 -c "{HOG.format(mb=each)}" '
+            '& b=$!; wait $a && wait $b')
+    fill = f"dd if=/dev/zero of=/tmp/fill bs=1M count={SMALL.tmp_mb * 4}"
+    work = tmp_path / "work"
+    work.mkdir()
+    report = await BwrapValidator(limits=SMALL).validate(
+        JobCopy.of_directory(work), [both, fill], RunLog(tmp_path / "runlog.txt"))
+    memory, tmp = report.checks
+    assert not memory.passed and "memory limit stopped" in memory.output_tail
+    assert not tmp.passed and "No space left on device" in tmp.output_tail
