@@ -422,3 +422,24 @@ async def test_acceptance_checks_share_the_cap_in_total(tmp_path: Path) -> None:
     memory, tmp = report.checks
     assert not memory.passed and "memory limit stopped" in memory.output_tail
     assert not tmp.passed and "No space left on device" in tmp.output_tail
+
+
+async def test_the_settings_limits_reach_employees_and_checks(db_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", sandbox_dir=tmp_path / "sandboxes",
+        snapshot_dir=tmp_path / "snapshots", backup_dir=tmp_path / "backups",
+        director_key="k", job_memory_mb=300, job_tmp_mb=20, job_pids=40,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    system = await build_system(settings, db_url)
+    try:
+        await hire(system.db, "agent")
+        employee = await system.manager.attempts.adapters.get("agent")
+        assert isinstance(employee, CliEmployee)
+        expected = JobLimits(memory_mb=300, tmp_mb=20, pids=40)
+        assert employee.confiner.limits == expected
+        validator = system.manager.attempts.validator
+        assert isinstance(validator, BwrapValidator)
+        assert validator.confiner is employee.confiner
+    finally:
+        await system.close()
