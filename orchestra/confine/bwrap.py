@@ -144,7 +144,7 @@ class Confiner:
             )
             hit = tuple(cgroup.events())
         finally:
-            cgroup.close()
+            self.cgroups.release(cgroup)
         return ConfinedRun(result, hit)
 
     def describe(self, network: bool) -> str:

@@ -34,7 +34,10 @@ log = logging.getLogger("orchestra.confine")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _PREFIX = "aura-"
 _NAME = re.compile(r"[^A-Za-z0-9_.-]")
-_EMPTY_WAIT_S = 2.0  # how long removal waits for killed processes to leave the cgroup
+# Removal retries briefly (on the event loop's thread, so briefly); a cgroup still busy then is
+# retried on later runs: its last processes are killed but may not be reaped yet.
+_REMOVE_TRIES = 5
+_REMOVE_PAUSE_S = 0.01
 JOIN_FAILED_EXIT = 125  # the wrapper's exit code when it cannot join the cgroup
 
 Mechanism = Literal["cgroup2", "cgroup1", "rlimit"]
@@ -85,24 +88,33 @@ class JobCgroup:
                 hit.append("pids")
         return hit
 
-    def close(self) -> None:
-        """Kill whatever is still in the cgroup and remove it."""
+    def close(self) -> list[Path]:
+        """Kill whatever is still in the cgroup and remove it; return the directories that
+        could not be removed yet (a killed process not reaped so far still counts)."""
         for d in self.dirs:
             _kill_all(d)
-        deadline = time.monotonic() + _EMPTY_WAIT_S
-        for d in self.dirs:
-            while True:
-                try:
-                    d.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        log.warning("could not remove cgroup %s: processes remain", d)
-                        break
-                    _kill_all(d)
-                    time.sleep(0.02)
+        return remove_dirs(self.dirs)
+
+
+def remove_dirs(dirs: Sequence[Path]) -> list[Path]:
+    """rmdir each cgroup, retrying briefly; the ones still busy are returned."""
+    left = list(dirs)
+    for attempt in range(_REMOVE_TRIES):
+        busy = []
+        for d in left:
+            try:
+                d.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                _kill_all(d)
+                busy.append(d)
+        left = busy
+        if not left:
+            break
+        if attempt + 1 < _REMOVE_TRIES:
+            time.sleep(_REMOVE_PAUSE_S)
+    return left
 
 
 def _counter(path: Path, key: str) -> int:
@@ -140,6 +152,7 @@ class Cgroups:
     def __init__(self, root: Path = CGROUP_ROOT, *, force: Mechanism | None = None) -> None:
         self.root = root
         self._mechanism: Mechanism | None = force
+        self._stale: list[Path] = []
 
     @property
     def mechanism(self) -> Mechanism:
@@ -173,9 +186,16 @@ class Cgroups:
             except OSError:
                 continue
             if probe is not None:
-                probe.close()
+                self._stale += probe.close()
                 return mechanism  # type: ignore[return-value]
         return "rlimit"
+
+    def release(self, cgroup: JobCgroup) -> None:
+        """Close `cgroup`; what cannot be removed yet is retried on the next release."""
+        self._stale = remove_dirs(self._stale) + cgroup.close()
+        if self._stale:
+            log.info("cgroups not yet empty, removal retried later: %s",
+                     ", ".join(map(str, self._stale)))
 
     def create(self, job: str, limits: JobLimits) -> JobCgroup:
         """A fresh cgroup for one run of `job` with `limits` (or the rlimit stand-in)."""
