@@ -31,6 +31,7 @@ from mcp_server.metrics import Metrics
 from mcp_server.settings import Settings
 from orchestra import migrations
 from orchestra.changes import ChangeApplier
+from orchestra.confine import Confiner, JobLimits
 from orchestra.employees.cache import AdapterCache
 from orchestra.events import JobEvents
 from orchestra.feed import EventFeed
@@ -143,7 +144,15 @@ async def build_system(settings: Settings, dsn: str, policy: Policy | None = Non
     approvals.performers[HIRE] = hire_performer(roster)
     gate = JobApprovals(approvals, accountant)
     approvals.job_check = gate.check_job
-    adapters = AdapterCache(roster, ollama_url=settings.ollama_url)
+    # One confinement for every command a job runs: its employee's and its checks'.
+    confiner = Confiner(
+        JobLimits(memory_mb=settings.job_memory_mb, tmp_mb=settings.job_tmp_mb,
+                  pids=settings.job_pids),
+        extra_read_paths=settings.validation_read_roots,
+        hidden=[settings.data_dir.resolve(), settings.sandbox_dir.resolve(),
+                settings.snapshot_dir.resolve(), settings.backup_dir.resolve()],
+    )
+    adapters = AdapterCache(roster, ollama_url=settings.ollama_url, confiner=confiner)
     pool = Pool(db, adapters.get, size=settings.pool_slots)
     reserved = [settings.data_dir, settings.sandbox_dir, settings.snapshot_dir,
                 settings.backup_dir]
@@ -162,9 +171,7 @@ async def build_system(settings: Settings, dsn: str, policy: Policy | None = Non
         sandboxes=sandboxes,
         ledger=accountant,
         validator=BwrapValidator(
-            time_limit_s=settings.validation_timeout_seconds,
-            extra_read_paths=settings.validation_read_roots,
-        ),
+            time_limit_s=settings.validation_timeout_seconds, confiner=confiner),
         shipper=shipper,
         config=AttemptConfig(job_timeout_seconds=settings.job_timeout_seconds),
     )

@@ -57,13 +57,19 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(5.0, gt=0)
     job_timeout_seconds: float = Field(600.0, gt=0)
     validation_timeout_seconds: float = Field(300.0, gt=0)
+    # What one job's commands (a command-line employee's, then its acceptance checks) may use
+    # at once, in total: memory in MiB (its private /tmp counts), /tmp in MiB, processes.
+    job_memory_mb: int = Field(2048, ge=64)
+    job_tmp_mb: int = Field(512, ge=1)
+    job_pids: int = Field(256, ge=8)
     backup_after_migrate: bool = True
     # Where approval notices are POSTed (ntfy, a chat webhook); unset: none are sent.
     notify_url: str | None = None
     # Budget periods are calendar months in this IANA time zone (DESIGN §8).
     timezone: str = "UTC"
-    # Extra directories acceptance checks may read (a toolchain under $HOME, say); colon-separated.
-    # Only the system directories and the sandbox are visible otherwise.
+    # Extra directories a job's confined commands (acceptance checks and command-line
+    # employees) may read (a toolchain under $HOME, say); colon-separated. Only the system
+    # directories, the job view and the files an employee's command names are visible otherwise.
     validation_read_paths: str = ""
     # Names of ignored folders shown read-only to jobs besides the built-in dependency folders
     # (`.venv`, `node_modules`, `target`…); colon-separated. Other ignored folders stay hidden.

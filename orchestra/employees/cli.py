@@ -13,13 +13,15 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from orchestra.confine import Confiner
 from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest, WorkResult
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
 from orchestra.models import Employee
-from orchestra.process import ProcessStartError, run_process
+from orchestra.process import ProcessStartError
 from orchestra.runlog import RunLog
-from orchestra.sandbox import JobCopy, view_args
+from orchestra.sandbox import JobCopy
+from orchestra.sandbox.view import program_paths
 
 _PLACEHOLDER = re.compile(r"\{prompt(?:_file)?\}")
 _SHOWN_PROMPT_CHARS = 60  # longer prompts are elided from the logged command line
@@ -29,8 +31,9 @@ _PIPE_GRACE_S = 2.0  # how long output may keep flowing after the command itself
 MAX_OUTPUT_BYTES = 1024 * 1024  # stdout kept as the reply; the run log still gets all of it
 # The only variables of the service's environment a command sees (besides the employee's own
 # key variable, see `CliEmployee`): never the service's secrets (AURA_*, provider keys, …).
-ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME",
-             "SHELL", "PYENV_ROOT", "PYENV_VERSION", "JAVA_HOME", "GOROOT", "XDG_CONFIG_HOME")
+# HOME is not taken from the service: it is the job's private home (see `CliEmployee`).
+ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME",
+             "SHELL", "PYENV_ROOT", "PYENV_VERSION", "JAVA_HOME", "GOROOT")
 
 
 def _is_service_variable(name: str) -> bool:
@@ -56,10 +59,14 @@ class CliEmployee:
 
     `employee.command` is an argv list in which `{prompt}` becomes the prompt and
     `{prompt_file}` the path of a temporary file holding it (outside the sandbox, deleted
-    afterwards); the prompt is also written to the program's stdin. The program runs in the
-    job view of the request's working copy (see `_in_view`; it edits the copy itself) in a
-    session of its own, so that on timeout, cancellation or exit the whole process group is
-    killed. Its stdout is the reply
+    afterwards); the prompt is also written to the program's stdin. The program runs confined
+    by `confiner` (bubblewrap, as the acceptance checks: see `orchestra.confine`) in the job
+    view of the request's working copy (it edits the copy itself; without a copy, an empty
+    throwaway directory), with no network unless the employee has `network: true`, the job's
+    limits for its whole process tree, and a private home (`home_for`) as $HOME, removed with
+    the copy. The files its command names by absolute path (a script, an interpreter and its
+    prefix) are shown read-only. On timeout, cancellation or exit the whole tree is killed.
+    Its stdout is the reply
     (the first `max_output_bytes` of it, then a note of how much was left out); stdout and
     stderr go to the run log as they arrive. It reports no tokens.
 
@@ -76,7 +83,7 @@ class CliEmployee:
         env: Mapping[str, str] | None = None,
         *,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
-        bwrap: str = "bwrap",
+        confiner: Confiner | None = None,
     ) -> None:
         if not employee.command:
             raise InvalidInput(
@@ -94,7 +101,7 @@ class CliEmployee:
         self.command: tuple[str, ...] = tuple(employee.command)
         self.env_overrides: dict[str, str] = overrides
         self.max_output_bytes = max_output_bytes
-        self.bwrap = bwrap
+        self.confiner = confiner or Confiner()
 
     def environment(self) -> tuple[dict[str, str], str | None]:
         """The program's whole environment, and the name of a key variable withheld, if any."""
@@ -123,52 +130,39 @@ class CliEmployee:
             prompt_file = scratch / "prompt.txt"
             prompt_file.write_text(request.prompt, encoding="utf-8")
             if request.copy is not None:
-                workdir = request.copy.path
+                copy = request.copy
+                home = home_for(copy)
             else:
-                workdir = scratch / "work"
-                workdir.mkdir()
-            return await self._run(request, runlog, str(prompt_file), workdir)
+                work = scratch / "work"
+                work.mkdir()
+                copy = JobCopy.of_directory(work)
+                home = scratch / "home"
+            home.mkdir(mode=0o700, exist_ok=True)
+            return await self._run(request, runlog, prompt_file, copy, home)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-
-    def _in_view(self, argv: list[str], copy: JobCopy | None, runlog: RunLog) -> list[str]:
-        """`argv` run in the job view: the host as it is (`--dev-bind / /`, network shared;
-        confinement is a later step), but the working copy at the project's own path and the
-        project's dependency folders read-only on top, so the agent's paths and tools are the
-        project's. Without bubblewrap the program runs in the copy's host path instead."""
-        if copy is None:
-            return argv
-        bwrap = shutil.which(self.bwrap)
-        if bwrap is None:
-            runlog.write(
-                f"VIEW {self.employee.name}",
-                f"bubblewrap ({self.bwrap}) is not installed: running in {copy.path} instead of "
-                f"at the project's path {copy.project}; dependency folders are not visible",
-            )
-            return argv
-        view = view_args(copy, toolchain=False)
-        masks = _enclosing_git_masks(copy.project)
-        return [bwrap, "--dev-bind", "/", "/", *view, *masks, "--die-with-parent", "--", *argv]
 
     def _shown(self, prompt: str, prompt_file: str) -> str:
         shown = prompt if len(prompt) <= _SHOWN_PROMPT_CHARS else f"<prompt: {len(prompt)} chars>"
         return shlex.join(_substitute(self.command, shown, prompt_file))
 
     async def _run(
-        self, request: WorkRequest, runlog: RunLog, prompt_file: str, workdir: Path
+        self, request: WorkRequest, runlog: RunLog, prompt_file: Path, copy: JobCopy,
+        home: Path,
     ) -> WorkResult:
         name = self.employee.name
-        argv = _substitute(self.command, request.prompt, prompt_file)
-        shown_dir = request.copy.project if request.copy is not None else workdir
+        argv = _substitute(self.command, request.prompt, str(prompt_file))
         runlog.write(
-            f"COMMAND {name}", f"{self._shown(request.prompt, prompt_file)}\n(in {shown_dir})"
+            f"COMMAND {name}",
+            f"{self._shown(request.prompt, str(prompt_file))}\n(in {copy.project}; "
+            f"{self.confiner.describe(self.employee.network)})",
         )
         env, withheld = self.environment()
-        if request.copy is not None:
-            # Git must find no repository above the copy: for a project inside a larger
-            # repository that would be the user's real one (an agent that commits would move
-            # its HEAD). `_in_view` also masks those `.git` entries.
-            env["GIT_CEILING_DIRECTORIES"] = str(request.copy.project.parent)
+        env["HOME"] = str(home)
+        # Git must find no repository above the copy: for a project inside a larger
+        # repository that would be the user's real one (an agent that commits would move its
+        # HEAD). The view also masks those `.git` entries.
+        env["GIT_CEILING_DIRECTORIES"] = str(copy.project.parent)
         if withheld is not None:
             runlog.write(
                 f"ENV {name}",
@@ -181,10 +175,14 @@ class CliEmployee:
             runlog.write(f"{stream.upper()} from {name}", text)
 
         try:
-            _check_program(argv[0], env, workdir)
-            result = await run_process(
-                self._in_view(argv, request.copy, runlog),
-                cwd=workdir,
+            _check_program(argv[0], env, copy.path)
+            if self.confiner.executable() is None:
+                raise ProcessStartError(
+                    errno.ENOENT, "bubblewrap is not installed; command-line employees never "
+                    "run unconfined", self.confiner.bwrap)
+            run = await self.confiner.run(
+                self._confined(argv, copy, home, prompt_file, env),
+                job=copy.job_id,
                 env=env,
                 stdin=request.prompt.encode("utf-8"),
                 timeout_s=request.timeout_s,
@@ -192,16 +190,20 @@ class CliEmployee:
                 keep_bytes=self.max_output_bytes,
                 pipe_grace_s=_PIPE_GRACE_S,
             )
-        except ProcessStartError as exc:
-            message = f"employee {name!r} could not start {argv[0]!r} in {workdir}: {exc}"
+        except OSError as exc:  # ProcessStartError, or the job's cgroup could not be made
+            message = f"employee {name!r} could not start {argv[0]!r} in {copy.project}: {exc}"
             runlog.write(f"ERROR {name}", message)
             raise EmployeeFailed(message) from exc
 
+        result = run.result
         output_tail = "\n".join(tail)
+        if run.limits_hit:
+            runlog.write(f"LIMIT {name}",
+                         f"the job's {' and '.join(run.limits_hit)} limit stopped a process")
         if result.timed_out:
             message = (
                 f"employee {name!r} did not finish within {request.timeout_s:g}s; "
-                f"its process group was killed. Last output:\n{output_tail}"
+                f"its process tree was killed. Last output:\n{output_tail}"
             )
             runlog.write(f"TIMEOUT {name}", message)
             raise EmployeeTimeout(message)
@@ -215,6 +217,28 @@ class CliEmployee:
         # the accountant charges the call its reserved worst case.
         return WorkResult(text=_reply(result.stdout, result.stdout_dropped), usage=Usage(),
                           exit_code=code, metered=False)
+
+    def _confined(
+        self, argv: list[str], copy: JobCopy, home: Path, prompt_file: Path,
+        env: Mapping[str, str],
+    ) -> list[str]:
+        """The bwrap command line: the job view, the home, the prompt file and the programs
+        the employee's command names (from the command as hired, never from the prompt)."""
+        program = self.command[0]
+        if "/" not in program:
+            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            program = found or program
+        named = [program, *(arg for arg in self.command[1:] if os.path.isabs(arg))]
+        return self.confiner.argv(
+            copy, argv, network=self.employee.network, home=home,
+            read_files=[*program_paths(named), prompt_file],
+            masks=_enclosing_git_masks(copy.project),
+        )
+
+
+def home_for(copy: JobCopy) -> Path:
+    """The job's private home: `<sandbox_dir>/<job-id>.home`, beside its copy."""
+    return copy.path.with_name(copy.path.name + ".home")
 
 
 def _check_program(program: str, env: Mapping[str, str], workdir: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from orchestra.confine import Confiner
 from orchestra.employees.base import EmployeeAdapter
 from orchestra.employees.cli import CliEmployee
 from orchestra.employees.ollama import OllamaEmployee
@@ -11,14 +12,17 @@ from orchestra.errors import InvalidInput
 from orchestra.models import Adapter, Employee
 
 
-def build_adapter(employee: Employee, *, ollama_url: str) -> EmployeeAdapter:
+def build_adapter(
+    employee: Employee, *, ollama_url: str, confiner: Confiner | None = None
+) -> EmployeeAdapter:
     """The adapter for `employee`; Ollama employees without their own `base_url` use
-    `ollama_url`. Raises `InvalidInput` for a kind of employee not supported yet."""
+    `ollama_url`; command-line employees run under `confiner`. Raises `InvalidInput` for a
+    kind of employee not supported yet."""
     match employee.adapter:
         case Adapter.OLLAMA:
             return OllamaEmployee(employee, employee.base_url or ollama_url)
         case Adapter.CLI:
-            return CliEmployee(employee)
+            return CliEmployee(employee, confiner=confiner)
         case Adapter.OPENAI | Adapter.GEMINI:
             raise InvalidInput(f"adapter '{employee.adapter.value}' is not available yet")
         case _:

@@ -207,19 +207,21 @@ class Sandboxes:
         return await apply_job(self.repo, job_name(job_id), project)
 
     async def remove(self, job_id: object, *, wait: bool = True) -> None:
-        """Delete the job's working copy (its refs and metadata stay).
+        """Delete the job's working copy and private home (its refs and metadata stay).
 
         The copy is renamed away at once, so the job's name is free; with `wait=False` the
         deletion goes on in the background (for a stop, which must be quick)."""
         name = job_name(job_id)
         self._job_index(name).unlink(missing_ok=True)
-        aside = copies.move_aside(self.path(name))
-        if aside is None:
-            return
-        if wait:
-            await copies.delete_tree(aside)
-        else:
-            copies.delete_tree_detached(aside)
+        # The copy and the private home a command-line employee had (`<job>.home`).
+        for path in (self.path(name), self.root / f"{name}.home"):
+            aside = copies.move_aside(path)
+            if aside is None:
+                continue
+            if wait:
+                await copies.delete_tree(aside)
+            else:
+                copies.delete_tree_detached(aside)
 
     def sweep(self, *, staging_older_than_s: float = 3600.0) -> int:
         """Start deleting what interrupted work left in the sandbox root: every copy moved

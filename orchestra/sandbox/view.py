@@ -63,6 +63,30 @@ def command_env(project: Path, read_only: Sequence[Path], service_path: str) -> 
     return env
 
 
+def program_paths(named: Iterable[str]) -> list[Path]:
+    """Host paths to show read-only so the files a command names by absolute path run: each
+    existing regular file itself and, for a program (or `#!` interpreter) in a virtualenv's or
+    an installation's `bin`, that virtualenv and the interpreter prefix its `home =` names.
+    Never a directory named outright (it could be a whole home)."""
+    found: list[Path] = []
+    for name in named:
+        if not os.path.isabs(name) or not os.path.isfile(name):
+            continue
+        found.append(Path(name))
+        for program in (name, _shebang(os.path.realpath(name))):
+            if program is None or _is_system(os.path.realpath(program)):
+                continue
+            prefix = Path(_prefix(program))
+            if (prefix / "pyvenv.cfg").is_file():
+                found.append(prefix)
+                home = _venv_home(prefix)
+                if home is not None:
+                    found.append(Path(_prefix(os.path.join(os.path.realpath(home), "python"))))
+            elif program != name:
+                found.append(Path(program))
+    return found
+
+
 def project_venv(project: Path, read_only: Sequence[Path]) -> Path | None:
     for name in VENV_NAMES:
         venv = project / name

@@ -109,8 +109,11 @@ class Aura:
 
     @property
     def database_url(self) -> str:
-        """The embedded server listens on a Unix socket in its data directory."""
-        return f"postgresql://postgres:@/postgres?host={(self.data_dir / 'pg').resolve()}"
+        """The embedded server listens on a Unix socket in its data directory and lets in only
+        who has its password (`pg.password` in the data directory)."""
+        password = (self.data_dir / "pg.password").read_text("utf-8").strip()
+        return (f"postgresql://postgres:{password}@/postgres"
+                f"?host={(self.data_dir / 'pg').resolve()}")
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}

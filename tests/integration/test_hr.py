@@ -69,13 +69,15 @@ async def test_k_failures_in_a_row_suspend_and_the_employee_takes_no_more_work(
 async def test_a_success_ends_the_failure_streak(system: System, tmp_path: object) -> None:
     from pathlib import Path
 
-    flag = Path(str(tmp_path)) / "fail"
-    flag.touch()
-    await hire(system.db, "moody", command=["sh", "-c", f"test ! -e {flag}"])
+    # The employee is confined, so its mood is its script, rewritten between jobs.
+    mood = Path(str(tmp_path)) / "moody.sh"
+    mood.write_text("#!/bin/sh\nexit 1\n")
+    mood.chmod(0o755)
+    await hire(system.db, "moody", command=[str(mood)])
     assert await _run_jobs(system, "moody", 2) == [JobStatus.FAILED] * 2
-    flag.unlink()
+    mood.write_text("#!/bin/sh\nexit 0\n")
     assert await _run_jobs(system, "moody", 1) == [JobStatus.SUCCEEDED]
-    flag.touch()
+    mood.write_text("#!/bin/sh\nexit 1\n")
     assert await _run_jobs(system, "moody", 2) == [JobStatus.FAILED] * 2
     assert (await system.roster.get("moody")).status is EmployeeStatus.PROBATION  # 2, not 4
 

@@ -55,10 +55,10 @@ async def test_edits_escaping_the_sandbox_fail_the_job(
 async def test_failure_with_attempts_left_goes_back_to_the_queue(
     system: System, workspace: Path, tmp_path: Path
 ) -> None:
-    # Fails on the first run, succeeds on the second: the counter file lives outside.
-    counter = tmp_path / "count"
+    # Fails on the first run, succeeds on the second. The employee cannot keep a counter
+    # outside its sandbox (it is confined), so the test changes its script in between.
     script = tmp_path / "flaky.sh"
-    script.write_text(f'#!/bin/sh\necho x >> {counter}\n[ $(wc -l < {counter}) -ge 2 ]\n')
+    script.write_text("#!/bin/sh\nexit 1\n")
     script.chmod(0o755)
     await hire(system.db, "flaky", command=[str(script)])
     system.manager.attempts.config = dataclasses.replace(
@@ -67,6 +67,7 @@ async def test_failure_with_attempts_left_goes_back_to_the_queue(
         NewJob(prompt="x", employee="flaky", project=str(workspace), max_attempts=2), actor="t")
     first = await _run_next(system)
     assert first.status is JobStatus.QUEUED and "exit" in (first.error or "")
+    script.write_text("#!/bin/sh\nexit 0\n")
     second = await _run_next(system)
     assert second.status is JobStatus.SUCCEEDED and second.attempts == 2
 

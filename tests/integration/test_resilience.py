@@ -58,10 +58,11 @@ async def test_diff_is_against_the_project_as_the_job_found_it(
     system: System, workspace: Path, tmp_path: Path
 ) -> None:
     (workspace / "a.txt").write_text("one\n")
-    gate = tmp_path / "gate"
     script = tmp_path / "agent.sh"
-    # The agent waits until the Director has edited the real project meanwhile.
-    script.write_text(f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\necho two >> a.txt\n")
+    # The agent waits until the Director has edited the real project meanwhile. It is
+    # confined, so the signal is in the one host file it sees: its own script.
+    script.write_text("#!/bin/sh\nwhile ! grep -q '^# go' \"$0\"; do sleep 0.05; done\n"
+                      "echo two >> a.txt\nexit 0\n")
     script.chmod(0o755)
     await hire(system.db, "agent", command=[str(script)])
     submitted = await system.queue.submit(
@@ -71,7 +72,8 @@ async def test_diff_is_against_the_project_as_the_job_found_it(
     work = asyncio.create_task(system.manager.run_attempt(claimed))
     await asyncio.sleep(0.5)
     (workspace / "b.txt").write_text("the Director's own new file\n")
-    gate.touch()
+    with script.open("a") as gate:  # the same file (inode), so the agent sees it
+        gate.write("# go\n")
     job = await asyncio.wait_for(work, 15)
     assert job.status is JobStatus.SUCCEEDED
     assert "+two" in (job.diff or "") and "b.txt" not in (job.diff or "")

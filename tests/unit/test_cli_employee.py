@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -69,22 +71,26 @@ def missing(path: Path) -> bool:
     return not path.exists()
 
 
-def is_gone(pid: int) -> bool:
-    """True when the process no longer exists (or is a zombie nobody has reaped yet)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+def unique_sleep() -> str:
+    """A `sleep` argument no other process has: commands run in a PID namespace of their own,
+    so their pids mean nothing outside, and the host finds them by command line instead."""
+    return f"1000.{uuid.uuid4().int % 10**9:09d}"
 
 
-async def wait_gone(pid: int, within: float = 5.0) -> bool:
+def sleeping(argument: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", f"sleep {argument}"], capture_output=True)
+    return bool(found.stdout.strip())
+
+
+async def wait_no_process(argument: str, within: float = 5.0) -> bool:
+    """True once no process on the host has `sleep <argument>` as its command line."""
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if is_gone(pid):
+    while True:
+        if not sleeping(argument):
             return True
+        if time.monotonic() > deadline:
+            return False
         await asyncio.sleep(0.05)
-    return is_gone(pid)
 
 
 async def test_command_gets_the_prompt_as_argument_file_and_stdin(
@@ -167,20 +173,15 @@ async def test_non_zero_exit_raises_employee_failed_with_the_code_and_last_outpu
 async def test_timeout_kills_the_whole_process_group_including_children(
     tmp_path: Path, sandbox: Path, runlog: RunLog
 ) -> None:
+    pause = unique_sleep()
     hanging = script(
-        tmp_path,
-        "hang.sh",
-        "#!/bin/bash\nsleep 100 &\necho $! > child.pid\necho $$ > parent.pid\necho started\nwait\n",
-    )
+        tmp_path, "hang.sh", f"#!/bin/bash\nsleep {pause} &\necho started\nwait\n")
     start = time.monotonic()
     with pytest.raises(EmployeeTimeout, match="did not finish within 1s"):
         await cli("hanger", str(hanging)).work(WorkRequest("x", job(sandbox), timeout_s=1), runlog)
 
     assert time.monotonic() - start < 5
-    child = int((sandbox / "child.pid").read_text())
-    parent = int((sandbox / "parent.pid").read_text())
-    assert await wait_gone(child), "the child `sleep 100` survived the timeout"
-    assert await wait_gone(parent)
+    assert await wait_no_process(pause), "the child `sleep` survived the timeout"
     log = runlog.path.read_text()
     assert "TIMEOUT hanger" in log and "started" in log
 
@@ -188,12 +189,9 @@ async def test_timeout_kills_the_whole_process_group_including_children(
 async def test_background_children_do_not_outlive_a_finished_command(
     tmp_path: Path, sandbox: Path, runlog: RunLog
 ) -> None:
-    leaver = script(
-        tmp_path,
-        "leaver.sh",
-        # The child inherits stdout, so the output does not end when the script does.
-        "#!/bin/bash\nsleep 100 &\necho $! > child.pid\necho done\n",
-    )
+    pause = unique_sleep()
+    # The child inherits stdout, so the output does not end when the script does.
+    leaver = script(tmp_path, "leaver.sh", f"#!/bin/bash\nsleep {pause} &\necho done\n")
     start = time.monotonic()
     result = await cli("leaver", str(leaver)).work(
         WorkRequest("x", job(sandbox), timeout_s=30), runlog
@@ -201,13 +199,15 @@ async def test_background_children_do_not_outlive_a_finished_command(
 
     assert time.monotonic() - start < 10
     assert result.text == "done\n" and result.exit_code == 0
-    assert await wait_gone(int((sandbox / "child.pid").read_text()))
+    assert await wait_no_process(pause)
 
 
 async def test_cancelling_the_work_kills_the_process_group(
     tmp_path: Path, sandbox: Path, runlog: RunLog
 ) -> None:
-    hanging = script(tmp_path, "hang.sh", "#!/bin/bash\nsleep 100 &\necho $! > child.pid\nwait\n")
+    pause = unique_sleep()
+    hanging = script(
+        tmp_path, "hang.sh", f"#!/bin/bash\nsleep {pause} &\necho $! > child.pid\nwait\n")
     task = asyncio.create_task(
         cli("hanger", str(hanging)).work(WorkRequest("x", job(sandbox), timeout_s=60), runlog)
     )
@@ -219,7 +219,7 @@ async def test_cancelling_the_work_kills_the_process_group(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await wait_gone(int(pid_file.read_text()))
+    assert await wait_no_process(pause)
 
 
 async def test_run_log_records_prompt_command_output_and_exit_code(
@@ -299,8 +299,10 @@ async def test_the_environment_is_an_allow_list_plus_the_key_variable_and_overri
     assert env.get("PWD", str(sandbox)) == str(sandbox)
     # …and git looks for no repository above the project (see the job view's decisions).
     assert env["GIT_CEILING_DIRECTORIES"] == str(sandbox.parent)
-    assert set(env) - {"PWD", "GIT_CEILING_DIRECTORIES"} <= {
+    assert set(env) - {"PWD", "GIT_CEILING_DIRECTORIES", "HOME"} <= {
         *ENV_ALLOW, "ACME_AGENT_KEY", "AGENT_FLAVOUR"}
+    # HOME is the job's private home, never the service's.
+    assert env["HOME"] != os.environ.get("HOME") and env["HOME"].endswith(".home")
     assert "director-secret" not in runlog.path.read_text()
 
 

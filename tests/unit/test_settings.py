@@ -96,3 +96,18 @@ def test_given_director_key_is_used_and_nothing_is_written(tmp_path: Path) -> No
 
 def test_workspaces_split_on_colons() -> None:
     assert _settings(workspaces="/a:/b/c:").workspace_roots == [Path("/a"), Path("/b/c")]
+
+
+def test_job_limits_default_and_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AURA_JOB_MEMORY_MB", "AURA_JOB_TMP_MB", "AURA_JOB_PIDS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = _settings(data_dir=tmp_path)
+    assert (settings.job_memory_mb, settings.job_tmp_mb, settings.job_pids) == (2048, 512, 256)
+    monkeypatch.setenv("AURA_JOB_MEMORY_MB", "1024")
+    monkeypatch.setenv("AURA_JOB_PIDS", "64")
+    settings = _settings(data_dir=tmp_path)
+    assert (settings.job_memory_mb, settings.job_pids) == (1024, 64)
+    with pytest.raises(ValidationError):
+        _settings(data_dir=tmp_path, job_pids=0)
