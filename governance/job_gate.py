@@ -55,15 +55,30 @@ class JobApprovals:
     def __init__(self, approvals: Approvals, accountant: Accountant) -> None:
         self.approvals = approvals
         self.accountant = accountant
+        # The working roster as of a roster version (migration 010). Kept between jobs: the
+        # statement that inserts a job checks the version, and a stale one is read again.
+        self._roster: tuple[int, list[Employee]] | None = None
+
+    def forget_roster(self) -> None:
+        self._roster = None
+
+    async def _working(self, conn: Connection) -> tuple[int, list[Employee]]:
+        if self._roster is None:
+            # The version first: a change committed between the two reads makes the version
+            # older than the list, so the insert finds it stale and asks again, never the
+            # other way round.
+            version: int = await conn.fetchval(_A["roster_version"])
+            working = [employee_from_row(r) for r in await conn.fetch(_A["working_employees"])]
+            self._roster = (version, working)
+        return self._roster
 
     async def review(
         self, conn: Connection, new: NewJob, project: str | None, skills: tuple[str, ...]
     ) -> GateVerdict:
         policy = self.approvals.policy
         rules = policy.approvals
-        candidates = _candidates(
-            [employee_from_row(r) for r in await conn.fetch(_A["working_employees"])],
-            new.employee, skills)
+        version, working = await self._working(conn)
+        candidates = _candidates(working, new.employee, skills)
         reasons: list[str] = []
         if candidates:
             worst = max(self.accountant.worst_case(e, new.prompt) for e in candidates)
@@ -78,14 +93,14 @@ class JobApprovals:
         if rules.cli_network and networked:
             reasons.append(f"command employee with network: {', '.join(networked)}")
         if not reasons:
-            return GateVerdict(approver=policy.approver)
+            return GateVerdict(approver=policy.approver, roster_version=version)
         spec = job_spec(kind=new.kind.value, prompt=new.prompt, project=project,
                         employee=new.employee, skills=skills, acceptance=new.acceptance,
                         priority=new.priority, max_attempts=new.max_attempts,
                         max_cost_usd=new.max_cost_usd)
         return GateVerdict(approver="director", approval_id=uuid.uuid4(), action="job",
                            summary=f"run job ({'; '.join(reasons)}): {_head(new.prompt)}",
-                           params={"job": spec})
+                           params={"job": spec}, roster_version=version)
 
     def on_refusal(self, job: Job, refusal: BudgetExceeded) -> GateVerdict | None:
         if self.approvals.policy.budgets.on_exhausted != "ask":

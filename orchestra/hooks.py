@@ -136,6 +136,9 @@ class GateVerdict:
     action: str = "job"
     summary: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    # The roster version the verdict was reached on (migration 010); the job is inserted only
+    # while it is still current, else judged again (`JobGate.forget_roster`).
+    roster_version: int | None = None
 
     @property
     def waits(self) -> bool:
@@ -150,6 +153,10 @@ class JobGate(Protocol):
         self, conn: Connection, new: NewJob, project: str | None, skills: tuple[str, ...]
     ) -> GateVerdict:
         """The verdict on a job about to be submitted (`project` resolved, `skills` cleaned)."""
+        ...
+
+    def forget_roster(self) -> None:
+        """The roster the last verdicts used is out of date: read it again next time."""
         ...
 
     def on_refusal(self, job: Job, refusal: BudgetExceeded) -> GateVerdict | None:

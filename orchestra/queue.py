@@ -62,6 +62,9 @@ MIN_JOB_PREFIX = 4
 SHOWN_MATCHES = 5
 # A job that keeps losing its worker (it may be what kills it) stops being retried.
 LEASE_LOSS_GRACE = 3
+# A job judged on a roster that changed before it was inserted is judged again; a roster that
+# keeps changing under a submission this often is left to the caller's retry.
+_JUDGEMENTS = 3
 
 
 class LeaseLost(Conflict):
@@ -141,25 +144,14 @@ class JobQueue:
         skills = clean_skills(new.skills, MAX_JOB_SKILLS)
         project = str(self.workspaces.resolve_project(new.project)) if new.project else None
         async with self.db.connection() as conn:
-            verdict = (await self.gate.review(conn, new, project, skills)
-                       if self.gate is not None else GateVerdict(approver="core"))
-            # One statement (its own transaction) for a job that runs; a waiting job and its
-            # approval are written together.
-            waits = verdict.waits and self.gate is not None
-            async with conn.transaction() if waits else contextlib.nullcontext():
-                row = await conn.fetchrow(
-                    _Q["submit_job"], new.kind.value,
-                    (JobStatus.PENDING_APPROVAL if waits else JobStatus.QUEUED).value,
-                    new.prompt, project, new.employee, list(new.acceptance), new.priority,
-                    new.max_attempts, new.client, new.idempotency_key, actor, new.max_cost_usd,
-                    list(skills), verdict.approval_id, verdict.approver,
-                )
-                if row is not None and waits and self.gate is not None:
-                    await self.gate.open(conn, verdict, job_from_row(row), actor)
-            if row is not None:
-                if waits and self.gate is not None:
-                    self.gate.announce(verdict)
-                return Submitted(job_from_row(row), created=True)
+            for _ in range(_JUDGEMENTS):
+                verdict = (await self.gate.review(conn, new, project, skills)
+                           if self.gate is not None else GateVerdict(approver="core"))
+                row = await self._insert(conn, new, project, skills, actor, verdict)
+                if row is not None:
+                    return Submitted(job_from_row(row), created=True)
+                if not await self._roster_moved(conn, verdict):
+                    break
             if new.idempotency_key is not None:
                 existing = await conn.fetchrow(
                     _Q["get_job_by_idempotency_key"], new.client, new.idempotency_key
@@ -169,6 +161,38 @@ class JobQueue:
             if new.employee is not None:  # the only other reason no row came back
                 await _require_working_employee(conn, new.employee)
         raise Conflict(f"employee {new.employee!r} cannot take this job now; try again")
+
+    async def _insert(
+        self, conn: Connection, new: NewJob, project: str | None, skills: tuple[str, ...],
+        actor: str, verdict: GateVerdict,
+    ) -> Any:
+        """The job's row (None when not inserted). One statement (its own transaction) for a
+        job that runs; a waiting job and its approval are written together."""
+        waits = verdict.waits and self.gate is not None
+        async with conn.transaction() if waits else contextlib.nullcontext():
+            row = await conn.fetchrow(
+                _Q["submit_job"], new.kind.value,
+                (JobStatus.PENDING_APPROVAL if waits else JobStatus.QUEUED).value,
+                new.prompt, project, new.employee, list(new.acceptance), new.priority,
+                new.max_attempts, new.client, new.idempotency_key, actor, new.max_cost_usd,
+                list(skills), verdict.approval_id, verdict.approver, verdict.roster_version,
+            )
+            if row is not None and waits and self.gate is not None:
+                await self.gate.open(conn, verdict, job_from_row(row), actor)
+        if row is not None and waits and self.gate is not None:
+            self.gate.announce(verdict)
+        return row
+
+    async def _roster_moved(self, conn: Connection, verdict: GateVerdict) -> bool:
+        """Whether the job was judged on a roster that has changed since (then it is judged
+        again on the new one)."""
+        if verdict.roster_version is None or self.gate is None:
+            return False
+        current = await conn.fetchval(_Q["roster_version"])
+        if current == verdict.roster_version:
+            return False
+        self.gate.forget_roster()
+        return True
 
     async def get(self, job_id: uuid.UUID | str) -> Job:
         key = _parse_job_id(job_id)

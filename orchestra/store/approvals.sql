@@ -64,3 +64,6 @@ UPDATE jobs SET approval_id = $2 WHERE id = $1 AND status = 'pending_approval';
 
 -- working_employees --
 SELECT * FROM employees WHERE status IN ('probation', 'active');
+
+-- roster_version --
+SELECT version FROM roster_version;

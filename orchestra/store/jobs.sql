@@ -1,14 +1,17 @@
 -- submit_job --
 -- The job and its audit entry in one statement (one round trip, atomic): inserted only when
 -- the named employee takes work, and not when the idempotency key is taken. No row back means
--- one of those two; the caller finds out which. $2 is queued, or pending_approval with $14 the
--- approval it waits for; $15 is who let it through (the policy's version) or will decide.
+-- one of those two, or that the roster changed since the policy judged the job on it ($16:
+-- the roster version it used, NULL when it used none); the caller finds out which. $2 is
+-- queued, or pending_approval with $14 the approval it waits for; $15 is who let it through
+-- (the policy's version) or will decide.
 WITH inserted AS (
     INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
                       max_attempts, client, idempotency_key, max_cost_usd, skills, approval_id)
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14
-    WHERE $5::text IS NULL OR EXISTS (
-        SELECT 1 FROM employees WHERE name = $5 AND status IN ('probation', 'active'))
+    WHERE ($5::text IS NULL OR EXISTS (
+        SELECT 1 FROM employees WHERE name = $5 AND status IN ('probation', 'active')))
+      AND ($16::bigint IS NULL OR $16 = (SELECT version FROM roster_version))
     ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 ), audited AS (
@@ -20,6 +23,9 @@ WITH inserted AS (
     FROM inserted
 )
 SELECT inserted.*, audited.audit_seq FROM inserted, audited;
+
+-- roster_version --
+SELECT version FROM roster_version;
 
 -- get_job_by_idempotency_key --
 SELECT * FROM jobs WHERE client IS NOT DISTINCT FROM $1 AND idempotency_key = $2;

@@ -199,6 +199,25 @@ async def test_a_job_over_the_cost_threshold_waits_then_runs_when_approved(
     assert actions[:2] == ["job.submitted", "job.approved"]
 
 
+async def test_a_job_is_judged_on_the_roster_as_it_is_now(system: System) -> None:
+    """The gate keeps the roster between jobs; a price raised meanwhile (here by another
+    process, straight in the database) is seen by the very next job."""
+    await hire(system.db, "llama", "ollama", max_output_tokens=CAP)
+    cheap = await system.queue.submit(
+        NewJob(prompt="q", kind=JobKind.ASK, employee="llama"), actor="client:ide")
+    async with system.db.connection() as conn:
+        await conn.execute("UPDATE employees SET price_out = $1 WHERE name = 'llama'", DEAR)
+    dear = await system.queue.submit(
+        NewJob(prompt="q", kind=JobKind.ASK, employee="llama"), actor="client:ide")
+    assert cheap.job.status is JobStatus.QUEUED
+    assert dear.job.status is JobStatus.PENDING_APPROVAL
+    async with system.db.connection() as conn:
+        before = await conn.fetchval("SELECT version FROM roster_version")
+        await conn.execute("UPDATE employees SET good_jobs = good_jobs + 1")  # HR's counter
+        after = await conn.fetchval("SELECT version FROM roster_version")
+    assert before == after  # outcomes do not invalidate the roster
+
+
 async def test_a_denied_job_is_rejected_with_the_note(
     system: System, api: httpx.AsyncClient, ollama: FakeOllama
 ) -> None:
