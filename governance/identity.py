@@ -1,4 +1,5 @@
-"""Which client is calling: set by the HTTP edge's bearer-token check, read by tools."""
+"""Which client is calling: set by the HTTP edge's bearer-token check (or, over stdio, by the
+token in `AURA_MCP_TOKEN`, see `mcp_server/stdio.py`), read by tools."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 # The key under which the MCP endpoint's auth middleware leaves the token's name in the ASGI
 # scope's state; the SDK hands the Starlette request to handlers as `request_context.request`.
 CLIENT_STATE_KEY = "aura_client"
-# Over stdio there is no token: the IDE that spawned the process is the machine's user.
+# A server reached with no transport request at all (in-process, as tests do) has no token.
 STDIO_CLIENT = "stdio"
 
 

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from mcp_server.home import Running, occupy
 from mcp_server.logging import configure
 from mcp_server.ports import ensure_free
 from mcp_server.settings import Settings
+from mcp_server.stdio import client_for_token, presented_token, serve_stdio
 from orchestra import backups, migrations
 from orchestra.store.db import Database
 
@@ -284,17 +285,28 @@ def _uvicorn(app: Any, host: str, port: int) -> SignalFreeServer:
     return SignalFreeServer(config)
 
 
-async def run_stdio(settings: Settings) -> None:
-    """The MCP server over stdio for IDEs that spawn it; logs go to the file only."""
+async def run_stdio(settings: Settings, env: Mapping[str, str] = os.environ) -> None:
+    """The MCP server over stdio for IDEs that spawn it, as the client whose token is in
+    `AURA_MCP_TOKEN`; logs go to the file only, since stdout is the protocol's channel.
+
+    A missing token is refused before the database is touched; an unknown or revoked one as
+    soon as it can be checked, before the protocol starts (both one line, exit code 2)."""
+    presented = presented_token(env)
     configure("mcp-stdio", settings.log_dir, settings.log_level)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "stream", None) is sys.stdout:
             root.removeHandler(handler)
     database = await asyncio.to_thread(open_database, settings)
-    await migrate_and_backup(settings, database)
-    system = await build_system(settings, database.dsn)
+    system: System | None = None
     try:
-        await system.mcp_server().run_stdio_async()
+        await migrate_and_backup(settings, database)
+        system = await build_system(settings, database.dsn)
+        client = await client_for_token(system.tokens, presented)
+        log.info("serving MCP over stdio", extra={"client": client})
+        await serve_stdio(system.mcp_server(), client)
     finally:
-        await system.close()
+        if system is not None:
+            await system.close()
+        if database.embedded is not None:
+            await asyncio.to_thread(database.embedded.stop)

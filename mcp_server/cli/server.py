@@ -80,7 +80,8 @@ def mcp(
         "--stdio", help="Speak MCP on stdin/stdout (required; HTTP is `aura up`/`serve`).")]
     = False,
 ) -> None:
-    """Run the MCP server over stdio, for IDEs that start their servers themselves."""
+    """Run the MCP server over stdio, for IDEs that start their servers themselves; the client
+    is the one whose token is in AURA_MCP_TOKEN (refused at start without a valid one)."""
     if not stdio:
         raise CliError("aura mcp needs --stdio; the MCP endpoint over HTTP runs in "
                        "`aura up` or `aura serve`")
@@ -96,4 +97,4 @@ def register(app: typer.Typer) -> None:
     app.command("serve", epilog="Example: AURA_DATABASE_URL=postgresql://… aura serve")(serve)
     app.command("worker", epilog="Example: AURA_DATABASE_URL=postgresql://… aura worker")(worker)
     app.command("migrate", epilog="Example: aura migrate")(migrate)
-    app.command("mcp", epilog="Example: aura mcp --stdio")(mcp)
+    app.command("mcp", epilog="Example: AURA_MCP_TOKEN=aura_mcp_… aura mcp --stdio")(mcp)
