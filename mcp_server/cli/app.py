@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from mcp_server.cli import approvals, audit, budgets, employees, jobs, pool, server, tokens
+from mcp_server.cli import (
+    approvals,
+    audit,
+    budgets,
+    employees,
+    jobs,
+    mcp_config,
+    pool,
+    server,
+    tokens,
+)
 from mcp_server.cli.context import Globals, JsonOption, UrlOption
 from mcp_server.cli.errors import EXIT_USAGE, CliError
 from orchestra.errors import AuraError
@@ -49,7 +59,7 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
-    for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit):
+    for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config):
         verbs.register(app)
     return app
 
