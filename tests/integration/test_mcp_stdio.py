@@ -16,7 +16,8 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mcp_server.app import System
-from tests.integration.helpers import TEST_POLICY
+from orchestra.models import NewJob
+from tests.integration.helpers import TEST_POLICY, hire
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "mcp_server.cli", "mcp", "--stdio"]
@@ -55,6 +56,10 @@ async def test_a_spawned_stdio_server_speaks_as_its_tokens_client(
     system: System, db_url: str, tmp_path: Path
 ) -> None:
     issued = await system.tokens.create("zed", actor="test")
+    await hire(system.db, "echo")
+    mine = await system.queue.submit(NewJob(prompt="mine", client="zed"), actor="client:zed")
+    theirs = await system.queue.submit(NewJob(prompt="theirs", client="other-ide"),
+                                       actor="client:other-ide")
     params = StdioServerParameters(command=COMMAND[0], args=COMMAND[1:], cwd=str(REPO_ROOT),
                                    env=stdio_env(tmp_path, db_url, issued.token))
     with (tmp_path / "stdio.err").open("w") as errlog:
@@ -62,13 +67,19 @@ async def test_a_spawned_stdio_server_speaks_as_its_tokens_client(
             names = {t.name for t in (await client.list_tools()).tools}
             listed: Any = (await client.call_tool("list_jobs", {})).structured_content
             own: Any = (await client.call_tool("audit_log", {"limit": 10})).structured_content
+            refused = await client.call_tool("cancel_job", {"job_id": str(theirs.job.id)})
+            cancelled: Any = (await client.call_tool(
+                "cancel_job", {"job_id": str(mine.job.id)})).structured_content
     assert {"submit_job", "wait_job", "list_jobs", "cancel_job"} <= names
-    assert listed is not None and own is not None
+    assert [j["job_id"] for j in listed["jobs"]] == [str(mine.job.id)]  # its own jobs only
+    assert own is not None
+    assert refused.is_error and "another client" in str(refused.content)
+    assert cancelled["status"] == "cancelled"
     # The journal is flushed when the process ends, which the client's exit waits for.
     actors: list[str] = []
     for _ in range(50):
         actors = await _tool_call_actors(db_url)
-        if len(actors) >= 2:
+        if len(actors) >= 4:
             break
         await asyncio.sleep(0.1)
     assert actors and set(actors) == {"client:zed"}, actors
