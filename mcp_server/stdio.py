@@ -90,7 +90,9 @@ class IdentifiedReadStream:
 
 
 async def serve_stdio(server: MCPServer, client: str) -> None:
-    """`MCPServer.run_stdio_async`, with the caller on every message."""
+    """`MCPServer.run_stdio_async`, with the caller on every message. The SDK offers no hook
+    on the stream, so this repeats its body (and `ReadStream` comes from a private module):
+    compare with `run_stdio_async` when the SDK is upgraded."""
     lowlevel = server._lowlevel_server
     async with stdio_server() as (read_stream, write_stream):
         await lowlevel.run(IdentifiedReadStream(read_stream, StdioCaller(client)), write_stream,
