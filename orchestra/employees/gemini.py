@@ -4,6 +4,7 @@ client (never the retired `google-generativeai`)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from urllib.parse import urlsplit
 
@@ -46,9 +47,11 @@ class GeminiEmployee:
 
     `work` sends the prompt as one user turn to `models/{model}:generateContent` with
     `maxOutputTokens` set to the request's cap. The API key is read from the environment
-    variable the employee names when each call is made, so a rotated key needs no restart, and
-    it is never kept on the adapter nor written to the run log. `load` and `unload` do nothing:
-    the model lives at Google, the slot is only a concurrency token.
+    variable the employee names when each call is made, so a rotated key needs no restart; it
+    is never written anywhere (run log, database, messages). One client, and so one connection
+    pool, per adapter and key: building a client loads the CA bundle twice (about 70 ms of CPU),
+    too much to pay per call. `load` and `unload` do nothing: the model lives at Google, the
+    slot is only a concurrency token.
     """
 
     def __init__(self, employee: Employee) -> None:
@@ -58,6 +61,8 @@ class GeminiEmployee:
         self.model: str = employee.model
         self.base_url = employee.base_url or DEFAULT_BASE_URL
         self.host = urlsplit(self.base_url).netloc or self.base_url
+        # The client built for the key whose sha256 is the first element.
+        self._client: tuple[bytes, genai.Client] | None = None
 
     def _describe(self) -> str:
         return f"employee {self.employee.name!r} (gemini model {self.model!r} at {self.host})"
@@ -79,11 +84,25 @@ class GeminiEmployee:
                                  "which is not set in the server's environment")
         return key
 
-    def _client(self, api_key: str) -> genai.Client:
+    def _client_for(self, api_key: str) -> genai.Client:
+        digest = hashlib.sha256(api_key.encode()).digest()
+        if self._client is not None and self._client[0] == digest:
+            return self._client[1]
         # vertexai=False: GOOGLE_GENAI_USE_VERTEXAI in the environment must not turn this
-        # employee into a Vertex AI one with other credentials.
+        # employee into a Vertex AI one with other credentials. A replaced client (the key
+        # was rotated) is left to the garbage collector: a call may still be using it.
         options = types.HttpOptions(base_url=self.base_url, api_version=API_VERSION)
-        return genai.Client(vertexai=False, api_key=api_key, http_options=options)
+        client = genai.Client(vertexai=False, api_key=api_key, http_options=options)
+        self._client = (digest, client)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the client's connections; the adapter builds a new client if used again."""
+        if self._client is not None:
+            client = self._client[1]
+            self._client = None
+            client.close()
+            await client.aio.aclose()
 
     def _failure(self, exc: BaseException) -> EmployeeFailed:
         if isinstance(exc, genai_errors.APIError):
@@ -102,12 +121,10 @@ class GeminiEmployee:
             raise
         config = types.GenerateContentConfig(max_output_tokens=request.max_output_tokens)
         try:
-            # A client per call, because the key is read per call; closing it (sync side
-            # and async side: the client opens both) leaves no connection behind.
-            with self._client(api_key) as client:
-                async with asyncio.timeout(request.timeout_s), client.aio as aio:
-                    response = await aio.models.generate_content(
-                        model=self.model, contents=request.prompt, config=config)
+            client = self._client_for(api_key)
+            async with asyncio.timeout(request.timeout_s):
+                response = await client.aio.models.generate_content(
+                    model=self.model, contents=request.prompt, config=config)
         except TimeoutError as exc:
             message = f"{self._describe()} did not answer within {request.timeout_s:g}s"
             runlog.write(f"TIMEOUT {name}", message)

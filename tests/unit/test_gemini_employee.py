@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -46,8 +46,10 @@ def employee(url: str, *, model: str = MODEL, key_env: str | None = KEY_ENV) -> 
 
 
 @pytest.fixture
-def gem(fake: FakeGemini) -> GeminiEmployee:
-    return GeminiEmployee(employee(fake.url))
+async def gem(fake: FakeGemini) -> AsyncIterator[GeminiEmployee]:
+    adapter = GeminiEmployee(employee(fake.url))
+    yield adapter
+    await adapter.aclose()
 
 
 @pytest.fixture
@@ -159,6 +161,7 @@ async def test_an_unknown_model_fails_with_the_api_message(
     ghost = GeminiEmployee(employee(fake.url, model="gemini-0-nothing"))
     with pytest.raises(EmployeeFailed, match="HTTP 404 NOT_FOUND: models/gemini-0-nothing is"):
         await ghost.work(ask("anyone?"), runlog)
+    await ghost.aclose()
 
 
 async def test_work_slower_than_the_timeout_raises_employee_timeout(
@@ -181,6 +184,7 @@ async def test_an_unreachable_server_fails_with_employee_failed(
     adapter = GeminiEmployee(employee(f"http://127.0.0.1:{port}"))
     with pytest.raises(EmployeeFailed, match=f"at 127.0.0.1:{port}\\) could not answer") as exc:
         await adapter.work(ask("hello?"), runlog)
+    await adapter.aclose()
     assert not isinstance(exc.value, EmployeeTimeout)
 
 
