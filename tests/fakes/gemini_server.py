@@ -81,7 +81,7 @@ def _words(text: str) -> int:
 
 
 def _texts(contents: object) -> list[str]:
-    """The text parts of `contents` in order, as (role, text) would be read by the model."""
+    """The text parts of `contents`, in order."""
     if not isinstance(contents, list):
         raise _ApiError(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: contents "
                         "is not specified")
