@@ -249,10 +249,15 @@ def validate_hire(request: HireRequest) -> Employee:
     model = _optional_text("model", request.model, MAX_MODEL_CHARS)
     if adapter is Adapter.OLLAMA and not model:
         raise InvalidInput("an ollama employee needs a model (e.g. 'llama3.2:3b')")
+    if adapter is Adapter.GEMINI and not model:
+        raise InvalidInput("a gemini employee needs a model (e.g. 'gemini-2.5-flash')")
     command = _check_command(adapter, request.command)
     api_key_env = _optional_text("api_key_env", request.api_key_env, MAX_ENV_NAME_CHARS)
     if api_key_env is not None and not _ENV_NAME.match(api_key_env):
         raise InvalidInput("api_key_env must name an environment variable, not hold a key")
+    if adapter is Adapter.GEMINI and api_key_env is None:
+        raise InvalidInput("a gemini employee needs api_key_env: the environment variable "
+                           "holding its API key (e.g. 'GEMINI_API_KEY')")
     base_url = _optional_text("base_url", request.base_url, MAX_URL_CHARS)
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise InvalidInput("base_url must start with http:// or https://")

@@ -7,6 +7,7 @@ from typing import assert_never
 from orchestra.confine import Confiner
 from orchestra.employees.base import EmployeeAdapter
 from orchestra.employees.cli import CliEmployee
+from orchestra.employees.gemini import GeminiEmployee
 from orchestra.employees.ollama import OllamaEmployee
 from orchestra.errors import InvalidInput
 from orchestra.models import Adapter, Employee
@@ -23,7 +24,9 @@ def build_adapter(
             return OllamaEmployee(employee, employee.base_url or ollama_url)
         case Adapter.CLI:
             return CliEmployee(employee, confiner=confiner)
-        case Adapter.OPENAI | Adapter.GEMINI:
+        case Adapter.GEMINI:
+            return GeminiEmployee(employee)
+        case Adapter.OPENAI:
             raise InvalidInput(f"adapter '{employee.adapter.value}' is not available yet")
         case _:
             assert_never(employee.adapter)
