@@ -8,6 +8,7 @@ from orchestra.confine import Confiner
 from orchestra.employees.base import EmployeeAdapter
 from orchestra.employees.cli import CliEmployee
 from orchestra.employees.ollama import OllamaEmployee
+from orchestra.employees.openai_compat import OpenAIEmployee
 from orchestra.errors import InvalidInput
 from orchestra.models import Adapter, Employee
 
@@ -16,14 +17,16 @@ def build_adapter(
     employee: Employee, *, ollama_url: str, confiner: Confiner | None = None
 ) -> EmployeeAdapter:
     """The adapter for `employee`; Ollama employees without their own `base_url` use
-    `ollama_url`; command-line employees run under `confiner`. Raises `InvalidInput` for a
-    kind of employee not supported yet."""
+    `ollama_url`, openai employees without one use OpenAI's API; command-line employees run
+    under `confiner`. Raises `InvalidInput` for a kind of employee not supported yet."""
     match employee.adapter:
         case Adapter.OLLAMA:
             return OllamaEmployee(employee, employee.base_url or ollama_url)
         case Adapter.CLI:
             return CliEmployee(employee, confiner=confiner)
-        case Adapter.OPENAI | Adapter.GEMINI:
+        case Adapter.OPENAI:
+            return OpenAIEmployee(employee)
+        case Adapter.GEMINI:
             raise InvalidInput(f"adapter '{employee.adapter.value}' is not available yet")
         case _:
             assert_never(employee.adapter)

@@ -172,8 +172,8 @@ async def test_hire_refuses_a_missing_command_and_no_check_allows_it(aura: Aura)
 
 async def test_hire_offers_only_adapters_that_exist(aura: Aura) -> None:
     refused = await aura("hire", "g", "--adapter", "gemini", "--model", "x")
-    assert refused.code == EXIT_USAGE and "use cli or ollama" in refused.err
-    assert "cli|ollama" in (await aura("hire", "--help")).out
+    assert refused.code == EXIT_USAGE and "use cli or ollama or openai" in refused.err
+    assert "cli|ollama|openai" in (await aura("hire", "--help")).out
 
 
 async def test_tokens_shown_once_listed_revoked_and_their_names_reused(aura: Aura) -> None:
