@@ -88,7 +88,7 @@ class Adapter(enum.StrEnum):
 
 # Adapters whose code exists; the others are refused rather than faked. Here, not in the
 # roster, so the CLI can offer exactly these without importing the store.
-AVAILABLE_ADAPTERS = frozenset({Adapter.OLLAMA, Adapter.CLI, Adapter.GEMINI})
+AVAILABLE_ADAPTERS = frozenset({Adapter.OLLAMA, Adapter.CLI, Adapter.OPENAI, Adapter.GEMINI})
 
 
 class EmployeeStatus(enum.StrEnum):

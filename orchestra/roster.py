@@ -261,6 +261,7 @@ def validate_hire(request: HireRequest) -> Employee:
     base_url = _optional_text("base_url", request.base_url, MAX_URL_CHARS)
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise InvalidInput("base_url must start with http:// or https://")
+    _check_openai(adapter, model, base_url, api_key_env)
     if not isinstance(request.network, bool):
         raise InvalidInput(f"network must be true or false, not {inputs.describe(request.network)}")
     if not isinstance(request.check_command, bool):
@@ -280,6 +281,21 @@ def validate_hire(request: HireRequest) -> Employee:
         status=EmployeeStatus.PROBATION,
         max_output_tokens=_output_cap(request.max_output_tokens),
     )
+
+
+def _check_openai(
+    adapter: Adapter, model: str | None, base_url: str | None, api_key_env: str | None
+) -> None:
+    """An openai employee needs a model; without a base_url it goes to OpenAI's own API,
+    which answers nothing without a key. A local server (LM Studio, vLLM…) may need none."""
+    if adapter is not Adapter.OPENAI:
+        return
+    if not model:
+        raise InvalidInput("an openai employee needs a model (e.g. 'gpt-4o-mini')")
+    if base_url is None and api_key_env is None:
+        raise InvalidInput("an openai employee without base_url uses https://api.openai.com/v1 "
+                           "and needs api_key_env (the variable that holds its key, e.g. "
+                           "OPENAI_API_KEY)")
 
 
 def _output_cap(value: object) -> int:

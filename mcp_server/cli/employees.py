@@ -234,7 +234,8 @@ def register(app: typer.Typer) -> None:
     app.command(
         "hire",
         epilog="Examples: aura hire llama --adapter ollama --model llama3.2:3b · "
-        "aura hire scribe --adapter cli --command '[\"/usr/local/bin/agent\", \"{prompt}\"]'",
+        "aura hire scribe --adapter cli --command '[\"/usr/local/bin/agent\", \"{prompt}\"]' · "
+        "aura hire gpt --adapter openai --model gpt-4o-mini --api-key-env OPENAI_API_KEY",
     )(hire)
     group = verb_group("Change or fire an employee.",
                        "aura employee edit llama --model llama3.2:1b")

@@ -9,7 +9,7 @@ from orchestra.employees.base import EmployeeAdapter
 from orchestra.employees.cli import CliEmployee
 from orchestra.employees.gemini import GeminiEmployee
 from orchestra.employees.ollama import OllamaEmployee
-from orchestra.errors import InvalidInput
+from orchestra.employees.openai_compat import OpenAIEmployee
 from orchestra.models import Adapter, Employee
 
 
@@ -17,8 +17,8 @@ def build_adapter(
     employee: Employee, *, ollama_url: str, confiner: Confiner | None = None
 ) -> EmployeeAdapter:
     """The adapter for `employee`; Ollama employees without their own `base_url` use
-    `ollama_url`; command-line employees run under `confiner`. Raises `InvalidInput` for a
-    kind of employee not supported yet."""
+    `ollama_url`, openai employees without one use OpenAI's API; command-line employees run
+    under `confiner`."""
     match employee.adapter:
         case Adapter.OLLAMA:
             return OllamaEmployee(employee, employee.base_url or ollama_url)
@@ -27,6 +27,6 @@ def build_adapter(
         case Adapter.GEMINI:
             return GeminiEmployee(employee)
         case Adapter.OPENAI:
-            raise InvalidInput(f"adapter '{employee.adapter.value}' is not available yet")
+            return OpenAIEmployee(employee)
         case _:
             assert_never(employee.adapter)

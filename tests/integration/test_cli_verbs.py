@@ -170,10 +170,21 @@ async def test_hire_refuses_a_missing_command_and_no_check_allows_it(aura: Aura)
     assert nothing.code == EXIT_USAGE and "nothing to change" in nothing.err
 
 
+async def test_hire_an_openai_employee_by_url_and_key_variable(aura: Aura) -> None:
+    hired = await aura("hire", "gpt", "--adapter", "openai", "--model", "gpt-4o-mini",
+                       "--base-url", "http://127.0.0.1:1234/v1", "--api-key-env", "LMS_KEY")
+    assert hired.code == 0, hired.err
+    body = hired.json()
+    assert (body["adapter"], body["model"], body["base_url"], body["api_key_env"]) == (
+        "openai", "gpt-4o-mini", "http://127.0.0.1:1234/v1", "LMS_KEY")
+    keyless = await aura("hire", "gpt2", "--adapter", "openai", "--model", "gpt-4o-mini")
+    assert keyless.code == EXIT_USAGE and "needs api_key_env" in keyless.err
+
+
 async def test_hire_offers_only_adapters_that_exist(aura: Aura) -> None:
-    refused = await aura("hire", "g", "--adapter", "openai", "--model", "x")
-    assert refused.code == EXIT_USAGE and "use cli or gemini or ollama" in refused.err
-    assert "cli|gemini|ollama" in (await aura("hire", "--help")).out
+    refused = await aura("hire", "g", "--adapter", "claude", "--model", "x")
+    assert refused.code == EXIT_USAGE and "use cli or gemini or ollama or openai" in refused.err
+    assert "cli|gemini|ollama|openai" in (await aura("hire", "--help")).out
 
 
 async def test_tokens_shown_once_listed_revoked_and_their_names_reused(aura: Aura) -> None:

@@ -189,8 +189,3 @@ def test_factory_builds_cli_employees() -> None:
     assert isinstance(build_adapter(employee, ollama_url="http://x"), CliEmployee)
 
 
-@pytest.mark.parametrize("kind", [Adapter.OPENAI])
-def test_factory_refuses_cloud_adapters_not_available_yet(kind: Adapter) -> None:
-    employee = Employee(name="cloud", adapter=kind, model="m")
-    with pytest.raises(InvalidInput, match=f"adapter '{kind.value}' is not available yet"):
-        build_adapter(employee, ollama_url="http://x")
