@@ -7,7 +7,7 @@ sandbox.
 
 Which files are sent: the files the prompt names (any word of it that is the relative path of
 a file in the copy), within `MAX_INLINE_BYTES`. When it names none, a bounded selection: the
-first `MAX_SELECTED_FILES` text files of at most `MAX_FILE_BYTES` each, in sorted walk order,
+first `MAX_SELECTED_FILES` files of at most `MAX_FILE_BYTES` each, in sorted walk order,
 within the same budget. The listing (at most `MAX_LISTED_PATHS` paths) is always sent, so the
 model knows what exists and can name a file it was not shown.
 """
