@@ -34,8 +34,8 @@ Rules, exactly:
 - Paths are relative to the project root, written with `/`; `./` prefixes are dropped. An
   absolute path, a `..` component, an empty path, or a path that (after resolving symlinks)
   leads outside the sandbox is refused. Directories are created as needed.
-- A path may appear in at most one block per reply. `<<<DELETE` must name an existing file (not a
-  directory); deleting a symlink removes the link itself.
+- A path may appear in at most one block per reply (but see SEARCH/REPLACE). `<<<DELETE` must
+  name an existing file (not a directory); deleting a symlink removes the link itself.
 - A `<<<FILE` block that is never closed is an error. A reply with no blocks changes nothing.
 - SEARCH/REPLACE: the path is the nearest non-blank line above `<<<<<<< SEARCH` that is not a
   code fence (a block right after another one may leave it out and reuses its path). The

@@ -5,8 +5,7 @@ the project's working copy is prepared, the employee works (an API model's edits
 to the copy then, and edits that cannot be applied are fed back to it once), and the job moves
 to `validating` in the same statement that gives the slot back; then the acceptance checks
 run, the diff is taken and the attempt concludes (succeeded, failed, or queued again for a
-retry). No database connection is held while an employee or a command
-runs.
+retry). No database connection is held while an employee or a command runs.
 """
 
 from __future__ import annotations
