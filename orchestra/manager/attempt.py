@@ -1,11 +1,11 @@
 """One attempt of a claimed job: load → sandbox → work → validate → conclude.
 
 The job arrives claimed together with its slot (`Claim`). The slot is loaded if it must be,
-the project's working copy is prepared, the employee works, and the job moves to
-`validating` in the same statement that gives the slot back; then edits are applied, the
-acceptance checks run, the diff is taken and the attempt concludes (succeeded, failed, or
-queued again for a retry). No database connection is held while an employee or a command
-runs.
+the project's working copy is prepared, the employee works (an API model's edits are applied
+to the copy then, and edits that cannot be applied are fed back to it once), and the job moves
+to `validating` in the same statement that gives the slot back; then the acceptance checks
+run, the diff is taken and the attempt concludes (succeeded, failed, or queued again for a
+retry). No database connection is held while an employee or a command runs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from orchestra.errors import AuraError, BudgetExceeded, SpendUnreadable
 from orchestra.hooks import CallLedger, ValidationReport, Validator
 from orchestra.models import Adapter, Claim, Employee, Job, JobStatus
 from orchestra.pool import Pool
-from orchestra.prompting import compose_prompt
+from orchestra.prompting import compose_prompt, compose_retry
 from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
 from orchestra.runlog import RunLog, RunLogShipper
@@ -162,14 +162,14 @@ class AttemptRunner:
             employee = await self.roster.get(job.employee or "")
             await self.pool.make_resident(claim.slot, employee.name, job.id, claim.lease)
             copy = await self._prepare_sandbox(job)
-            result = await self._work(job, claim.lease, employee, copy, runlog)
+            result, edit_error = await self._work(job, claim.lease, employee, copy, runlog)
         except LeaseLost:
             raise
         except Exception as exc:
             return self._failed(exc, runlog), job
         job = await self.queue.start_validating(job, claim.lease)
         try:
-            outcome = await self._validate(job, employee, copy, result, runlog)
+            outcome = await self._validate(job, copy, result, edit_error, runlog)
         except LeaseLost:
             raise
         except Exception as exc:
@@ -177,14 +177,11 @@ class AttemptRunner:
         return outcome, job
 
     async def _validate(
-        self, job: Job, employee: Employee, copy: JobCopy | None, result: WorkResult,
+        self, job: Job, copy: JobCopy | None, result: WorkResult, error: str | None,
         runlog: RunLog,
     ) -> Outcome:
         if copy is None:
             return Outcome(result.text, None, ValidationReport())
-        error = None
-        if employee.adapter is not Adapter.CLI:
-            error = await asyncio.to_thread(self._apply_edits, copy.path, result.text, runlog)
         report = ValidationReport()
         if error is None and job.acceptance:
             report = await self.validator.validate(copy, job.acceptance, runlog)
@@ -209,13 +206,34 @@ class AttemptRunner:
 
     async def _work(
         self, job: Job, lease: str, employee: Employee, copy: JobCopy | None, runlog: RunLog
+    ) -> tuple[WorkResult, str | None]:
+        """The employee's work, and why its edits could not be applied (None when they were,
+        or when it edits the copy itself). An API model whose edits fail is told why once,
+        in a second call, while it is still resident; its second reply's edits stand or
+        fail the attempt."""
+        workdir = copy.path if copy is not None else None
+        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, workdir)
+        result = await self._call(job, lease, employee, copy, prompt, runlog)
+        if copy is None or employee.adapter is Adapter.CLI:
+            return result, None
+        error = await asyncio.to_thread(self._apply_edits, copy.path, result.text, runlog)
+        if error is None:
+            return result, None
+        # Edits apply all or nothing, so the copy (and the files in `prompt`) are unchanged.
+        runlog.write("EDITS FED BACK", error)
+        retry = compose_retry(prompt, result.text, error)
+        result = await self._call(job, lease, employee, copy, retry, runlog)
+        error = await asyncio.to_thread(self._apply_edits, copy.path, result.text, runlog)
+        return result, error
+
+    async def _call(
+        self, job: Job, lease: str, employee: Employee, copy: JobCopy | None, prompt: str,
+        runlog: RunLog,
     ) -> WorkResult:
-        """The model call, admitted first: its worst case is reserved under every budget that
+        """One model call, admitted first: its worst case is reserved under every budget that
         applies, and settled to the actual cost when it answers. A call that fails leaves its
         reservation to be released with the lease, when the attempt concludes."""
         adapter = await self.adapters.get(employee.name)
-        workdir = copy.path if copy is not None else None
-        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, workdir)
         worst_case = self.ledger.worst_case(employee, prompt)
         reservation = await self.queue.admit(job, lease, employee, worst_case, self.ledger)
         started = time.perf_counter()

@@ -11,7 +11,8 @@ It answers the endpoints the official `ollama` client uses the way real Ollama d
   `GET /api/version`, `POST /api/show`, and `GET /` ("Ollama is running").
 - `404 {"error": "model \"x\" not found, try pulling it first"}` for a model it does not have.
 
-Replies are deterministic: a scripted reply for the model (`script`), else the default reply
+Replies are deterministic: the next of the model's scripted sequence (`script_sequence`), else
+a scripted reply for the model (`script`), else the default reply
 (`--reply`), else `"echo: "` followed by the last user message (chat) or the prompt (generate).
 Token counts are whitespace-separated words: of all messages (or the prompt) for
 `prompt_eval_count`, of the reply for `eval_count`; `options.num_predict` caps the reply at that
@@ -180,7 +181,8 @@ class FakeOllama:
 
     `start()` returns the base URL (also `url`); `stop()` shuts it down; a `with` block does
     both. Inspect `loaded` (names of resident models, as registered) and `requests` (every
-    `RecordedRequest` received). `script(model, reply)` fixes a model's reply, `delay(model,
+    `RecordedRequest` received). `script(model, reply)` fixes a model's reply,
+    `script_sequence(model, replies)` gives its next calls one reply each, `delay(model,
     seconds)` makes its chat and generate calls slow.
     """
 
@@ -200,6 +202,7 @@ class FakeOllama:
         self._expiry: dict[str, float | None] = {}  # registered name -> monotonic deadline
         self._expires_at: dict[str, datetime] = {}
         self._scripts: dict[str, str] = {}
+        self._sequences: dict[str, list[str]] = {}
         self._delays: dict[str, float] = {}
         self._load_delays: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -248,6 +251,12 @@ class FakeOllama:
         with self._lock:
             self._scripts[self._registered(model) or model] = reply
 
+    def script_sequence(self, model: str, replies: Iterable[str]) -> None:
+        """The next chat or generate calls to `model` answer `replies`, one each, in order;
+        once they are used up, the model answers as it would without them."""
+        with self._lock:
+            self._sequences[self._registered(model) or model] = list(replies)
+
     def delay(self, model: str, seconds: float) -> None:
         """Every chat or generate call to `model` waits `seconds` before answering."""
         with self._lock:
@@ -265,6 +274,7 @@ class FakeOllama:
             self._expiry.clear()
             self._expires_at.clear()
             self._scripts.clear()
+            self._sequences.clear()
             self._delays.clear()
             self._load_delays.clear()
 
@@ -357,6 +367,9 @@ class FakeOllama:
 
     def _reply_for(self, name: str, fallback: str) -> str:
         with self._lock:
+            queued = self._sequences.get(name)
+            if queued:
+                return queued.pop(0)
             scripted = self._scripts.get(name)
         if scripted is not None:
             return scripted

@@ -18,6 +18,32 @@ async def _run_next(system: System) -> Job:
     return await system.manager.run_attempt(claim)
 
 
+GREET_FIX = ("greet.py\n```python\n<<<<<<< SEARCH\nprint('hi')\n=======\nprint('hello')\n"
+             ">>>>>>> REPLACE\n```\n")
+GREET_MISS = "greet.py\n<<<<<<< SEARCH\nprint('hey')\n=======\nprint('hello')\n>>>>>>> REPLACE\n"
+
+
+def _chats(ollama: FakeOllama) -> list[str]:
+    """The prompts of the model calls (not the loads, which send no messages)."""
+    bodies = [r.body or {} for r in ollama.requests if r.path == "/api/chat"]
+    return ["\n".join(str(m.get("content")) for m in b["messages"])
+            for b in bodies if b.get("messages")]
+
+
+async def _ledger_kinds(system: System, job: Job) -> list[str]:
+    async with system.db.connection() as conn:
+        rows = await conn.fetch("SELECT kind FROM ledger WHERE job_id = $1 ORDER BY id", job.id)
+    return [r["kind"] for r in rows]
+
+
+async def _submit_greet(system: System, workspace: Path) -> None:
+    (workspace / "greet.py").write_text("print('hi')\n")
+    await hire(system.db, "llama", "ollama")
+    await system.queue.submit(
+        NewJob(prompt="make greet.py say hello", employee="llama", project=str(workspace),
+               acceptance=("python3 greet.py | grep -q hello",)), actor="t")
+
+
 async def test_api_model_edits_arrive_through_the_edit_format(
     system: System, ollama: FakeOllama, workspace: Path
 ) -> None:
@@ -31,13 +57,54 @@ async def test_api_model_edits_arrive_through_the_edit_format(
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert "-print('hi')\n+print('hello')" in (job.diff or "")
     assert (workspace / "greet.py").read_text() == "print('hi')\n"  # the project is untouched
-    sent = [r for r in ollama.requests if r.path == "/api/chat"][-1]
-    assert "<<<FILE" in str(sent.body) and "print('hi')" in str(sent.body)
+    sent = _chats(ollama)[-1]
+    assert "<<<FILE" in sent and "print('hi')" in sent
     exported = await system.sandboxes.export(
         submitted.job.id, "after", system.settings.sandbox_dir.parent / "after.tar")
     with tarfile.open(exported) as tar:
         member = tar.extractfile("greet.py")
         assert member is not None and member.read() == b"print('hello')\n"
+
+
+async def test_a_search_replace_reply_changes_the_file_and_passes_acceptance(
+    system: System, ollama: FakeOllama, workspace: Path
+) -> None:
+    ollama.script("llama", "Changed the greeting.\n" + GREET_FIX)
+    await _submit_greet(system, workspace)
+    job = await _run_next(system)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert "-print('hi')\n+print('hello')" in (job.diff or "")
+    assert len(_chats(ollama)) == 1
+
+
+async def test_a_bad_edit_is_fed_back_once_and_the_corrected_reply_applies(
+    system: System, ollama: FakeOllama, workspace: Path
+) -> None:
+    ollama.script_sequence("llama", [GREET_MISS, GREET_FIX])
+    await _submit_greet(system, workspace)
+    job = await _run_next(system)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert "+print('hello')" in (job.diff or "")
+    first, retry = _chats(ollama)
+    # The retry carries the first prompt, the reply it made and why its edits failed.
+    assert "make greet.py say hello" in first and "make greet.py say hello" in retry
+    assert "print('hey')" in retry and "no match" in retry and "corrected edits" in retry
+    assert await _ledger_kinds(system, job) == ["reservation", "call"] * 2
+
+
+async def test_a_reply_bad_twice_fails_the_job_with_the_reason_in_the_run_log(
+    system: System, ollama: FakeOllama, workspace: Path
+) -> None:
+    ollama.script("llama", GREET_MISS)
+    await _submit_greet(system, workspace)
+    job = await _run_next(system)
+    assert job.status is JobStatus.FAILED
+    assert "greet.py has no match" in (job.error or "")
+    assert len(_chats(ollama)) == 2  # fed back once, not again
+    assert await _ledger_kinds(system, job) == ["reservation", "call"] * 2
+    runlog = (system.settings.snapshot_dir.resolve() / str(job.id) / "runlog.txt").read_text()
+    assert "EDITS FED BACK" in runlog and "greet.py has no match" in runlog
+    assert (workspace / "greet.py").read_text() == "print('hi')\n"
 
 
 async def test_edits_escaping_the_sandbox_fail_the_job(

@@ -142,6 +142,16 @@ def test_scripted_and_default_replies_replace_the_echo(fake: FakeOllama) -> None
         assert c.generate("m", prompt="anything").response == "always this"
 
 
+def test_a_scripted_sequence_answers_one_reply_per_call_then_falls_back(
+    fake: FakeOllama,
+) -> None:
+    fake.script("llama3.2", "after")
+    fake.script_sequence("llama3.2", ["first", "second"])
+    with ollama.Client(host=fake.url) as client:
+        replies = [client.chat("llama3.2", messages=USER_HI).message.content for _ in range(3)]
+    assert replies == ["first", "second", "after"]
+
+
 def test_delay_slows_only_the_delayed_model(client: ollama.Client, fake: FakeOllama) -> None:
     fake.delay("qwen2.5-coder:7b", 0.3)
     start = time.monotonic()
