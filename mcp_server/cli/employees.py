@@ -78,7 +78,7 @@ def hire(
         metavar="NAME", help="The employee's name: a-z, 0-9, '_', '.', '-'.")],
     adapter: Annotated[str, typer.Option(
         metavar="|".join(ADAPTERS), callback=_available,
-        help=f"How the employee runs: {' or '.join(ADAPTERS)} (others are not available yet).",
+        help=f"How the employee runs: {' or '.join(ADAPTERS)}.",
     )],
     model: Model = None,
     base_url: BaseUrl = None,

@@ -56,7 +56,7 @@ async def test_hiring_returns_the_employee(api: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize("body, detail", [
     ({"name": "Bad Name", "adapter": "cli", "command": ["x"]}, "name must be"),
     ({"name": "x", "adapter": "martian"}, "adapter must be one of"),
-    ({"name": "x", "adapter": "gemini", "model": "g"}, "not available yet"),
+    ({"name": "x", "adapter": "gemini", "model": "g"}, "needs api_key_env"),
     ({"name": "x", "adapter": "openai"}, "needs a model"),
     ({"name": "x", "adapter": "openai", "model": "gpt-4o-mini"}, "needs api_key_env"),
     ({"name": "x", "adapter": "ollama"}, "needs a model"),
