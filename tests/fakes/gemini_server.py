@@ -32,20 +32,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.loopback import ServingThread, serve_in_thread
 
 API_VERSION = "v1beta"
 _CHUNK = re.compile(r"(?<=\s)(?=\S)")  # stream chunks: a word and its trailing space
@@ -129,8 +128,7 @@ class FakeGemini:
         self._finishes: list[str] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         # One route: the method (":generateContent") is part of the last path segment.
         self.app = Starlette(routes=[Route(f"/{API_VERSION}/models/{{call:path}}", self._call,
                                            methods=["POST"])])
@@ -174,37 +172,17 @@ class FakeGemini:
 
     def start(self) -> str:
         """Serve in a background thread; returns the base URL once connections are accepted."""
-        if self._thread is not None:
-            return self.url
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(128)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._stopping.clear()
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.run(sockets=[sock]), name="fake-gemini", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Gemini server did not start")
-            time.sleep(0.005)
+        if self._serving is None:
+            self._stopping.clear()
+            self._serving = serve_in_thread(self.app, self.host, self.port, "fake-gemini")
+            self.port = self._serving.port
         return self.url
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+        self._serving = None
 
     def __enter__(self) -> FakeGemini:
         self.start()

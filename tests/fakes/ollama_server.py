@@ -42,7 +42,6 @@ import hashlib
 import json
 import re
 import signal
-import socket
 import sys
 import threading
 import time
@@ -52,11 +51,12 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.loopback import ServingThread, serve_in_thread
 
 VERSION = "0.6.8"
 DEFAULT_KEEP_ALIVE_S = 300.0  # real Ollama keeps a model loaded for 5 minutes by default
@@ -207,8 +207,7 @@ class FakeOllama:
         self._load_delays: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         for name in models:
             self.add_model(name)
         self.app = Starlette(
@@ -282,45 +281,17 @@ class FakeOllama:
 
     def start(self) -> str:
         """Serve in a background thread; returns the base URL once connections are accepted."""
-        if self._thread is not None:
-            return self.url
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(1024)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-            backlog=1024,
-        )
-        self._server = uvicorn.Server(config)
-        self._stopping.clear()
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.run(sockets=[sock]), name="fake-ollama", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Ollama server did not start")
-            time.sleep(0.005)
+        if self._serving is None:
+            self._stopping.clear()
+            self._serving = serve_in_thread(self.app, self.host, self.port, "fake-ollama")
+            self.port = self._serving.port
         return self.url
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+        self._serving = None
 
     def __enter__(self) -> FakeOllama:
         self.start()
