@@ -36,7 +36,6 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -44,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.loopback import ServingThread, serve_in_thread
+from tests.fakes.loopback import LoopbackFake
 
 API_VERSION = "v1beta"
 _CHUNK = re.compile(r"(?<=\s)(?=\S)")  # stream chunks: a word and its trailing space
@@ -100,7 +99,7 @@ def _cap(body: dict[str, Any]) -> int | None:
     return cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
 
 
-class FakeGemini:
+class FakeGemini(LoopbackFake):
     """A fake Gemini API on 127.0.0.1, served by uvicorn in a background thread.
 
     `start()` returns the base URL (also `url`); `stop()` shuts it down; a `with` block does
@@ -127,17 +126,13 @@ class FakeGemini:
         self._blocks: list[str] = []
         self._finishes: list[str] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._serving: ServingThread | None = None
+        super().__init__()
+        self.name = "fake-gemini"
         # One route: the method (":generateContent") is part of the last path segment.
         self.app = Starlette(routes=[Route(f"/{API_VERSION}/models/{{call:path}}", self._call,
                                            methods=["POST"])])
 
     # ----------------------------------------------------------------- test controls
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def script(self, model: str, reply: str) -> None:
         """Every call to `model` answers `reply`."""
@@ -167,34 +162,6 @@ class FakeGemini:
             self._delays.clear()
             self._blocks.clear()
             self._finishes.clear()
-
-    # ------------------------------------------------------------------- lifecycle
-
-    def start(self) -> str:
-        """Serve in a background thread; returns the base URL once connections are accepted."""
-        if self._serving is None:
-            self._stopping.clear()
-            self._serving = serve_in_thread(self.app, self.host, self.port, "fake-gemini")
-            self.port = self._serving.port
-        return self.url
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._serving is not None:
-            self._serving.stop()
-        self._serving = None
-
-    def __enter__(self) -> FakeGemini:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -------------------------------------------------------------------- the API
 

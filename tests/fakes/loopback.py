@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -43,3 +45,49 @@ def serve_in_thread(app: ASGIApp, host: str, port: int, name: str) -> ServingThr
             raise RuntimeError(f"the {name} server did not start")
         time.sleep(0.005)
     return ServingThread(server, thread, sock.getsockname()[1])
+
+
+class LoopbackFake:
+    """The life every fake server shares: `start()` serves `self.app` on `host:port` (0: a
+    free port) in a background thread and returns the base URL, `stop()` ends it, and a `with`
+    block does both. Subclasses set `app`, `host` and `port`, and `name` for the thread;
+    `_stopping` is set on stop so a fake's delays end with it."""
+
+    name = "fake"
+    app: ASGIApp
+    host: str
+    port: int
+
+    def __init__(self) -> None:
+        self._serving: ServingThread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        """Serve in a background thread; returns the base URL once connections are accepted."""
+        if self._serving is None:
+            self._stopping.clear()
+            self._serving = serve_in_thread(self.app, self.host, self.port, self.name)
+            self.port = self._serving.port
+        return self.url
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._serving is not None:
+            self._serving.stop()
+        self._serving = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

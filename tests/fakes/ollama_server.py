@@ -48,7 +48,6 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -56,7 +55,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.loopback import ServingThread, serve_in_thread
+from tests.fakes.loopback import LoopbackFake
 
 VERSION = "0.6.8"
 DEFAULT_KEEP_ALIVE_S = 300.0  # real Ollama keeps a model loaded for 5 minutes by default
@@ -176,7 +175,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-class FakeOllama:
+class FakeOllama(LoopbackFake):
     """A fake Ollama HTTP server on 127.0.0.1, served by uvicorn in a background thread.
 
     `start()` returns the base URL (also `url`); `stop()` shuts it down; a `with` block does
@@ -206,8 +205,8 @@ class FakeOllama:
         self._delays: dict[str, float] = {}
         self._load_delays: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._serving: ServingThread | None = None
+        super().__init__()
+        self.name = "fake-ollama"
         for name in models:
             self.add_model(name)
         self.app = Starlette(
@@ -223,10 +222,6 @@ class FakeOllama:
         )
 
     # ----------------------------------------------------------------- test controls
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def models(self) -> list[str]:
@@ -276,34 +271,6 @@ class FakeOllama:
             self._sequences.clear()
             self._delays.clear()
             self._load_delays.clear()
-
-    # ------------------------------------------------------------------- lifecycle
-
-    def start(self) -> str:
-        """Serve in a background thread; returns the base URL once connections are accepted."""
-        if self._serving is None:
-            self._stopping.clear()
-            self._serving = serve_in_thread(self.app, self.host, self.port, "fake-ollama")
-            self.port = self._serving.port
-        return self.url
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._serving is not None:
-            self._serving.stop()
-        self._serving = None
-
-    def __enter__(self) -> FakeOllama:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ model state
 

@@ -34,7 +34,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.loopback import ServingThread, serve_in_thread
+from tests.fakes.loopback import LoopbackFake
 
 _PIECE = re.compile(r"(?<=\s)(?=\S)")
 _CREATED = 1_735_689_600  # 2025-01-01, the models' fixed creation time
@@ -89,7 +88,7 @@ def _masked(key: str) -> str:
     return f"{key[:3]}***{key[-4:]}" if len(key) > 8 else "***"
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackFake):
     """A fake OpenAI-compatible HTTP server on 127.0.0.1, served in a background thread.
 
     `url` is the base URL with `/v1`, as clients are given it. With `api_key` set, requests
@@ -119,7 +118,8 @@ class FakeOpenAI:
         self._delays: dict[str, float] = {}
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
-        self._serving: ServingThread | None = None
+        super().__init__()
+        self.name = "fake-openai"
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._completions, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
@@ -160,27 +160,6 @@ class FakeOpenAI:
             self._scripts.clear()
             self._delays.clear()
             self._failures.clear()
-
-    # ------------------------------------------------------------------- lifecycle
-
-    def start(self) -> str:
-        if self._serving is None:
-            self._serving = serve_in_thread(self.app, self.host, self.port, "fake-openai")
-            self.port = self._serving.port
-        return self.url
-
-    def stop(self) -> None:
-        if self._serving is not None:
-            self._serving.stop()
-        self._serving = None
-
-    def __enter__(self) -> FakeOpenAI:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # -------------------------------------------------------------------- endpoints
 
