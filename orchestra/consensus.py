@@ -19,7 +19,7 @@ from typing import Any
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
 from orchestra.models import Job, JobKind, NewJob
-from orchestra.queue import MAX_JOB_SKILLS, JobQueue, Submitted
+from orchestra.queue import MAX_JOB_SKILLS, JobQueue, Submitted, parse_id
 from orchestra.roster import clean_skills
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
@@ -120,7 +120,7 @@ class Consensuses:
 
     async def get(self, consensus_id: uuid.UUID | str) -> Consensus:
         """The consensus and its members' jobs as they stand now."""
-        key = _parse_id(consensus_id)
+        key = parse_id(consensus_id, "consensus")
         async with self.db.connection() as conn:
             row = await conn.fetchrow(_C["get_consensus"], key)
             if row is None:
@@ -146,15 +146,6 @@ def _check(new: NewConsensus) -> tuple[str, ...]:
     if not math.isfinite(new.timeout_s) or new.timeout_s < 0:
         raise InvalidInput("timeout_s must be a number of seconds, 0 or more")
     return clean_skills(new.skills, MAX_JOB_SKILLS)
-
-
-def _parse_id(consensus_id: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(consensus_id, uuid.UUID):
-        return consensus_id
-    try:
-        return uuid.UUID(consensus_id)
-    except ValueError:
-        raise InvalidInput(f"consensus id {consensus_id!r} is not a UUID") from None
 
 
 def _consensus_from_rows(row: Any, members: list[Any]) -> Consensus:

@@ -518,10 +518,15 @@ _HEX = frozenset(string.hexdigits.lower())
 
 
 def _parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(job_id, uuid.UUID):
-        return job_id
+    return parse_id(job_id, "job")
+
+
+def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    """A row's id given as a UUID or its text; `what` names the row in the error."""
+    if isinstance(value, uuid.UUID):
+        return value
     try:
-        return uuid.UUID(job_id)
+        return uuid.UUID(value)
     except ValueError:
-        raise InvalidInput(f"job id {job_id!r} is not a UUID") from None
+        raise InvalidInput(f"{what} id {value!r} is not a UUID") from None
 
