@@ -118,6 +118,16 @@ class Consensuses:
                            f"{having}; there are {len(names)}{found}")
         return names
 
+    async def cancel(self, consensus_id: uuid.UUID | str, *, actor: str) -> Consensus:
+        """Cancel every member job not yet ended, each with its audit entry (as `cancel_job`
+        does); members that have ended keep their answers. For a caller that gives up on the
+        whole consensus (an MCP task's cancel)."""
+        current = await self.get(consensus_id)
+        for member in current.members:
+            if not member.job.status.is_terminal:
+                await self.queue.cancel(member.job.id, actor=actor)
+        return await self.get(current.id)
+
     async def get(self, consensus_id: uuid.UUID | str) -> Consensus:
         """The consensus and its members' jobs as they stand now."""
         key = parse_id(consensus_id, "consensus")

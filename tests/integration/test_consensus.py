@@ -8,10 +8,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from mcp.client.client import Client
 
 from governance.budgets import BudgetSpec
 from mcp_server.app import System
+from orchestra.errors import InvalidInput, NotFound
 from tests.fakes.ollama_server import FakeOllama
 from tests.integration.helpers import add_finished_job, hire, running_worker
 from tests.integration.test_mcp_tools import call, tool_error
@@ -187,3 +189,29 @@ async def test_bad_members_are_refused_and_nothing_is_written(system: System) ->
     assert await _rows(system, "consensus") == 0
     assert await _rows(system, "consensus_members") == 0
     assert await _rows(system, "jobs") == 0
+
+
+async def test_cancelling_a_consensus_cancels_its_unfinished_members_only(
+    system: System, ollama: FakeOllama
+) -> None:
+    await _hire_ollamas(system)
+    ollama.delay("qwen", 30)
+    async with running_worker(system), Client(system.mcp_server()) as client:
+        result = await call(client, "consensus", prompt="half", employees=["llama", "qwen"],
+                            timeout_s=1.5)
+        cancelled = await system.tools.consensus.cancel(result["consensus_id"],
+                                                        actor="client:stdio")
+    states = {m.job.requested_employee: m.job.status.value for m in cancelled.members}
+    assert states == {"llama": "succeeded", "qwen": "cancelled"} and cancelled.complete
+    async with system.db.connection() as conn:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'job.cancelled'"
+            " AND subject = $1", result["answers"][1]["job_id"])
+    assert audited == 1
+
+
+async def test_a_consensus_id_that_is_no_uuid_or_unknown_is_refused(system: System) -> None:
+    with pytest.raises(InvalidInput, match="consensus id 'nope' is not a UUID"):
+        await system.tools.consensus.get("nope")
+    with pytest.raises(NotFound, match="no consensus 00000000-"):
+        await system.tools.consensus.get("00000000-0000-0000-0000-000000000000")
