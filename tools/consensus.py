@@ -15,11 +15,15 @@ from orchestra.consensus import MAX_MEMBERS, MIN_MEMBERS, Consensus, Member, New
 from orchestra.errors import AuraError
 from orchestra.models import JobStatus
 from tools.errors import tool_errors
-from tools.inputs import EmployeeName, Prompt
-from tools.jobs import MaxCost, SkillsArgument, WaitSeconds
+from tools.inputs import EmployeeName, Prompt, Usd
+from tools.jobs import SkillsArgument, WaitSeconds
 from tools.services import ToolServices
 from tools.shaping import cut_text
 from tools.waiting import DEFAULT_WAIT_S, wait_for_jobs
+
+MemberMaxCost = Annotated[Usd | None, Field(
+    description="USD each member may spend at most (a decimal string such as \"0.50\"); a "
+    "member whose call's worst case would pass it is refused, the others still answer")]
 
 
 class MemberAnswer(BaseModel):
@@ -99,7 +103,7 @@ def register(server: MCPServer, services: ToolServices) -> None:
         size: Annotated[int, Field(description=f"without employees: how many to ask "
                                    f"({MIN_MEMBERS} or {MAX_MEMBERS})")] = MIN_MEMBERS,
         timeout_s: WaitSeconds = DEFAULT_WAIT_S,
-        max_cost_usd: MaxCost = None,
+        max_cost_usd: MemberMaxCost = None,
     ) -> ConsensusResult:
         client = client_from_request(ctx.request_context.request)
         new = NewConsensus(prompt=prompt, employees=tuple(employees or ()),
