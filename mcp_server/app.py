@@ -32,6 +32,7 @@ from mcp_server.settings import Settings
 from orchestra import migrations
 from orchestra.changes import ChangeApplier
 from orchestra.confine import Confiner, JobLimits
+from orchestra.consensus import Consensuses
 from orchestra.employees.cache import AdapterCache
 from orchestra.events import JobEvents
 from orchestra.feed import EventFeed
@@ -185,7 +186,8 @@ async def build_system(settings: Settings, dsn: str, policy: Policy | None = Non
     )
     tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events,
                          runlogs=RunLogReader(db), auditor=auditor, db=db, budgets=budgets,
-                         approvals=approvals)
+                         approvals=approvals,
+                         consensus=Consensuses(db, queue, auditor, pool_size=pool.size))
     return System(
         settings=settings, db=db, events=events, auditor=auditor,
         tokens=TokenRegistry(db, auditor), queue=queue, roster=roster, pool=pool,

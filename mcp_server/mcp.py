@@ -24,6 +24,7 @@ from orchestra.models import Job
 from tools import approvals as approval_tools
 from tools import audit as audit_tools
 from tools import budgets as budget_tools
+from tools import consensus as consensus_tools
 from tools import jobs as job_tools
 from tools import pool as pool_tools
 from tools import roster as roster_tools
@@ -49,6 +50,7 @@ def build_mcp_server(
         name="aura-orchestra", instructions=INSTRUCTIONS, middleware=[governance]
     )
     job_tools.register(server, services)
+    consensus_tools.register(server, services)
     roster_tools.register(server, services)
     pool_tools.register(server, services)
     audit_tools.register(server, services)

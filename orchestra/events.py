@@ -139,15 +139,17 @@ class JobEvents:
         self._work.clear()
 
     @contextlib.contextmanager
-    def watch(self, job_id: uuid.UUID) -> Any:
-        """An event set on every change of `job_id` while the block runs."""
+    def watch(self, *job_ids: uuid.UUID) -> Any:
+        """An event set on every change of any of `job_ids` while the block runs."""
         event = asyncio.Event()
-        self._waiters[job_id].add(event)
+        for job_id in job_ids:
+            self._waiters[job_id].add(event)
         try:
             yield event
         finally:
-            waiters = self._waiters.get(job_id)
-            if waiters is not None:
-                waiters.discard(event)
-                if not waiters:
-                    del self._waiters[job_id]
+            for job_id in job_ids:
+                waiters = self._waiters.get(job_id)
+                if waiters is not None:
+                    waiters.discard(event)
+                    if not waiters:
+                        del self._waiters[job_id]

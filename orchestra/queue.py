@@ -119,6 +119,8 @@ def _hr_event(row: Any) -> None:
 class Submitted:
     job: Job
     created: bool  # False when an idempotency key returned an existing job
+    # The approval the job waits for, to announce to the Director once the job is committed.
+    waits_on: GateVerdict | None = None
 
 
 class JobQueue:
@@ -140,27 +142,41 @@ class JobQueue:
     async def submit(self, new: NewJob, *, actor: str) -> Submitted:
         """Insert a job with its audit entry: `queued`, or `pending_approval` with the approval
         it waits for (in the same transaction) when the policy says the Director decides."""
+        async with self.db.connection() as conn:
+            submitted = await self.submit_on(conn, new, actor=actor)
+        self.announce(submitted)
+        return submitted
+
+    async def submit_on(self, conn: Connection, new: NewJob, *, actor: str) -> Submitted:
+        """`submit` on the caller's connection, which may be inside the caller's transaction
+        (a consensus writes its member jobs together). The caller announces the result with
+        `announce` once it is committed."""
         _check_new_job(new)
         skills = clean_skills(new.skills, MAX_JOB_SKILLS)
         project = str(self.workspaces.resolve_project(new.project)) if new.project else None
-        async with self.db.connection() as conn:
-            for _ in range(_JUDGEMENTS):
-                verdict = (await self.gate.review(conn, new, project, skills)
-                           if self.gate is not None else GateVerdict(approver="core"))
-                row = await self._insert(conn, new, project, skills, actor, verdict)
-                if row is not None:
-                    return Submitted(job_from_row(row), created=True)
-                if not await self._roster_moved(conn, verdict):
-                    break
-            if new.idempotency_key is not None:
-                existing = await conn.fetchrow(
-                    _Q["get_job_by_idempotency_key"], new.client, new.idempotency_key
-                )
-                if existing is not None:
-                    return Submitted(job_from_row(existing), created=False)
-            if new.employee is not None:  # the only other reason no row came back
-                await _require_working_employee(conn, new.employee)
+        for _ in range(_JUDGEMENTS):
+            verdict = (await self.gate.review(conn, new, project, skills)
+                       if self.gate is not None else GateVerdict(approver="core"))
+            row = await self._insert(conn, new, project, skills, actor, verdict)
+            if row is not None:
+                waits = verdict if verdict.waits and self.gate is not None else None
+                return Submitted(job_from_row(row), created=True, waits_on=waits)
+            if not await self._roster_moved(conn, verdict):
+                break
+        if new.idempotency_key is not None:
+            existing = await conn.fetchrow(
+                _Q["get_job_by_idempotency_key"], new.client, new.idempotency_key
+            )
+            if existing is not None:
+                return Submitted(job_from_row(existing), created=False)
+        if new.employee is not None:  # the only other reason no row came back
+            await _require_working_employee(conn, new.employee)
         raise Conflict(f"employee {new.employee!r} cannot take this job now; try again")
+
+    def announce(self, submitted: Submitted) -> None:
+        """After the commit: tell the Director of the approval a new job waits for, if any."""
+        if submitted.waits_on is not None and self.gate is not None:
+            self.gate.announce(submitted.waits_on)
 
     async def _insert(
         self, conn: Connection, new: NewJob, project: str | None, skills: tuple[str, ...],
@@ -179,8 +195,6 @@ class JobQueue:
             )
             if row is not None and waits and self.gate is not None:
                 await self.gate.open(conn, verdict, job_from_row(row), actor)
-        if row is not None and waits and self.gate is not None:
-            self.gate.announce(verdict)
         return row
 
     async def _roster_moved(self, conn: Connection, verdict: GateVerdict) -> bool:
@@ -504,10 +518,15 @@ _HEX = frozenset(string.hexdigits.lower())
 
 
 def _parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(job_id, uuid.UUID):
-        return job_id
+    return parse_id(job_id, "job")
+
+
+def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    """A row's id given as a UUID or its text; `what` names the row in the error."""
+    if isinstance(value, uuid.UUID):
+        return value
     try:
-        return uuid.UUID(job_id)
+        return uuid.UUID(value)
     except ValueError:
-        raise InvalidInput(f"job id {job_id!r} is not a UUID") from None
+        raise InvalidInput(f"{what} id {value!r} is not a UUID") from None
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
 from typing import Annotated, Any
@@ -29,12 +27,7 @@ from tools.inputs import (
 )
 from tools.services import ToolServices
 from tools.shaping import JobResult, JobSummary, SubmitResult, job_result, job_summary
-
-# IDE clients give up on a call after about 60 s; no call here holds the line longer than 45.
-MAX_WAIT_S = 45.0
-DEFAULT_WAIT_S = 30.0
-# Progress at least this often while waiting; some clients reset their timeout on it.
-PROGRESS_EVERY_S = 5.0
+from tools.waiting import DEFAULT_WAIT_S, MAX_WAIT_S, wait_for_jobs
 
 MaxCost = Annotated[Usd | None, Field(
     description="USD this job may spend at most, over all its calls (a decimal string such "
@@ -71,22 +64,16 @@ async def _wait(
     services: ToolServices, job_id: uuid.UUID, timeout_s: float, ctx: Context[Any, Any] | None
 ) -> Job:
     """The job once terminal, or as it stands when `timeout_s` runs out (never an error)."""
-    deadline = time.monotonic() + timeout_s
-    tick = 0
-    with services.events.watch(job_id) as changed:
-        while True:
-            job = await services.queue.get(job_id)
-            remaining = deadline - time.monotonic()
-            if job.status.is_terminal or remaining <= 0:
-                return job
-            if ctx is not None:
-                tick += 1
-                last = await services.runlogs.last_line(job.id)
-                message = f"{job.status.value}: {last}" if last else job.status.value
-                await ctx.report_progress(tick, None, message[:500])
-            changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, PROGRESS_EVERY_S))
+
+    async def look() -> tuple[Job, bool]:
+        job = await services.queue.get(job_id)
+        return job, job.status.is_terminal
+
+    async def describe(job: Job) -> str:
+        last = await services.runlogs.last_line(job.id)
+        return f"{job.status.value}: {last}" if last else job.status.value
+
+    return await wait_for_jobs(services.events, [job_id], timeout_s, ctx, look, describe)
 
 
 def register(server: MCPServer, services: ToolServices) -> None:

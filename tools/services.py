@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from governance.approvals import Approvals
 from governance.auditor import Auditor
 from governance.budgets import Budgets
+from orchestra.consensus import Consensuses
 from orchestra.events import JobEvents
 from orchestra.pool import Pool
 from orchestra.queue import JobQueue
@@ -26,3 +27,4 @@ class ToolServices:
     db: Database
     budgets: Budgets
     approvals: Approvals
+    consensus: Consensuses

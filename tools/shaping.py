@@ -47,7 +47,9 @@ class SubmitResult(BaseModel):
     created: bool = Field(description="false when the idempotency key matched an earlier job")
 
 
-def _cut(text: str | None, uri: str) -> tuple[str | None, bool]:
+def cut_text(text: str | None, uri: str) -> tuple[str | None, bool]:
+    """`text` cut to `MAX_RESULT_CHARS`, with a note naming `uri` that holds it whole; and
+    whether it was cut."""
     if text is None or len(text) <= MAX_RESULT_CHARS:
         return text, False
     note = f"\n[cut at {MAX_RESULT_CHARS} of {len(text)} characters; read {uri} for all]"
@@ -56,8 +58,8 @@ def _cut(text: str | None, uri: str) -> tuple[str | None, bool]:
 
 def job_result(job: Job) -> JobResult:
     base = f"aura://jobs/{job.id}"
-    output, output_cut = _cut(job.output, f"{base}/output")
-    diff, diff_cut = _cut(job.diff, f"{base}/diff")
+    output, output_cut = cut_text(job.output, f"{base}/output")
+    diff, diff_cut = cut_text(job.diff, f"{base}/diff")
     return JobResult(
         job_id=str(job.id),
         status=job.status.value,
