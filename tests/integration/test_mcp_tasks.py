@@ -11,15 +11,18 @@ from typing import Any
 import httpx2
 import pytest
 from mcp.client.client import Client
+from mcp.client.extension import advertise
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
+from governance.budgets import BudgetSpec
 from mcp_server.app import System
 from orchestra.models import JobKind, JobStatus, NewJob
 from tests.fakes.ollama_server import FakeOllama
 from tests.integration.helpers import hire, running_worker, serving
 from tests.integration.tasks_client import (
+    TASKS,
     CreateTaskResult,
     TasksClient,
     cancel_task,
@@ -213,3 +216,38 @@ async def test_a_task_over_streamable_http_is_created_polled_and_cancelled(
     assert (await system.queue.get(uuid.UUID(doomed.task_id))).status is JobStatus.CANCELLED
     calls = await audit(system, "mcp.task_call")
     assert {actor for actor, _, _ in calls} == {"client:tasks-ide"}
+
+
+async def test_an_ask_refused_by_a_budget_completes_as_a_tool_error(system: System) -> None:
+    await hire(system.db, "llama", "ollama", price_in="100", price_out="100",
+               max_output_tokens=1000)
+    await system.budgets.put(BudgetSpec("tight", "global", "0.01"), actor="director")
+    async with Client(system.mcp_server(), extensions=[TasksClient()]) as client:
+        created = await start_task(client, "ask", prompt="hello", employee="llama", timeout_s=0)
+        async with running_worker(system):
+            task = await poll_task(client.session, created.task_id)
+    result = CallToolResult.model_validate(task["result"], by_name=False)
+    assert task["status"] == "completed" and result.is_error
+    assert "budget_exceeded" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_a_resubmission_by_idempotency_key_answers_as_before(system: System) -> None:
+    await hire(system.db, "scribe")
+    async with Client(system.mcp_server(), extensions=[TasksClient()]) as client:
+        first = await start_task(client, "submit_job", prompt="once", employee="scribe",
+                                 idempotency_key="k-1")
+        again = await client.session.call_tool(
+            "submit_job", {"prompt": "once", "employee": "scribe", "idempotency_key": "k-1"},
+            allow_claimed=True)
+    assert isinstance(again, CallToolResult)
+    assert again.structured_content == {"job_id": first.task_id, "status": "queued",
+                                        "created": False}
+
+
+async def test_a_handshake_era_client_gets_no_task_even_when_it_declares_the_extension(
+    system: System
+) -> None:
+    await hire(system.db, "scribe")
+    async with Client(system.mcp_server(), mode="legacy", extensions=[advertise(TASKS)]) as client:
+        result = await client.call_tool("submit_job", {"prompt": "go", "employee": "scribe"})
+    assert not result.is_error and result.structured_content["created"] is True
