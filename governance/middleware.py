@@ -1,4 +1,5 @@
-"""Applies governance to every MCP tool call: audited with client, tool, outcome and latency."""
+"""Applies governance to every MCP tool call and task method: audited with client, subject,
+outcome and latency."""
 
 from __future__ import annotations
 
@@ -24,11 +25,24 @@ def _outcome(result: Any) -> str:
     return "error" if is_error else "ok"
 
 
-class GovernanceMiddleware:
-    """An SDK `ServerMiddleware`: wraps `tools/call`, lets every other method pass.
+def _task_of(result: Any) -> str | None:
+    """The task id when a tool call answered with a task (the MCP Tasks extension)."""
+    if isinstance(result, dict) and result.get("resultType") == "task":
+        return str(result.get("taskId"))
+    return None
 
-    Every call is recorded in the audit chain as `mcp.tool_call` with the client's token name,
-    the tool, the outcome and the latency, through the batching journal.
+
+# The Tasks extension's methods act on a task (a job) by id: audited like tool calls.
+TASK_METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel"})
+
+
+class GovernanceMiddleware:
+    """An SDK `ServerMiddleware`: wraps `tools/call` and the task methods, lets every other
+    method pass.
+
+    Every call is recorded in the audit chain with the client's token name, the outcome and
+    the latency, through the batching journal: a tool call as `mcp.tool_call` on the tool (with
+    the task id when it answered with a task), a task method as `mcp.task_call` on the task.
     """
 
     def __init__(self, journal: AuditJournal, observe: ToolCallObserver | None = None) -> None:
@@ -36,22 +50,27 @@ class GovernanceMiddleware:
         self.observe = observe
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
-        if ctx.method != "tools/call":
+        if ctx.method != "tools/call" and ctx.method not in TASK_METHODS:
             return await call_next(ctx)
-        tool = str((ctx.params or {}).get("name", "?"))
+        params = ctx.params or {}
+        is_tool = ctx.method == "tools/call"
+        subject = str(params.get("name" if is_tool else "taskId", "?"))
         client = client_from_request(ctx.request)
         started = time.perf_counter()
         outcome = "exception"
+        details: dict[str, Any] = {} if is_tool else {"method": ctx.method}
         try:
             result = await call_next(ctx)
             outcome = _outcome(result)
+            if (task := _task_of(result)) is not None:
+                details["task"] = task
             return result
         finally:
             latency = time.perf_counter() - started
-            if self.observe is not None:
-                self.observe(tool, outcome, latency)
-            # The tool name is whatever the client sent: cleaned before it reaches the log.
+            if self.observe is not None and is_tool:
+                self.observe(subject, outcome, latency)
+            # The subject is whatever the client sent: cleaned before it reaches the log.
             self.journal.add(PendingEntry.of(
-                f"client:{client}", "mcp.tool_call", tool,
-                {"outcome": outcome, "latency_ms": round(latency * 1000, 3)},
+                f"client:{client}", "mcp.tool_call" if is_tool else "mcp.task_call", subject,
+                {"outcome": outcome, "latency_ms": round(latency * 1000, 3), **details},
             ))

@@ -31,6 +31,7 @@ from tools import roster as roster_tools
 from tools.errors import ToolServer
 from tools.services import ToolServices
 from tools.shaping import job_result
+from tools.tasks import TasksExtension
 
 # DESIGN §9's core set.
 CORE_TOOLS = frozenset(
@@ -46,8 +47,12 @@ INSTRUCTIONS = (
 def build_mcp_server(
     services: ToolServices, governance: GovernanceMiddleware, *, tool_set: str = "all"
 ) -> MCPServer:
+    # Tool name -> how it answers a Tasks-capable client with a task (tools/tasks.py); a
+    # tool module that starts durable work adds its entries here.
+    task_tools = {**job_tools.TASK_TOOLS}
     server: MCPServer = ToolServer(
-        name="aura-orchestra", instructions=INSTRUCTIONS, middleware=[governance]
+        name="aura-orchestra", instructions=INSTRUCTIONS, middleware=[governance],
+        extensions=[TasksExtension(services, task_tools)],
     )
     job_tools.register(server, services)
     consensus_tools.register(server, services)

@@ -33,6 +33,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
     fi
 fi
 
+# The e2e test of a Node MCP client with the Tasks extension's package (tests/e2e/test_tasks.py)
+# needs its pinned packages; without node at all that test is skipped.
+node_client=tests/e2e/node_tasks
+# A copy of the lock file in node_modules says which lock it was installed from.
+if command -v npm >/dev/null 2>&1 \
+        && ! cmp -s "$node_client/package-lock.json" "$node_client/node_modules/.installed-lock"; then
+    echo "==> installing the e2e Node client's packages (npm ci)"
+    npm ci --prefix "$node_client" --no-audit --no-fund --silent
+    cp "$node_client/package-lock.json" "$node_client/node_modules/.installed-lock"
+fi
+
 step() {
     echo "==> $*"
     "$@"

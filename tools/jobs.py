@@ -27,6 +27,7 @@ from tools.inputs import (
 )
 from tools.services import ToolServices
 from tools.shaping import JobResult, JobSummary, SubmitResult, job_result, job_summary
+from tools.tasks import TaskTool
 from tools.waiting import DEFAULT_WAIT_S, MAX_WAIT_S, wait_for_jobs
 
 MaxCost = Annotated[Usd | None, Field(
@@ -74,6 +75,59 @@ async def _wait(
         return f"{job.status.value}: {last}" if last else job.status.value
 
     return await wait_for_jobs(services.events, [job_id], timeout_s, ctx, look, describe)
+
+
+def ask_result(job: Job, latency_ms: int) -> AskResult:
+    """What `ask` answers for `job` as it stands (an answer once it ended, else its handle)."""
+    if job.budget_refusal is not None:
+        # Refused for money: an error the caller's assistant sees as one, with the figures.
+        raise BudgetExceeded(**job.budget_refusal, job_id=str(job.id))
+    done = job.status.is_terminal
+    return AskResult(
+        answered=done and job.error is None,
+        answer=job.output if done else None,
+        employee=job.employee,
+        job_id=str(job.id),
+        status=job.status.value,
+        error=job.error,
+        latency_ms=latency_ms,
+    )
+
+
+def _still_going(result: dict[str, Any]) -> str | None:
+    """The job id in a submit_job or ask result whose job has not ended, else None. A submit
+    that matched an earlier job by its idempotency key answers as before (created: false), so
+    every task submit_job starts is a job that call created."""
+    status = result.get("status")
+    if status is None or JobStatus(status).is_terminal or result.get("created") is False:
+        return None
+    return str(result["job_id"])
+
+
+class FinishedSubmit(JobResult):
+    """submit_job's result once its task completed: SubmitResult's fields (the call created
+    the job) with the whole job as get_job shows it."""
+
+    created: bool = True
+
+
+def _submit_after(job: Job) -> FinishedSubmit:
+    return FinishedSubmit(**job_result(job).model_dump())
+
+
+def _ask_after(job: Job) -> AskResult:
+    # The caller was not waiting: the latency is the job's own, from creation to its end.
+    ended = job.finished_at or job.updated_at
+    return ask_result(job, int((ended - job.created_at).total_seconds() * 1000))
+
+
+# How Tasks-capable clients get submit_job and ask as tasks (tools/tasks.py): submit_job's job
+# runs on after the call, so it always answers with a task; ask answers inline when its
+# employee is done within timeout_s and with a task for the same job otherwise.
+TASK_TOOLS: dict[str, TaskTool] = {
+    "submit_job": TaskTool(kind=JobKind.TASK, durable_id=_still_going, finished=_submit_after),
+    "ask": TaskTool(kind=JobKind.ASK, durable_id=_still_going, finished=_ask_after),
+}
 
 
 def register(server: MCPServer, services: ToolServices) -> None:
@@ -174,19 +228,7 @@ def register(server: MCPServer, services: ToolServices) -> None:
             actor=f"client:{client}",
         )
         job = await _wait(services, submitted.job.id, timeout_s, ctx)
-        if job.budget_refusal is not None:
-            # Refused for money: an error the caller's assistant sees as one, with the figures.
-            raise BudgetExceeded(**job.budget_refusal, job_id=str(job.id))
-        done = job.status.is_terminal
-        return AskResult(
-            answered=done and job.error is None,
-            answer=job.output if done else None,
-            employee=job.employee,
-            job_id=str(job.id),
-            status=job.status.value,
-            error=job.error,
-            latency_ms=int((time.monotonic() - started) * 1000),
-        )
+        return ask_result(job, int((time.monotonic() - started) * 1000))
 
     server.add_tool(
         submit_job,
