@@ -18,13 +18,14 @@ from tools.roster import roster_view
 
 def hire_request(body: NewEmployee) -> HireRequest:
     """The body as the core's hire (which checks it again: `orchestra.roster.validate_hire`)."""
+    adapter = body.adapter or ("cli" if body.preset is not None else "")
     return HireRequest(
-        name=body.name, adapter=body.adapter, model=body.model, base_url=body.base_url,
+        name=body.name, adapter=adapter, model=body.model, base_url=body.base_url,
         api_key_env=body.api_key_env,
         command=tuple(body.command) if body.command is not None else None,
         network=body.network, skills=tuple(body.skills), price_in=body.price_in,
         price_out=body.price_out, max_output_tokens=body.max_output_tokens,
-        check_command=body.check_command,
+        check_command=body.check_command, preset=body.preset, program=body.program,
     )
 
 

@@ -72,6 +72,7 @@ def employee_from_row(row: Mapping[str, Any]) -> Employee:
         status=EmployeeStatus(row["status"]),
         created_at=row["created_at"],
         max_output_tokens=row["max_output_tokens"],
+        preset=row["preset"],
     )
 
 

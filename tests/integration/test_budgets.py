@@ -403,7 +403,7 @@ async def test_a_settlement_racing_a_rescue_waits_and_still_records_the_charge(
         await rescuer.execute("UPDATE jobs SET lease_owner = NULL, status = 'queued'"
                               " WHERE id = $1", claim.job.id)
         await tx.commit()
-    assert await settle == Decimal("1")
+    assert (await settle).cost == Decimal("1")
     async with system.db.connection() as conn:
         rows = await conn.fetch("SELECT kind, cost, reservation_id FROM ledger ORDER BY kind")
     # The hold was released with the lease; the charge is recorded, without the link.
