@@ -8,10 +8,10 @@ from typing import Annotated, Any, get_args
 import typer
 from rich.markup import escape
 
+from mcp_server.api.fields import PresetName
 from mcp_server.cli.context import JsonOption, UrlOption, session, verb_group
 from mcp_server.cli.errors import CliError
 from mcp_server.cli.output import money, toned
-from mcp_server.api.fields import PresetName
 from orchestra.models import AVAILABLE_ADAPTERS
 
 # Only adapters whose code exists are offered (the others would be refused by the server).
