@@ -12,15 +12,16 @@ ALTER TABLE employees
 -- employee's rate card), 'unpriced' (no cost can be derived: cost is NULL, never 0) or
 -- 'worst_case' (an unmetered call, charged what was reserved for it). Reservations and
 -- releases carry none. The ledger is append-only, so the charges written before this migration
--- keep NULL (not known then); the constraint is NOT VALID so it holds for every new row only.
+-- keep NULL (not known then); every charge the accountant writes names its pricing. Only an
+-- unpriced charge may lack a cost, and it always does.
 ALTER TABLE ledger
     ADD COLUMN pricing text CHECK (pricing IN ('reported', 'estimated', 'unpriced',
                                                'worst_case')),
     ALTER COLUMN cost DROP NOT NULL;
 ALTER TABLE ledger
-    ADD CONSTRAINT ledger_call_pricing CHECK ((kind = 'call') = (pricing IS NOT NULL)) NOT VALID,
-    ADD CONSTRAINT ledger_unpriced_has_no_cost
-        CHECK ((pricing = 'unpriced') = (cost IS NULL)) NOT VALID;
+    ADD CONSTRAINT ledger_pricing_of_calls CHECK (pricing IS NULL OR kind = 'call'),
+    ADD CONSTRAINT ledger_no_cost_only_unpriced
+        CHECK ((cost IS NULL) = coalesce(pricing = 'unpriced', false));
 
 -- A job's unpriced calls: its `cost` holds what was priced; this says how much of its work
 -- has no price, so a job's cost is never read as complete when it is not.
