@@ -182,6 +182,8 @@ class Job:
     budget_refusal: dict[str, Any] | None = None
     skills: tuple[str, ...] = ()  # what its employee must have, when it names none
     approval_id: uuid.UUID | None = None  # the approval it waits for (or last waited for)
+    # Its model calls that could not be priced: `cost` leaves them out (never counts them 0).
+    unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -331,6 +331,8 @@ class Job(Answer):
         description="the acceptance checks' report: passed, and each check's command, "
         "exit code, duration and output")
     cost: Money = Field(description="USD spent on model calls so far")
+    unpriced_calls: int = Field(0, description="model calls with no price (a coding agent "
+                                "without a rate card): cost leaves them out")
     tokens_in: int
     tokens_out: int
     output: str | None

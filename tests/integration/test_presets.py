@@ -75,10 +75,12 @@ async def test_tokens_without_a_price_are_recorded_unpriced_never_zero(
     [charge] = await _charges(system, job.id)
     assert (charge["cost"], charge["pricing"]) == (None, "unpriced")
     assert (charge["tokens_in"], charge["tokens_out"]) == (24763, 122)
-    async with system.db.connection() as conn:
-        assert await conn.fetchval("SELECT unpriced_calls FROM jobs WHERE id = $1", job.id) == 1
+    assert (job.cost, job.unpriced_calls) == (Decimal(0), 1)  # nothing priced, one unpriced
+    headers = {"Authorization": "Bearer test-director-key"}
+    shown = (await api.get(f"/api/v1/jobs/{job.id}", headers=headers)).json()
+    assert (Decimal(shown["cost"]), shown["unpriced_calls"]) == (0, 1)
     page = (await api.get("/api/v1/ledger", params={"job_id": str(job.id)},
-                          headers={"Authorization": "Bearer test-director-key"})).json()
+                          headers=headers)).json()
     [entry] = [e for e in page["entries"] if e["kind"] == "call"]
     assert (entry["cost_usd"], entry["pricing"]) == (None, "unpriced")
     assert page["totals"]["unpriced_calls"] == 1
