@@ -151,3 +151,31 @@ async def test_hire_by_preset_over_the_api(api: httpx.AsyncClient) -> None:
     assert unknown.status_code == 400, unknown.text
     assert "unknown preset 'cursor'; valid presets: claude-code, codex, gemini-cli, aider, " \
            "opencode" in unknown.text
+
+
+async def test_a_preset_employee_proposed_over_mcp_is_hired_with_its_preset(
+    system: System, api: httpx.AsyncClient
+) -> None:
+    from mcp.client.client import Client
+
+    from tests.integration.test_approvals import KEY, call
+
+    command = [str(AGENTS / "opencode"), "run", "--format", "json", "{prompt}"]
+    async with Client(system.mcp_server()) as client:
+        proposed = await call(client, "propose_employee", name="coder", adapter="cli",
+                              preset="opencode", command=command)
+        assert proposed["status"] == "pending"
+        await api.post(f"/api/v1/approvals/{proposed['approval_id']}/approve", headers=KEY)
+    hired = await system.roster.get("coder")
+    assert (hired.preset, hired.command, hired.api_key_env, hired.network) == (
+        "opencode", tuple(command), "ANTHROPIC_API_KEY", True)
+
+
+async def test_the_preset_is_part_of_the_roster_version(system: System) -> None:
+    """The worker reads an agent's output by its preset, so a change of it is a roster
+    change (migration 010 compares whole rows, this column included)."""
+    await _hire_agent(system, "coder", "codex")
+    async with system.db.connection() as conn:
+        before = await conn.fetchval("SELECT version FROM roster_version")
+        await conn.execute("UPDATE employees SET preset = 'opencode' WHERE name = 'coder'")
+        assert await conn.fetchval("SELECT version FROM roster_version") == before + 1
