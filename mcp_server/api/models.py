@@ -87,8 +87,8 @@ class NewEmployee(StrictBody):
     base_url: Url | None = None
     api_key_env: EnvName | None = None
     command: Commands | None = None
-    # null: the preset's (true: a coding agent calls its provider), else false.
-    network: bool | None = None
+    # Left out: the preset's (true: a coding agent calls its provider), else false.
+    network: bool = False
     skills: Skills = []
     price_in: Price = Decimal(0)
     price_out: Price = Decimal(0)
