@@ -8,6 +8,12 @@ UTF-8 bytes (every tokenizer we use maps at least one byte to a token) plus the 
 template's few tokens (`TEMPLATE_TOKENS`, generous), and the reply cannot be more than the
 output cap the adapter sends (`Employee.max_output_tokens`). Admission reserves that much under
 every budget that applies, so no call can take a budget past its limit (docs/decisions.md).
+
+A charge is priced (`Pricing`, docs/decisions.md "Charges say how they were priced"): a coding
+agent's own reported cost; else tokens at the employee's rate card (estimated); an unmetered
+call's worst case; and unpriced (cost NULL, never 0) for a command-line employee without a rate
+card. Such an employee is unpriceable: its call's worst case cannot be computed, so admission
+refuses it whenever any budget applies.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from decimal import Decimal
 from typing import Any
 
 from orchestra.errors import BudgetExceeded
-from orchestra.hooks import Usage
-from orchestra.models import Employee
+from orchestra.hooks import Charge, Pricing, Usage
+from orchestra.models import Adapter, Employee
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
 
@@ -36,6 +42,31 @@ TEMPLATE_TOKENS = 256
 def call_cost(employee: Employee, usage: Usage) -> Decimal:
     cost = usage.tokens_in * employee.price_in + usage.tokens_out * employee.price_out
     return (cost / _PER_MILLION).quantize(_USD_QUANTUM)
+
+
+def unpriceable(employee: Employee) -> str | None:
+    """Why a call of `employee` cannot be priced before it is made, or None when it can. A
+    command-line employee (a coding agent, a script) has no output cap the program obeys and no
+    price of its own: without a rate card its worst case is not known. An API model at price 0
+    is a free (local) model, priced at 0."""
+    if employee.adapter is Adapter.CLI and not (employee.price_in or employee.price_out):
+        return (f"employee {employee.name!r} cannot be priced: a command-line employee with no "
+                "rate card (price_in and price_out are 0), so its call's worst case is unknown; "
+                f"give it prices (`aura employee edit {employee.name} --price-in … "
+                "--price-out …`) or remove the budget")
+    return None
+
+
+def price_call(employee: Employee, usage: Usage, *, worst_case: Decimal | None = None,
+               reported_cost: Decimal | None = None) -> Charge:
+    """What a call is charged, and how it was priced (see the module's docstring)."""
+    if reported_cost is not None:
+        return Charge(reported_cost.quantize(_USD_QUANTUM), Pricing.REPORTED)
+    if unpriceable(employee) is not None:
+        return Charge(None, Pricing.UNPRICED)
+    if worst_case is not None:
+        return Charge(worst_case, Pricing.WORST_CASE)
+    return Charge(call_cost(employee, usage), Pricing.ESTIMATED)
 
 
 def worst_case_usage(employee: Employee, prompt: str) -> Usage:
@@ -64,11 +95,24 @@ class Accountant:
         employee: Employee,
         worst_case: Decimal,
     ) -> int | None:
-        """Reserve `worst_case` for one call, or raise `BudgetExceeded` naming the budget.
+        """Reserve `worst_case` for one call, or raise `BudgetExceeded` naming the budget (or,
+        for an unpriceable employee, the first budget that applies and why).
 
         None when the lease is gone. A database error propagates: spend that cannot be read
         admits nothing.
         """
+        reason = unpriceable(employee)
+        if reason is not None:
+            applying = await conn.fetchrow(_L["budget_applying"], job_id, employee.name,
+                                           self.timezone)
+            if applying is not None:
+                raise BudgetExceeded(
+                    budget=applying["budget"], scope=applying["scope"],
+                    limit_usd=usd_text(applying["limit_usd"]),
+                    spent_usd=usd_text(applying["spent"]),
+                    reserved_usd=usd_text(applying["reserved"]),
+                    worst_case_usd=usd_text(worst_case), reason=reason,
+                )
         row = await conn.fetchrow(
             _L["admit_call"], job_id, lease, employee.name, worst_case, self.timezone
         )
@@ -93,14 +137,14 @@ class Accountant:
         latency_ms: int,
         reservation: int | None = None,
         cost: Decimal | None = None,
-    ) -> Decimal:
-        if cost is None:
-            cost = call_cost(employee, usage)
+        reported_cost: Decimal | None = None,
+    ) -> Charge:
+        charge = price_call(employee, usage, worst_case=cost, reported_cost=reported_cost)
         await conn.execute(
-            _L["settle_call"], job_id, employee.name, usage.tokens_in, usage.tokens_out, cost,
-            max(0, latency_ms), reservation,
+            _L["settle_call"], job_id, employee.name, usage.tokens_in, usage.tokens_out,
+            charge.cost, max(0, latency_ms), reservation, charge.pricing.value,
         )
-        return cost
+        return charge
 
     async def ledger(self, db: Database, query: LedgerQuery) -> dict[str, Any]:
         """One page of the ledger, newest first, with the whole filter's totals."""
@@ -117,6 +161,7 @@ class Accountant:
                 "calls": totals["calls"], "tokens_in": int(totals["tokens_in"]),
                 "tokens_out": int(totals["tokens_out"]), "spent_usd": usd_text(totals["spent"]),
                 "reserved_usd": usd_text(totals["reserved"]),
+                "unpriced_calls": totals["unpriced_calls"],
             },
             "next_cursor": str(rows[-1]["id"]) if more else None,
         }
@@ -146,7 +191,8 @@ def _entry(row: Any) -> dict[str, Any]:
         "id": row["id"], "ts": row["ts"].isoformat(), "kind": row["kind"],
         "job_id": str(row["job_id"]) if row["job_id"] else None, "employee": row["employee"],
         "tokens_in": row["tokens_in"], "tokens_out": row["tokens_out"],
-        "cost_usd": usd_text(row["cost"]), "latency_ms": row["latency_ms"],
+        "cost_usd": usd_text(row["cost"]) if row["cost"] is not None else None,
+        "pricing": row["pricing"], "latency_ms": row["latency_ms"],
         "reservation_id": row["reservation_id"],
     }
 

@@ -103,8 +103,8 @@ class JobApprovals:
                            params={"job": spec}, roster_version=version)
 
     def on_refusal(self, job: Job, refusal: BudgetExceeded) -> GateVerdict | None:
-        if self.approvals.policy.budgets.on_exhausted != "ask":
-            return None
+        if self.approvals.policy.budgets.on_exhausted != "ask" or refusal.reason is not None:
+            return None  # an unpriceable employee stays refused whatever the limit
         figures = refusal.figures
         return GateVerdict(
             approver="director", approval_id=uuid.uuid4(), action="budget",

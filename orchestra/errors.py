@@ -78,7 +78,7 @@ class BudgetExceeded(Conflict):
 
     def __init__(
         self, *, budget: str, scope: str, limit_usd: str, spent_usd: str, reserved_usd: str,
-        worst_case_usd: str, job_id: str | None = None,
+        worst_case_usd: str, job_id: str | None = None, reason: str | None = None,
     ) -> None:
         self.figures = {
             "budget": budget, "scope": scope, "limit_usd": limit_usd, "spent_usd": spent_usd,
@@ -86,6 +86,13 @@ class BudgetExceeded(Conflict):
         }
         what = "this job's max_cost_usd" if scope == "job" else f"budget {budget!r} ({scope})"
         of_job = f" (job {job_id})" if job_id else ""
+        # `reason`: refused not for the figures but because the call cannot be priced at all
+        # (an unpriceable employee under a budget); raising the limit would not help.
+        self.reason = reason
+        if reason is not None:
+            self.figures["reason"] = reason
+            super().__init__(f"refused{of_job}: {what} applies and {reason}")
+            return
         super().__init__(
             f"refused{of_job}: {what} would be exceeded: limit {limit_usd} USD, spent "
             f"{spent_usd}, reserved {reserved_usd}, this call's worst case {worst_case_usd}"

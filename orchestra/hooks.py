@@ -6,6 +6,7 @@ passes the implementations in. The core never imports governance.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,23 @@ class Usage:
 
     tokens_in: int = 0
     tokens_out: int = 0
+
+
+class Pricing(enum.StrEnum):
+    """How a charge was priced (the ledger's `pricing`, migration 011)."""
+
+    REPORTED = "reported"  # the agent's own reported cost
+    ESTIMATED = "estimated"  # its tokens at the employee's rate card
+    UNPRICED = "unpriced"  # no cost can be derived: recorded NULL, never 0
+    WORST_CASE = "worst_case"  # an unmetered call, charged what was reserved for it
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What one call was charged: `cost` is None exactly when it is unpriced."""
+
+    cost: Decimal | None
+    pricing: Pricing
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +129,11 @@ class CallLedger(Protocol):
         latency_ms: int,
         reservation: int | None = None,
         cost: Decimal | None = None,
-    ) -> Decimal:
-        """Record the call, closing its reservation; return the call's cost in USD (`cost`
-        when given, else `usage` at the employee's prices)."""
+        reported_cost: Decimal | None = None,
+    ) -> Charge:
+        """Record the call, closing its reservation, and say what it was charged: the agent's
+        `reported_cost`, else `cost` (an unmetered call's worst case), else `usage` at the
+        employee's prices; unpriced (NULL) when the employee has no price to give."""
         ...
 
 

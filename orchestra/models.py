@@ -126,6 +126,8 @@ class Employee:
     created_at: datetime | None = None
     # Sent with every call as the output cap; with the prompt it bounds the call's cost.
     max_output_tokens: int = 4096
+    # A coding-agent preset (`orchestra.employees.presets`): how its output is read.
+    preset: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The JSON shape shown to clients."""
@@ -143,6 +145,7 @@ class Employee:
             "status": self.status.value,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "max_output_tokens": self.max_output_tokens,
+            "preset": self.preset,
         }
 
 
@@ -179,6 +182,8 @@ class Job:
     budget_refusal: dict[str, Any] | None = None
     skills: tuple[str, ...] = ()  # what its employee must have, when it names none
     approval_id: uuid.UUID | None = None  # the approval it waits for (or last waited for)
+    # Its model calls that could not be priced: `cost` leaves them out (never counts them 0).
+    unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from orchestra.errors import (
     NotFound,
     SpendUnreadable,
 )
-from orchestra.hooks import AuditTrail, CallLedger, GateVerdict, JobGate, Usage
+from orchestra.hooks import AuditTrail, CallLedger, Charge, GateVerdict, JobGate, Usage
 from orchestra.inputs import parse_usd
 from orchestra.models import (
     WORKING_STATUSES,
@@ -317,14 +317,16 @@ class JobQueue:
         reservation: int | None = None,
         *,
         cost: Decimal | None = None,
-    ) -> Decimal:
+        reported_cost: Decimal | None = None,
+    ) -> Charge:
         """One model call: its ledger row (settling `reservation`) and the job's running
         totals, written by the accountant in one statement. `cost` overrides the price of
-        `usage` (an unmetered call is charged its worst case)."""
+        `usage` (an unmetered call is charged its worst case); `reported_cost` is what a
+        coding agent said the call cost."""
         async with self.db.connection() as conn:
             return await ledger.record_call(
                 conn, job_id=job.id, employee=employee, usage=usage, latency_ms=latency_ms,
-                reservation=reservation, cost=cost,
+                reservation=reservation, cost=cost, reported_cost=reported_cost,
             )
 
     async def refuse(

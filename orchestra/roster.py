@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from orchestra import inputs
+from orchestra.employees.presets import Preset, preset
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
 from orchestra.models import AVAILABLE_ADAPTERS as AVAILABLE_ADAPTERS  # also known here
@@ -56,11 +57,16 @@ class HireRequest:
     base_url: str | None = None
     api_key_env: str | None = None
     command: Sequence[str] | None = None
-    network: bool = False
+    # None: the preset's (a coding agent needs its provider), else no network.
+    network: bool | None = None
     skills: Sequence[str] = field(default_factory=tuple)
     price_in: Any = 0
     price_out: Any = 0
     max_output_tokens: Any = 4096
+    # A coding-agent preset (`orchestra.employees.presets`): fills in the command (unless one
+    # is given), the key variable and the network; `program` replaces the agent's program.
+    preset: str | None = None
+    program: str | None = None
     # Refuse a cli command whose program is not on this host (see `require_command_exists`);
     # off for a program that exists only on the worker hosts.
     check_command: bool = True
@@ -86,7 +92,7 @@ class Roster:
             employee.base_url, employee.api_key_env,
             list(employee.command) if employee.command is not None else None,
             employee.network, list(employee.skills), employee.price_in, employee.price_out,
-            employee.status.value, employee.max_output_tokens,
+            employee.status.value, employee.max_output_tokens, employee.preset,
         )
         if row is None:
             raise Conflict(f"an employee named {employee.name!r} already exists "
@@ -213,7 +219,7 @@ def _as_hire(current: Employee, changes: Mapping[str, Any]) -> HireRequest:
     """The hire that would give the employee as changed, so it is checked as hires are."""
     fields = {f: getattr(current, f) for f in EDITABLE_FIELDS}
     return HireRequest(name=current.name, adapter=current.adapter.value,
-                       **{**fields, **changes})
+                       preset=current.preset, **{**fields, **changes})
 
 
 def require_command_exists(command: Sequence[str]) -> None:
@@ -247,6 +253,9 @@ def validate_hire(request: HireRequest) -> Employee:
         )
     adapter = _adapter(_text("adapter", request.adapter))
     model = _optional_text("model", request.model, MAX_MODEL_CHARS)
+    agent = _preset(request, adapter)
+    if agent is not None:
+        request = _filled_by(agent, request, model)
     if adapter is Adapter.OLLAMA and not model:
         raise InvalidInput("an ollama employee needs a model (e.g. 'llama3.2:3b')")
     if adapter is Adapter.GEMINI and not model:
@@ -262,8 +271,9 @@ def validate_hire(request: HireRequest) -> Employee:
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise InvalidInput("base_url must start with http:// or https://")
     _check_openai(adapter, model, base_url, api_key_env)
-    if not isinstance(request.network, bool):
-        raise InvalidInput(f"network must be true or false, not {inputs.describe(request.network)}")
+    network = False if request.network is None else request.network
+    if not isinstance(network, bool):
+        raise InvalidInput(f"network must be true or false, not {inputs.describe(network)}")
     if not isinstance(request.check_command, bool):
         raise InvalidInput("check_command must be true or false, not "
                            f"{inputs.describe(request.check_command)}")
@@ -274,12 +284,42 @@ def validate_hire(request: HireRequest) -> Employee:
         base_url=base_url,
         api_key_env=api_key_env,
         command=command,
-        network=request.network,
+        network=network,
         skills=clean_skills(request.skills),
         price_in=_price("price_in", request.price_in),
         price_out=_price("price_out", request.price_out),
         status=EmployeeStatus.PROBATION,
         max_output_tokens=_output_cap(request.max_output_tokens),
+        preset=agent.name if agent is not None else None,
+    )
+
+
+def _preset(request: HireRequest, adapter: Adapter) -> Preset | None:
+    """The coding-agent preset asked for, checked; None for a hire without one."""
+    if request.preset is None:
+        if request.program is not None:
+            raise InvalidInput("program replaces a preset's program; give a preset too")
+        return None
+    agent = preset(_text("preset", request.preset))
+    if adapter is not Adapter.CLI:
+        raise InvalidInput(f"a {agent.name} employee is a command-line employee: its adapter "
+                           f"is cli, not {adapter.value}")
+    return agent
+
+
+def _filled_by(agent: Preset, request: HireRequest, model: str | None) -> HireRequest:
+    """The hire with what the preset fills in where the request left it out: the agent's
+    command (with `model` and `program`), its key variable and its network."""
+    program = _optional_text("program", request.program, MAX_COMMAND_PART_CHARS)
+    if program is not None and request.command is not None:
+        raise InvalidInput("give either command or program, not both: program replaces the "
+                           "preset's program in the command it fills in")
+    return dataclasses.replace(
+        request,
+        command=request.command if request.command is not None
+        else agent.command(model, program),
+        api_key_env=request.api_key_env if request.api_key_env is not None else agent.key_env,
+        network=request.network if request.network is not None else agent.network,
     )
 
 

@@ -91,17 +91,21 @@ def register(server: MCPServer, services: ToolServices) -> None:
                                             "ollama")] = None,
         command: Annotated[list[Command] | None, Field(
             max_length=64, description="argv for a cli employee; {prompt} is replaced")] = None,
-        network: bool = False,
+        network: Annotated[bool | None, Field(
+            description="null: the preset's (its agent calls its provider), else false")] = None,
         skills: Annotated[list[Skill] | None, Field(max_length=32)] = None,
         price_in: Annotated[Price, Field(description=PER_MILLION_IN)] = Decimal(0),
         price_out: Annotated[Price, Field(description=PER_MILLION_OUT)] = Decimal(0),
+        preset: Annotated[Line | None, Field(
+            max_length=32, description="a coding agent for a cli employee: claude-code, codex, "
+            "gemini-cli, aider or opencode; fills in its command")] = None,
         request_id: RequestId = None,
     ) -> ApprovalResult:
         client = _client(ctx)
         request = HireRequest(name=name, adapter=adapter, model=model,
                               command=tuple(command) if command is not None else None,
                               network=network, skills=tuple(skills or ()), price_in=price_in,
-                              price_out=price_out)
+                              price_out=price_out, preset=preset)
         decision = await propose(approvals, request, requested_by=client,
                                  request_id=request_id)
         return _result(decision.approval)

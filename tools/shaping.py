@@ -25,6 +25,8 @@ class JobResult(BaseModel):
     max_attempts: int
     validation: dict[str, Any] | None
     cost: str = Field(description="USD spent on model calls so far")
+    unpriced_calls: int = Field(0, description="model calls with no price (a coding agent "
+                                "without a rate card): cost leaves them out")
     tokens_in: int
     tokens_out: int
     output: str | None
@@ -70,6 +72,7 @@ def job_result(job: Job) -> JobResult:
         max_attempts=job.max_attempts,
         validation=job.validation,
         cost=f"{job.cost:f}",
+        unpriced_calls=job.unpriced_calls,
         tokens_in=job.tokens_in,
         tokens_out=job.tokens_out,
         output=output,

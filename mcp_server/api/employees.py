@@ -12,19 +12,26 @@ from mcp_server.api.models import Employee, EmployeeEdit, EmployeeList, NewEmplo
 from mcp_server.api.payloads import read_body
 from mcp_server.api.routing import DIRECTOR, ApiRoute, ApiServices, Handler, Operation
 from orchestra import models as core
+from orchestra.employees.presets import PRESET_NAMES
+from orchestra.errors import InvalidInput
 from orchestra.roster import HireRequest
 from tools.roster import roster_view
 
 
 def hire_request(body: NewEmployee) -> HireRequest:
     """The body as the core's hire (which checks it again: `orchestra.roster.validate_hire`)."""
+    if body.adapter is None and body.preset is None:
+        raise InvalidInput("adapter is required (or preset, for a coding agent: "
+                           f"{', '.join(PRESET_NAMES)})")
     return HireRequest(
-        name=body.name, adapter=body.adapter, model=body.model, base_url=body.base_url,
+        name=body.name, adapter=body.adapter or "cli", model=body.model, base_url=body.base_url,
         api_key_env=body.api_key_env,
         command=tuple(body.command) if body.command is not None else None,
-        network=body.network, skills=tuple(body.skills), price_in=body.price_in,
+        # Left out, the core chooses (a preset's agent has the network).
+        network=body.network if "network" in body.model_fields_set else None,
+        skills=tuple(body.skills), price_in=body.price_in,
         price_out=body.price_out, max_output_tokens=body.max_output_tokens,
-        check_command=body.check_command,
+        check_command=body.check_command, preset=body.preset, program=body.program,
     )
 
 

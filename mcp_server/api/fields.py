@@ -57,6 +57,8 @@ EmployeeStatusName = Literal["probation", "active", "suspended", "terminated"]
 SlotStateName = Literal["empty", "idle", "busy", "loading"]
 BreakKindName = Literal["gap", "link", "content", "head_mismatch"]
 LedgerKindName = Literal["call", "reservation", "release"]
+PricingName = Literal["reported", "estimated", "unpriced", "worst_case"]
+PresetName = Literal["claude-code", "codex", "gemini-cli", "aider", "opencode"]
 BudgetScopeName = Literal["global", "employee"]
 ApprovalStatusName = Literal["pending", "approved", "denied", "expired"]
 

@@ -26,6 +26,7 @@ from mcp_server.api.fields import (
     ApprovalStatusName,
     BreakKindName,
     BudgetScopeName,
+    CommandPart,
     Commands,
     Cursor,
     EmployeeName,
@@ -38,7 +39,9 @@ from mcp_server.api.fields import (
     ModelTag,
     Money,
     Note,
+    PresetName,
     Price,
+    PricingName,
     Skills,
     SlotStateName,
     TokenName,
@@ -78,11 +81,13 @@ class NewEmployee(StrictBody):
     """`POST /api/v1/employees`. Which fields an adapter needs is the core's rule."""
 
     name: EmployeeName
-    adapter: AdapterName
+    # Optional with a preset (a coding agent is a cli employee).
+    adapter: AdapterName | None = None
     model: ModelTag | None = None
     base_url: Url | None = None
     api_key_env: EnvName | None = None
     command: Commands | None = None
+    # Left out: the preset's (true: a coding agent calls its provider), else false.
     network: bool = False
     skills: Skills = []
     price_in: Price = Decimal(0)
@@ -90,6 +95,12 @@ class NewEmployee(StrictBody):
     max_output_tokens: OutputCap = DEFAULT_OUTPUT_TOKENS
     # false: do not look for command[0] on this host (it exists only on the worker hosts).
     check_command: bool = True
+    # A coding agent (claude-code, codex, gemini-cli, aider, opencode): fills in its command,
+    # key variable and network, and how its usage and cost are read. The core checks the name
+    # (an unknown one is refused with the valid ones listed).
+    preset: ModelTag | None = None
+    # The agent's program, if not its usual name on PATH (an absolute path).
+    program: CommandPart | None = None
 
     hints: ClassVar[Mapping[str, str]] = {
         "command": 'a cli employee needs command: an argv list such as ["agent", "{prompt}"]',
@@ -253,6 +264,8 @@ class Employee(Answer):
                                    "prompt it bounds what a call can cost")
     status: EmployeeStatusName
     created_at: str | None
+    preset: PresetName | None = Field(None, description="the coding-agent preset whose "
+                                      "output is read for usage and cost")
 
 
 class Score(Answer):
@@ -318,6 +331,8 @@ class Job(Answer):
         description="the acceptance checks' report: passed, and each check's command, "
         "exit code, duration and output")
     cost: Money = Field(description="USD spent on model calls so far")
+    unpriced_calls: int = Field(0, description="model calls with no price (a coding agent "
+                                "without a rate card): cost leaves them out")
     tokens_in: int
     tokens_out: int
     output: str | None
@@ -402,7 +417,12 @@ class LedgerEntry(Answer):
     employee: str
     tokens_in: int
     tokens_out: int
-    cost_usd: Money
+    cost_usd: Money | None = Field(description="null when the charge is unpriced (never 0)")
+    pricing: PricingName | None = Field(
+        description="a charge's pricing: reported (the agent's own cost), estimated (its "
+        "tokens at the employee's rate card), unpriced (no cost can be derived), worst_case "
+        "(an unmetered call, charged what was reserved); null for reservations, releases and "
+        "charges recorded before pricing was")
     latency_ms: int
     reservation_id: int | None = Field(description="the reservation a charge or a release "
                                        "closes")
@@ -417,6 +437,8 @@ class LedgerTotals(Answer):
     spent_usd: Money = Field(description="the charges' sum")
     reserved_usd: Money = Field(description="held now by open reservations of the filter's "
                                 "employee and job")
+    unpriced_calls: int = Field(description="charges with no price: spent_usd leaves them "
+                                "out, so it is a lower bound when this is not 0")
 
 
 class LedgerPage(Answer):

@@ -98,7 +98,7 @@ def show_ledger(
             return
         rows = [
             (str(e["id"]), f"{age(e['ts'])} ago", e["kind"], e["employee"],
-             short_id(e["job_id"]), f"{e['tokens_in']}/{e['tokens_out']}", money(e["cost_usd"]))
+             short_id(e["job_id"]), f"{e['tokens_in']}/{e['tokens_out']}", _cost(e))
             for e in page["entries"]
         ]
         totals = page["totals"]
@@ -108,9 +108,20 @@ def show_ledger(
         else:
             out.console().print("no ledger entries match")
         more = f"; next page: --cursor {page['next_cursor']}" if page["next_cursor"] else ""
+        unpriced = (f" (+ {totals['unpriced_calls']} unpriced call(s) not in it)"
+                    if totals["unpriced_calls"] else "")
         out.console().print(
-            f"total: {totals['calls']} call(s), {money(totals['spent_usd'])} spent, "
+            f"total: {totals['calls']} call(s), {money(totals['spent_usd'])} spent{unpriced}, "
             f"{money(totals['reserved_usd'])} reserved now{more}")
+
+
+def _cost(entry: dict[str, Any]) -> str:
+    """A charge's cost and how it was priced: `unpriced` where there is no cost (never 0)."""
+    if entry["cost_usd"] is None:
+        return "unpriced"
+    if entry["pricing"] in (None, "estimated"):
+        return money(entry["cost_usd"])
+    return f"{money(entry['cost_usd'])} {entry['pricing']}"
 
 
 def register(app: typer.Typer) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.markup import escape
 
+from mcp_server.api.fields import PresetName
 from mcp_server.cli.context import JsonOption, UrlOption, session, verb_group
 from mcp_server.cli.errors import CliError
 from mcp_server.cli.output import money, toned
@@ -15,6 +16,8 @@ from orchestra.models import AVAILABLE_ADAPTERS
 
 # Only adapters whose code exists are offered (the others would be refused by the server).
 ADAPTERS = sorted(adapter.value for adapter in AVAILABLE_ADAPTERS)
+# The wire's copy of the core's presets (a unit test checks they agree).
+PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
 
 Model = Annotated[str | None, typer.Option(help="The model tag, e.g. llama3.2:3b.")]
 BaseUrl = Annotated[str | None, typer.Option(help="The provider's URL, if not the default.")]
@@ -76,15 +79,25 @@ def hire(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(
         metavar="NAME", help="The employee's name: a-z, 0-9, '_', '.', '-'.")],
-    adapter: Annotated[str, typer.Option(
+    adapter: Annotated[str | None, typer.Option(
         metavar="|".join(ADAPTERS), callback=_available,
-        help=f"How the employee runs: {' or '.join(ADAPTERS)}.",
-    )],
+        help=f"How the employee runs: {' or '.join(ADAPTERS)} (cli with --preset).",
+    )] = None,
+    preset: Annotated[str | None, typer.Option(
+        metavar="|".join(PRESET_NAMES),
+        help="A coding agent: fills in its non-interactive command, key variable and network, "
+        "and reads the usage and cost it reports into the ledger.",
+    )] = None,
+    program: Annotated[str | None, typer.Option(
+        help="With --preset: the agent's program, if not its usual name on PATH.")] = None,
     model: Model = None,
     base_url: BaseUrl = None,
     api_key_env: KeyEnv = None,
     command: Command = None,
-    network: Annotated[bool, typer.Option(help="Let a cli employee use the network.")] = False,
+    network: Annotated[bool | None, typer.Option(
+        "--network/--no-network",
+        help="Let a cli employee use the network (a preset's agent has it unless "
+        "--no-network).")] = None,
     skills: Skills = None,
     price_in: PriceIn = None,
     price_out: PriceOut = None,
@@ -93,15 +106,23 @@ def hire(
     as_json: JsonOption = None,
 ) -> None:
     """Hire an employee; it starts on probation and takes work at once."""
-    body: dict[str, Any] = {"name": name, "adapter": adapter, "network": network}
+    if adapter is None and preset is None:
+        raise CliError("give --adapter, or --preset for a coding agent "
+                       f"({', '.join(PRESET_NAMES)})")
+    if preset is not None and preset not in PRESET_NAMES:
+        raise CliError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESET_NAMES)}")
+    body: dict[str, Any] = {"name": name}
+    given = {"adapter": adapter, "network": network, "preset": preset, "program": program}
+    body.update({key: value for key, value in given.items() if value is not None})
     body.update(_fields(model=model, base_url=base_url, api_key_env=api_key_env,
                         command=command, skills=skills, price_in=price_in, price_out=price_out))
     if no_check:
         body["check_command"] = False
     with session(ctx, url, as_json) as (api, out):
         hired = api.json("POST", "/employees", body)
-        out.done(hired, f"hired {hired['name']} ({hired['adapter']}, {hired['status']}): "
-                        f"{escape(_does(hired))}")
+        agent = f", preset {hired['preset']}" if hired.get("preset") else ""
+        out.done(hired, f"hired {hired['name']} ({hired['adapter']}{agent}, "
+                        f"{hired['status']}): {escape(_does(hired))}")
 
 
 def edit(
@@ -172,8 +193,8 @@ def reinstate(ctx: typer.Context, name: Name, url: UrlOption = None,
                      "reinstated {name}: on probation, taking work again")
 
 
-def _available(adapter: str) -> str:
-    if adapter not in ADAPTERS:
+def _available(adapter: str | None) -> str | None:
+    if adapter is not None and adapter not in ADAPTERS:
         raise typer.BadParameter(f"{adapter!r} is not available; use {' or '.join(ADAPTERS)}")
     return adapter
 
@@ -235,7 +256,8 @@ def register(app: typer.Typer) -> None:
         "hire",
         epilog="Examples: aura hire llama --adapter ollama --model llama3.2:3b · "
         "aura hire scribe --adapter cli --command '[\"/usr/local/bin/agent\", \"{prompt}\"]' · "
-        "aura hire gpt --adapter openai --model gpt-4o-mini --api-key-env OPENAI_API_KEY",
+        "aura hire gpt --adapter openai --model gpt-4o-mini --api-key-env OPENAI_API_KEY · "
+        "aura hire coder --preset claude-code --price-in 3 --price-out 15",
     )(hire)
     group = verb_group("Change or fire an employee.",
                        "aura employee edit llama --model llama3.2:1b")

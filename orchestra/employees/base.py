@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 # Re-exported: adapters raise them and callers catch them as part of the adapter protocol.
@@ -33,12 +34,14 @@ class WorkRequest:
 class WorkResult:
     """What the employee said, and what it cost in tokens. `metered` is False when the
     employee cannot say what it used (a command-line program that reports no usage): the call
-    is then charged its reserved worst case, never less."""
+    is then charged its reserved worst case, never less. `reported_cost` is the cost (USD) a
+    coding agent reported for the call itself (see `orchestra.employees.presets`)."""
 
     text: str
     usage: Usage
     exit_code: int | None = None
     metered: bool = True
+    reported_cost: Decimal | None = None
 
 
 class EmployeeAdapter(Protocol):

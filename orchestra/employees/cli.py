@@ -15,6 +15,7 @@ from pathlib import Path
 
 from orchestra.confine import Confiner
 from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest, WorkResult
+from orchestra.employees.presets import UsageUnreadable, preset
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
 from orchestra.models import Employee
@@ -68,7 +69,9 @@ class CliEmployee:
     prefix) are shown read-only. On timeout, cancellation or exit the whole tree is killed.
     Its stdout is the reply
     (the first `max_output_bytes` of it, then a note of how much was left out); stdout and
-    stderr go to the run log as they arrive. It reports no tokens.
+    stderr go to the run log as they arrive. It reports no tokens, unless it is a coding agent
+    hired with a preset: then the reply is the agent's answer and its usage and cost are read
+    from its output (`orchestra.employees.presets`).
 
     The environment is built, never inherited whole: the variables in `ENV_ALLOW` that are set,
     the variable named by `employee.api_key_env` if set (how an employee gets its own key), and
@@ -213,10 +216,29 @@ class CliEmployee:
             raise EmployeeFailed(
                 f"employee {name!r} exited with code {code}. Last output:\n{output_tail}"
             )
-        # A program's own model usage is not read yet (presets will read it): unmetered, so
-        # the accountant charges the call its reserved worst case.
-        return WorkResult(text=_reply(result.stdout, result.stdout_dropped), usage=Usage(),
-                          exit_code=code, metered=False)
+        reply = _reply(result.stdout, result.stdout_dropped)
+        if self.employee.preset is None:
+            # A program that reports no usage is unmetered: the accountant charges the call
+            # its reserved worst case.
+            return WorkResult(text=reply, usage=Usage(), exit_code=code, metered=False)
+        return self._reported(reply, code, runlog)
+
+    def _reported(self, stdout: str, code: int | None, runlog: RunLog) -> WorkResult:
+        """A coding agent's answer and the usage and cost it reported; output without them
+        (cut short, or an agent that changed its format) is an unmetered call."""
+        name = self.employee.name
+        agent = preset(self.employee.preset or "")
+        try:
+            reported = agent.parse(stdout)
+        except UsageUnreadable as exc:
+            runlog.write(f"USAGE {name}", f"the {agent.name} output's usage could not be "
+                         f"read ({exc}); the call is charged as unmetered")
+            return WorkResult(text=stdout, usage=Usage(), exit_code=code, metered=False)
+        cost = f"{reported.cost} USD" if reported.cost is not None else "no cost"
+        runlog.write(f"USAGE {name}", f"{agent.name} reported {reported.usage.tokens_in} "
+                     f"tokens in, {reported.usage.tokens_out} out, {cost}")
+        return WorkResult(text=reported.text, usage=reported.usage, exit_code=code,
+                          reported_cost=reported.cost)
 
     def _confined(
         self, argv: list[str], copy: JobCopy, home: Path, prompt_file: Path,

@@ -241,15 +241,20 @@ class AttemptRunner:
                               max_output_tokens=employee.max_output_tokens)
         result = await adapter.work(request, runlog)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        cost = await self.queue.charge(
+        charge = await self.queue.charge(
             job, employee, result.usage, latency_ms, self.ledger, reservation,
-            cost=None if result.metered else worst_case,
+            cost=None if result.metered else worst_case, reported_cost=result.reported_cost,
         )
-        if cost > worst_case:
-            # The rule says this cannot happen; a provider that reports more tokens than the
-            # cap it was sent is worth a loud line.
+        runlog.write(f"CHARGE {employee.name}",
+                     f"{charge.cost if charge.cost is not None else 'no price'} USD "
+                     f"({charge.pricing.value}) for {result.usage.tokens_in} tokens in, "
+                     f"{result.usage.tokens_out} out")
+        if charge.cost is not None and charge.cost > worst_case:
+            # For an API model the rule says this cannot happen (a provider that reports more
+            # tokens than the cap it was sent is worth a loud line); a coding agent makes many
+            # model calls, and its reported cost may pass the reservation (docs/decisions.md).
             log.warning("job %s: the call cost %s USD, above its reserved worst case %s",
-                        job.id, cost, worst_case)
+                        job.id, charge.cost, worst_case)
         return result
 
     def _apply_edits(self, sandbox: Path, reply: str, runlog: RunLog) -> str | None:

@@ -1,7 +1,7 @@
 -- insert_employee --
 INSERT INTO employees (name, adapter, model, base_url, api_key_env, command, network, skills,
-                       price_in, price_out, status, max_output_tokens)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                       price_in, price_out, status, max_output_tokens, preset)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 

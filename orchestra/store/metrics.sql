@@ -8,8 +8,10 @@ SELECT state, count(*) AS n FROM pool_slots WHERE index < $1 GROUP BY state;
 SELECT status, count(*) AS n FROM workers GROUP BY status;
 
 -- ledger_by_employee --
--- Charges only: a reservation's cost is a hold, not spend.
-SELECT employee, sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost) AS cost
+-- Charges only: a reservation's cost is a hold, not spend. Priced spend: an unpriced charge
+-- (cost NULL, migration 011) adds its tokens but no money.
+SELECT employee, sum(tokens_in) AS tin, sum(tokens_out) AS tout,
+       coalesce(sum(cost), 0) AS cost
 FROM ledger WHERE kind = 'call' GROUP BY employee;
 
 -- budgets_remaining --

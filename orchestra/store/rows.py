@@ -47,6 +47,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         lease_owner=row["lease_owner"],
         max_cost_usd=_money(row["max_cost_usd"]),
         budget_refusal=row["budget_refusal"],
+        unpriced_calls=row["unpriced_calls"],
         skills=tuple(row["skills"]),
         approval_id=row.get("approval_id"),
     )
@@ -72,6 +73,7 @@ def employee_from_row(row: Mapping[str, Any]) -> Employee:
         status=EmployeeStatus(row["status"]),
         created_at=row["created_at"],
         max_output_tokens=row["max_output_tokens"],
+        preset=row["preset"],
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.auditor import Auditor
-from orchestra.models import Employee
+from orchestra.models import Employee, Job
 from orchestra.queue import JobQueue
 from orchestra.roster import HireRequest, Roster
 from orchestra.store.db import Database
@@ -54,6 +54,16 @@ async def running_worker(system: System, **config: float) -> AsyncIterator[None]
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def until_done(system: System, job_id: uuid.UUID) -> Job:
+    """The job once it has ended (a worker must be running); fails after 20 s."""
+    for _ in range(400):
+        job = await system.queue.get(job_id)
+        if job.status.is_terminal:
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job.status}")
 
 
 async def add_job(

@@ -56,7 +56,8 @@ async def test_ledger_filters_pages_and_totals(api: httpx.AsyncClient, system: S
     first = (await api.get("/api/v1/ledger?employee=llama&limit=2", headers=KEY)).json()
     assert [e["employee"] for e in first["entries"]] == ["llama", "llama"]
     assert first["totals"] == {"calls": 5, "tokens_in": 50, "tokens_out": 25,
-                               "spent_usd": "0.05", "reserved_usd": "0.00"}
+                               "spent_usd": "0.05", "reserved_usd": "0.00",
+                               "unpriced_calls": 0}
     pages, cursor = [first["entries"]], first["next_cursor"]
     while cursor:
         page = (await api.get(f"/api/v1/ledger?employee=llama&limit=2&cursor={cursor}",
@@ -71,4 +72,4 @@ async def test_ledger_filters_pages_and_totals(api: httpx.AsyncClient, system: S
     assert window["totals"]["calls"] == 3 and window["totals"]["spent_usd"] == "0.03"
     entry = window["entries"][0]
     assert set(entry) == {"id", "ts", "kind", "job_id", "employee", "tokens_in", "tokens_out",
-                          "cost_usd", "latency_ms", "reservation_id"}
+                          "cost_usd", "pricing", "latency_ms", "reservation_id"}

@@ -139,8 +139,9 @@ CASES: dict[str, Bad] = {
     "hire-two-unknown-fields": hire("salary is an unknown field; boss is an unknown field",
                                     salary=3, boss="me"),
     "hire-nul-in-field-name": hire("na\\u0000me is an unknown field", **{f"na{NUL}me": 1}),
-    "hire-missing-fields": Bad("POST", "/api/v1/employees", "name is required; adapter is "
-                               "required", json={}),
+    "hire-missing-fields": Bad("POST", "/api/v1/employees", "name is required", json={}),
+    "hire-missing-adapter": Bad("POST", "/api/v1/employees", "adapter is required (or preset, "
+                                "for a coding agent: claude-code", json={"name": "x"}),
     "hire-body-list": Bad("POST", "/api/v1/employees", "must be a JSON object, not a list",
                           json=[GOOD_HIRE]),
     "hire-body-number": Bad("POST", "/api/v1/employees", "must be a JSON object", json=5),
@@ -388,7 +389,7 @@ async def test_good_requests_keep_their_shapes(api: httpx.AsyncClient) -> None:
     assert (jobs.status_code, jobs.json()) == (200, {"jobs": []})
     assert ledger.json() == {"entries": [], "next_cursor": None, "totals": {
         "calls": 0, "tokens_in": 0, "tokens_out": 0, "spent_usd": "0.00",
-        "reserved_usd": "0.00"}}
+        "reserved_usd": "0.00", "unpriced_calls": 0}}
     head = await api.head("/api/v1/pool", headers=KEY)
     assert head.status_code == 200
 

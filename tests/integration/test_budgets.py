@@ -18,7 +18,7 @@ from orchestra.errors import BudgetExceeded, InvalidInput, NotFound
 from orchestra.hooks import Usage
 from orchestra.models import JobKind, JobStatus, NewJob
 from tests.fakes.ollama_server import FakeOllama
-from tests.integration.helpers import hire, running_worker
+from tests.integration.helpers import hire, running_worker, until_done
 
 # Ten output tokens at 100,000 USD per million: every call costs exactly 1.00 USD at worst,
 # and (the fake's reply is longer than the cap, so it is cut there) exactly that in fact.
@@ -87,7 +87,7 @@ async def test_a_refusal_writes_only_the_failed_job_and_its_audit_entry(
     submitted = await system.queue.submit(
         NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"), actor="t")
     async with running_worker(system):
-        job = await _until_done(system, submitted.job.id)
+        job = await until_done(system, submitted.job.id)
     assert job.status is JobStatus.FAILED and job.attempts == 1
     assert job.budget_refusal == {
         "budget": "tight", "scope": "global", "limit_usd": "0.50", "spent_usd": "0.00",
@@ -119,8 +119,8 @@ async def test_an_employee_budget_binds_only_that_employee(
     second = await system.queue.submit(
         NewJob(prompt="b", kind=JobKind.ASK, employee="qwen"), actor="t")
     async with running_worker(system):
-        refused = await _until_done(system, first.job.id)
-        answered = await _until_done(system, second.job.id)
+        refused = await until_done(system, first.job.id)
+        answered = await until_done(system, second.job.id)
     assert refused.budget_refusal is not None
     assert refused.budget_refusal["budget"] == "llama-cap"
     assert answered.status is JobStatus.SUCCEEDED and answered.cost == Decimal("1")
@@ -182,7 +182,7 @@ async def test_spend_that_cannot_be_read_admits_nothing(
     submitted = await system.queue.submit(
         NewJob(prompt="hi", kind=JobKind.ASK, employee="llama", max_attempts=3), actor="t")
     async with running_worker(system):
-        job = await _until_done(system, submitted.job.id)
+        job = await until_done(system, submitted.job.id)
     assert job.status is JobStatus.FAILED and job.attempts == 1  # not retried
     assert "spend could not be read, so no call was made" in (job.error or "")
     assert "disk full" in (job.error or "")
@@ -200,15 +200,6 @@ async def test_budget_exceeded_message_names_every_figure() -> None:
         r"refused: budget 'team' \(employee\) would be exceeded: limit 20.00 USD, spent 19.10, "
         r"reserved 0.80, this call's worst case 0.25", str(error))
     assert error.kind == "budget_exceeded"
-
-
-async def _until_done(system: System, job_id: Any) -> Any:
-    for _ in range(400):
-        job = await system.queue.get(job_id)
-        if job.status.is_terminal:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job.status}")
 
 
 async def _charge_at(system: System, employee: str, local: str, tz: str, cost: str) -> None:
@@ -276,7 +267,7 @@ async def test_admission_counts_only_this_months_spend(system: System, ollama: F
     submitted = await system.queue.submit(
         NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"), actor="t")
     async with running_worker(system):
-        job = await _until_done(system, submitted.job.id)
+        job = await until_done(system, submitted.job.id)
     assert job.status is JobStatus.SUCCEEDED
 
 
@@ -403,7 +394,7 @@ async def test_a_settlement_racing_a_rescue_waits_and_still_records_the_charge(
         await rescuer.execute("UPDATE jobs SET lease_owner = NULL, status = 'queued'"
                               " WHERE id = $1", claim.job.id)
         await tx.commit()
-    assert await settle == Decimal("1")
+    assert (await settle).cost == Decimal("1")
     async with system.db.connection() as conn:
         rows = await conn.fetch("SELECT kind, cost, reservation_id FROM ledger ORDER BY kind")
     # The hold was released with the lease; the charge is recorded, without the link.
@@ -423,8 +414,8 @@ async def test_an_unmetered_command_employee_is_charged_its_worst_case(
     first = await system.queue.submit(NewJob(prompt="a", employee="agent"), actor="t")
     second = await system.queue.submit(NewJob(prompt="b", employee="agent"), actor="t")
     async with running_worker(system):
-        jobs = [await _until_done(system, first.job.id),
-                await _until_done(system, second.job.id)]
+        jobs = [await until_done(system, first.job.id),
+                await until_done(system, second.job.id)]
     [done] = [j for j in jobs if j.status is JobStatus.SUCCEEDED]
     [refused] = [j for j in jobs if j.budget_refusal is not None]
     assert done.cost == Decimal("1")
@@ -440,7 +431,7 @@ async def test_a_reply_cut_at_the_output_cap_is_noted_in_the_run_log(
     submitted = await system.queue.submit(
         NewJob(prompt="hi", kind=JobKind.ASK, employee="llama"), actor="t")
     async with running_worker(system):
-        await _until_done(system, submitted.job.id)
+        await until_done(system, submitted.job.id)
     text = await system.tools.runlogs.text(submitted.job.id)
     assert "REPLY CUT from llama" in text and "output cap of 10 tokens" in text
 

@@ -187,6 +187,44 @@ async def test_hire_offers_only_adapters_that_exist(aura: Aura) -> None:
     assert "cli|gemini|ollama|openai" in (await aura("hire", "--help")).out
 
 
+async def test_hire_by_preset_shows_the_filled_in_command(aura: Aura) -> None:
+    from tests.integration.test_presets import AGENTS
+
+    codex = str(AGENTS / "codex")
+    hired = await aura("hire", "coder", "--preset", "codex", "--program", codex, "--model",
+                       "gpt-5", "--price-in", "1.25", "--price-out", "10", "--human")
+    assert hired.code == 0, hired.err
+    assert hired.out.startswith(
+        f"hired coder (cli, preset codex, probation): {codex} exec --json --skip-git-repo-check "
+        "--sandbox danger-full-access --model gpt-5 {prompt}")
+    shown = (await aura("employees")).json()["employees"][0]
+    assert (shown["preset"], shown["api_key_env"], shown["network"]) == (
+        "codex", "CODEX_API_KEY", True)
+    unknown = await aura("hire", "other", "--preset", "cursor")
+    assert unknown.code == EXIT_USAGE
+    assert "unknown preset 'cursor'; valid presets: claude-code, codex, gemini-cli, aider, " \
+           "opencode" in unknown.err
+    neither = await aura("hire", "other", "--model", "x")
+    assert neither.code == EXIT_USAGE and "give --adapter, or --preset" in neither.err
+    assert "--preset" in (await aura("hire", "--help")).out
+
+
+async def test_ledger_marks_how_each_charge_was_priced(aura: Aura, system: System) -> None:
+    await hire(system.db, "coder")
+    async with system.db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO ledger (employee, kind, tokens_in, tokens_out, cost, latency_ms,"
+            " pricing) VALUES ('coder', 'call', 10, 5, NULL, 5, 'unpriced'),"
+            " ('coder', 'call', 10, 5, 0.25, 5, 'reported')")
+    table = await aura("ledger", "--human")
+    assert table.code == 0, table.err
+    assert "unpriced" in table.out and "$0.2500 reported" in table.out
+    assert "$0.2500 spent (+ 1 unpriced call(s) not in it)" in table.out
+    entries = (await aura("ledger")).json()["entries"]
+    assert [(e["cost_usd"], e["pricing"]) for e in entries] == [
+        ("0.25", "reported"), (None, "unpriced")]
+
+
 async def test_tokens_shown_once_listed_revoked_and_their_names_reused(aura: Aura) -> None:
     created = await aura("token", "create", "cursor", "--human")
     token = created.out.strip().splitlines()[-1]
