@@ -126,6 +126,8 @@ class Employee:
     created_at: datetime | None = None
     # Sent with every call as the output cap; with the prompt it bounds the call's cost.
     max_output_tokens: int = 4096
+    # Its context window: a thread's history is cut to fit it (`orchestra/threads.py`).
+    context_tokens: int = 8192
 
     def public(self) -> dict[str, Any]:
         """The JSON shape shown to clients."""
@@ -143,6 +145,7 @@ class Employee:
             "status": self.status.value,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "max_output_tokens": self.max_output_tokens,
+            "context_tokens": self.context_tokens,
         }
 
 
@@ -179,6 +182,7 @@ class Job:
     budget_refusal: dict[str, Any] | None = None
     skills: tuple[str, ...] = ()  # what its employee must have, when it names none
     approval_id: uuid.UUID | None = None  # the approval it waits for (or last waited for)
+    thread_id: uuid.UUID | None = None  # the conversation a question continues (or starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,3 +274,7 @@ class NewJob:
     client: str | None = None
     idempotency_key: str | None = None
     max_cost_usd: Decimal | None = None
+    # A question's thread (`orchestra/threads.py`); `starts_thread` when this question is the
+    # first of a new one, which the submission creates.
+    thread_id: uuid.UUID | None = None
+    starts_thread: bool = False

@@ -13,6 +13,7 @@ from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.runlog import RunLogReader
 from orchestra.store.db import Database
+from orchestra.threads import Threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +27,4 @@ class ToolServices:
     db: Database
     budgets: Budgets
     approvals: Approvals
+    threads: Threads

@@ -24,6 +24,7 @@ def hire_request(body: NewEmployee) -> HireRequest:
         command=tuple(body.command) if body.command is not None else None,
         network=body.network, skills=tuple(body.skills), price_in=body.price_in,
         price_out=body.price_out, max_output_tokens=body.max_output_tokens,
+        context_tokens=body.context_tokens,
         check_command=body.check_command,
     )
 

@@ -39,6 +39,9 @@ MAX_SKILLS = 32
 MAX_SKILL_CHARS = 64
 MAX_PAGE = 500
 MAX_OUTPUT_TOKENS = 1_000_000
+# An employee's context window (orchestra/roster.py's bounds).
+MIN_CONTEXT_TOKENS = 256
+MAX_CONTEXT_TOKENS = 10_000_000
 # numeric(14, 6) columns: a million USD per million tokens is far above any real price.
 MAX_PRICE = Decimal(1_000_000)
 PRICE_PLACES = 6

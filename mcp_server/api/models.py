@@ -20,8 +20,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_server.api.fields import (
+    MAX_CONTEXT_TOKENS,
     MAX_OUTPUT_TOKENS,
     MAX_PAGE,
+    MIN_CONTEXT_TOKENS,
     AdapterName,
     ApprovalStatusName,
     BreakKindName,
@@ -48,6 +50,10 @@ from mcp_server.api.fields import (
 
 DEFAULT_OUTPUT_TOKENS = 4096
 OutputCap = Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)]
+DEFAULT_CONTEXT_TOKENS = 8192
+ContextWindow = Annotated[int, Field(
+    ge=MIN_CONTEXT_TOKENS, le=MAX_CONTEXT_TOKENS,
+    description="the employee's context window in tokens; a thread's history is cut to fit")]
 PER_MILLION = "USD per million tokens, as a number or a decimal string such as \"0.15\""
 
 
@@ -88,6 +94,7 @@ class NewEmployee(StrictBody):
     price_in: Price = Decimal(0)
     price_out: Price = Decimal(0)
     max_output_tokens: OutputCap = DEFAULT_OUTPUT_TOKENS
+    context_tokens: ContextWindow = DEFAULT_CONTEXT_TOKENS
     # false: do not look for command[0] on this host (it exists only on the worker hosts).
     check_command: bool = True
 
@@ -112,6 +119,7 @@ class EmployeeEdit(StrictBody):
     price_in: Price = Decimal(0)
     price_out: Price = Decimal(0)
     max_output_tokens: OutputCap = DEFAULT_OUTPUT_TOKENS
+    context_tokens: ContextWindow = DEFAULT_CONTEXT_TOKENS
     check_command: bool = True
 
     hints: ClassVar[Mapping[str, str]] = NewEmployee.hints
@@ -251,6 +259,8 @@ class Employee(Answer):
     price_out: Money = Field(description="USD per million output tokens")
     max_output_tokens: int = Field(description="the output cap sent with every call; with the "
                                    "prompt it bounds what a call can cost")
+    context_tokens: int = Field(default=DEFAULT_CONTEXT_TOKENS, description="the context "
+                                "window in tokens; a thread's history is cut to fit it")
     status: EmployeeStatusName
     created_at: str | None
 

@@ -49,6 +49,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         budget_refusal=row["budget_refusal"],
         skills=tuple(row["skills"]),
         approval_id=row.get("approval_id"),
+        thread_id=row.get("thread_id"),
     )
 
 
@@ -72,6 +73,7 @@ def employee_from_row(row: Mapping[str, Any]) -> Employee:
         status=EmployeeStatus(row["status"]),
         created_at=row["created_at"],
         max_output_tokens=row["max_output_tokens"],
+        context_tokens=row["context_tokens"],
     )
 
 
