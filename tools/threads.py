@@ -52,7 +52,7 @@ class ThreadSummary(BaseModel):
     created_by: str = Field(description="the client that started it")
     created_at: datetime
     last_activity: datetime = Field(description="when its last message was added")
-    messages: int = Field(description="questions and answers so far")
+    message_count: int = Field(description="questions and answers so far")
 
 
 class ThreadList(BaseModel):
@@ -64,7 +64,7 @@ class ThreadList(BaseModel):
 def thread_summary(thread: Thread) -> ThreadSummary:
     return ThreadSummary(thread_id=str(thread.id), title=thread.title,
                          created_by=thread.created_by, created_at=thread.created_at,
-                         last_activity=thread.updated_at, messages=thread.message_count)
+                         last_activity=thread.updated_at, message_count=thread.message_count)
 
 
 def register(server: MCPServer, services: ToolServices) -> None:

@@ -240,6 +240,10 @@ Money = Annotated[str, Field(description="USD as a decimal string", examples=["0
 
 # Path parameters, checked the same way as body fields.
 JOB_REF: TypeAdapter[str] = TypeAdapter(JobRef)
+THREAD_ID: TypeAdapter[str] = TypeAdapter(Annotated[str, CleanText(
+    pattern=UUID_PATTERN,
+    rule="must be a thread id: a UUID such as 0b5c4f9e-3f1a-4d2b-9c8e-1a2b3c4d5e6f",
+)])
 EMPLOYEE_NAME: TypeAdapter[str] = TypeAdapter(EmployeeName)
 TOKEN_NAME: TypeAdapter[str] = TypeAdapter(TokenName)
 BUDGET_NAME: TypeAdapter[str] = TypeAdapter(BudgetName)

@@ -459,3 +459,37 @@ class ApprovalList(Answer):
     """`GET /api/v1/approvals`: newest first."""
 
     approvals: list[Approval]
+
+
+class ThreadSummary(Answer):
+    """A conversation of `ask` (any client may continue it)."""
+
+    thread_id: str
+    title: str = Field(description="the start of its first question")
+    created_by: str = Field(description="the client that started it")
+    created_at: str
+    last_activity: str = Field(description="when its last message was added")
+    message_count: int = Field(description="questions and answers so far")
+
+
+class ThreadList(Answer):
+    """`GET /api/v1/threads`: newest first."""
+
+    threads: list[ThreadSummary]
+
+
+class ThreadMessage(Answer):
+    seq: int
+    role: Literal["user", "assistant"]
+    text: str
+    job_id: str
+    client: str = Field(description="who asked (for an answer: whose question it answers)")
+    employee: str | None = Field(description="who answered; null on a question")
+    tokens: int = Field(description="estimated: UTF-8 bytes / 3, rounded up")
+    created_at: str
+
+
+class Thread(ThreadSummary):
+    """`GET /api/v1/threads/{id}`: the thread and all its messages, oldest first."""
+
+    messages: list[ThreadMessage]
