@@ -26,7 +26,7 @@ from orchestra.errors import (
     SpendUnreadable,
 )
 from orchestra.hooks import AuditTrail, CallLedger, GateVerdict, JobGate, Usage
-from orchestra.inputs import parse_usd
+from orchestra.inputs import parse_id, parse_usd
 from orchestra.models import (
     WORKING_STATUSES,
     Claim,
@@ -509,10 +509,5 @@ _HEX = frozenset(string.hexdigits.lower())
 
 
 def _parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(job_id, uuid.UUID):
-        return job_id
-    try:
-        return uuid.UUID(job_id)
-    except ValueError:
-        raise InvalidInput(f"job id {job_id!r} is not a UUID") from None
+    return parse_id(job_id, "job id")
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestra.errors import InvalidInput, NotFound
+from orchestra.inputs import parse_id
 from orchestra.models import Employee, Job
 from orchestra.store.db import Database
 from orchestra.store.queries import load
@@ -159,15 +160,6 @@ def _message(row: Any) -> ThreadMessage:
                          row["employee"], row["tokens"], row["created_at"])
 
 
-def parse_thread_id(value: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"thread id {value!r} is not a UUID") from None
-
-
 class Threads:
     """Reads threads and composes a threaded question's prompt. Threads are written by the
     job statements (`submit_job` starts one, finishing a question appends to it)."""
@@ -176,7 +168,7 @@ class Threads:
         self.db = db
 
     async def get(self, thread_id: uuid.UUID | str) -> Thread:
-        key = parse_thread_id(thread_id)
+        key = parse_id(thread_id, "thread id")
         async with self.db.connection() as conn:
             row = await conn.fetchrow(_T["get_thread"], key)
         if row is None:
