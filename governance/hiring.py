@@ -22,7 +22,8 @@ def hire_params(employee: Employee) -> dict[str, Any]:
     public = employee.public()
     return {k: public[k] for k in (
         "name", "adapter", "model", "base_url", "api_key_env", "command", "network", "skills",
-        "price_in", "price_out", "max_output_tokens", "preset")}
+        "price_in", "price_out", "max_output_tokens", "preset",
+        "context_tokens")}
 
 
 def hire_performer(roster: Roster, actor: str = "director") -> Performer:

@@ -43,6 +43,7 @@ from orchestra.roster import Roster
 from orchestra.runlog import RunLogReader, RunLogShipper
 from orchestra.sandbox import Sandboxes
 from orchestra.store.db import Database
+from orchestra.threads import Threads
 from orchestra.workspaces import Workspaces
 from tools.services import ToolServices
 
@@ -167,6 +168,7 @@ async def build_system(settings: Settings, dsn: str, policy: Policy | None = Non
         hidden=[settings.data_dir.resolve(), settings.backup_dir.resolve()],
         extra_dependency_dirs=settings.dependency_dir_names,
     )
+    threads = Threads(db)
     attempts = AttemptRunner(
         queue=queue, roster=roster, pool=pool, adapters=adapters,
         sandboxes=sandboxes,
@@ -174,6 +176,7 @@ async def build_system(settings: Settings, dsn: str, policy: Policy | None = Non
         validator=BwrapValidator(
             time_limit_s=settings.validation_timeout_seconds, confiner=confiner),
         shipper=shipper,
+        threads=threads,
         config=AttemptConfig(job_timeout_seconds=settings.job_timeout_seconds),
     )
     manager = Manager(
@@ -186,7 +189,7 @@ async def build_system(settings: Settings, dsn: str, policy: Policy | None = Non
     )
     tools = ToolServices(queue=queue, roster=roster, pool=pool, events=events,
                          runlogs=RunLogReader(db), auditor=auditor, db=db, budgets=budgets,
-                         approvals=approvals,
+                         approvals=approvals, threads=threads,
                          consensus=Consensuses(db, queue, auditor, pool_size=pool.size))
     return System(
         settings=settings, db=db, events=events, auditor=auditor,

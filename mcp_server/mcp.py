@@ -28,6 +28,7 @@ from tools import consensus as consensus_tools
 from tools import jobs as job_tools
 from tools import pool as pool_tools
 from tools import roster as roster_tools
+from tools import threads as thread_tools
 from tools.errors import ToolServer
 from tools.services import ToolServices
 from tools.shaping import job_result
@@ -61,6 +62,7 @@ def build_mcp_server(
     audit_tools.register(server, services)
     budget_tools.register(server, services)
     approval_tools.register(server, services)
+    thread_tools.register(server, services)
     _register_resources(server, services)
     if tool_set == "core":
         for tool in [t for t in server._tool_manager.list_tools() if t.name not in CORE_TOOLS]:

@@ -18,8 +18,9 @@ from typing import Any
 
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
+from orchestra.inputs import parse_id
 from orchestra.models import Job, JobKind, NewJob
-from orchestra.queue import MAX_JOB_SKILLS, JobQueue, Submitted, parse_id
+from orchestra.queue import MAX_JOB_SKILLS, JobQueue, Submitted
 from orchestra.roster import clean_skills
 from orchestra.store.db import Connection, Database
 from orchestra.store.queries import load
@@ -130,7 +131,7 @@ class Consensuses:
 
     async def get(self, consensus_id: uuid.UUID | str) -> Consensus:
         """The consensus and its members' jobs as they stand now."""
-        key = parse_id(consensus_id, "consensus")
+        key = parse_id(consensus_id, "consensus id")
         async with self.db.connection() as conn:
             row = await conn.fetchrow(_C["get_consensus"], key)
             if row is None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from decimal import Decimal, InvalidOperation
+
+from orchestra.errors import InvalidInput
 
 # Free text (prompts, commands) may hold tabs and newlines; NUL and lone surrogates never.
 _NOT_IN_FREE_TEXT = re.compile("[\x00\ud800-\udfff]")
@@ -92,3 +95,13 @@ def _parse_amount(value: object, maximum: Decimal, places: int) -> Decimal:
     if isinstance(exponent, int) and exponent < -places:
         raise ValueError(f"must have at most {places} decimal places")
     return amount
+
+
+def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    """`value` as a UUID; `InvalidInput` naming `what` ("job id", "thread id") if it is none."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(f"{what} {value!r} is not a UUID") from None

@@ -128,6 +128,8 @@ class Employee:
     max_output_tokens: int = 4096
     # A coding-agent preset (`orchestra.employees.presets`): how its output is read.
     preset: str | None = None
+    # Its context window: a thread's history is cut to fit it (`orchestra/threads.py`).
+    context_tokens: int = 8192
 
     def public(self) -> dict[str, Any]:
         """The JSON shape shown to clients."""
@@ -146,6 +148,7 @@ class Employee:
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "max_output_tokens": self.max_output_tokens,
             "preset": self.preset,
+            "context_tokens": self.context_tokens,
         }
 
 
@@ -184,6 +187,7 @@ class Job:
     approval_id: uuid.UUID | None = None  # the approval it waits for (or last waited for)
     # Its model calls that could not be priced: `cost` leaves them out (never counts them 0).
     unpriced_calls: int = 0
+    thread_id: uuid.UUID | None = None  # the conversation a question continues (or starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,3 +279,7 @@ class NewJob:
     client: str | None = None
     idempotency_key: str | None = None
     max_cost_usd: Decimal | None = None
+    # A question's thread (`orchestra/threads.py`); `starts_thread` when this question is the
+    # first of a new one, which the submission creates.
+    thread_id: uuid.UUID | None = None
+    starts_thread: bool = False

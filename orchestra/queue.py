@@ -26,7 +26,7 @@ from orchestra.errors import (
     SpendUnreadable,
 )
 from orchestra.hooks import AuditTrail, CallLedger, Charge, GateVerdict, JobGate, Usage
-from orchestra.inputs import parse_usd
+from orchestra.inputs import parse_id, parse_usd
 from orchestra.models import (
     WORKING_STATUSES,
     Claim,
@@ -192,6 +192,7 @@ class JobQueue:
                 new.prompt, project, new.employee, list(new.acceptance), new.priority,
                 new.max_attempts, new.client, new.idempotency_key, actor, new.max_cost_usd,
                 list(skills), verdict.approval_id, verdict.approver, verdict.roster_version,
+                new.thread_id, new.starts_thread,
             )
             if row is not None and waits and self.gate is not None:
                 await self.gate.open(conn, verdict, job_from_row(row), actor)
@@ -487,6 +488,10 @@ def _check_new_job(new: NewJob) -> None:
         raise InvalidInput(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
     if new.kind is JobKind.ASK and (new.project or new.acceptance):
         raise InvalidInput("a question takes no project and no acceptance commands")
+    if new.thread_id is not None and new.kind is not JobKind.ASK:
+        raise InvalidInput("only a question (ask) belongs to a thread")
+    if new.starts_thread and new.thread_id is None:
+        raise InvalidInput("a question that starts a thread needs the new thread's id")
     if new.acceptance and not new.project:
         raise InvalidInput("acceptance commands need a project to run in")
     if new.employee is not None and new.skills:
@@ -520,15 +525,5 @@ _HEX = frozenset(string.hexdigits.lower())
 
 
 def _parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
-    return parse_id(job_id, "job")
-
-
-def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
-    """A row's id given as a UUID or its text; `what` names the row in the error."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"{what} id {value!r} is not a UUID") from None
+    return parse_id(job_id, "job id")
 

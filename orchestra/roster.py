@@ -41,10 +41,15 @@ SCORE_WINDOW = 50
 # What `edit` may change; the name and adapter are who the employee is (hire another).
 EDITABLE_FIELDS = (
     "model", "base_url", "api_key_env", "command", "network", "skills", "price_in", "price_out",
-    "max_output_tokens",
+    "max_output_tokens", "context_tokens",
 )
 # The output cap sent with each call bounds what a call can cost (see governance/accountant).
 MAX_OUTPUT_TOKENS = 1_000_000
+# A context window, in tokens: a thread's history is cut to fit it (the same bounds as the
+# `employees` table's CHECK, migration 012).
+MIN_CONTEXT_TOKENS = 256
+MAX_CONTEXT_TOKENS = 10_000_000
+DEFAULT_CONTEXT_TOKENS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,7 @@ class HireRequest:
     # is given), the key variable and the network; `program` replaces the agent's program.
     preset: str | None = None
     program: str | None = None
+    context_tokens: Any = DEFAULT_CONTEXT_TOKENS
     # Refuse a cli command whose program is not on this host (see `require_command_exists`);
     # off for a program that exists only on the worker hosts.
     check_command: bool = True
@@ -93,6 +99,7 @@ class Roster:
             list(employee.command) if employee.command is not None else None,
             employee.network, list(employee.skills), employee.price_in, employee.price_out,
             employee.status.value, employee.max_output_tokens, employee.preset,
+            employee.context_tokens,
         )
         if row is None:
             raise Conflict(f"an employee named {employee.name!r} already exists "
@@ -136,6 +143,7 @@ class Roster:
                 _E["update_employee"], name, edited.model, edited.base_url, edited.api_key_env,
                 list(edited.command) if edited.command is not None else None, edited.network,
                 list(edited.skills), edited.price_in, edited.price_out, edited.max_output_tokens,
+                edited.context_tokens,
             )
             await self.audit.record(conn, actor=actor, action="employee.edited", subject=name,
                                     details={"changed": changed})
@@ -290,6 +298,8 @@ def validate_hire(request: HireRequest) -> Employee:
         price_out=_price("price_out", request.price_out),
         status=EmployeeStatus.PROBATION,
         max_output_tokens=_output_cap(request.max_output_tokens),
+        context_tokens=_whole("context_tokens", request.context_tokens, MIN_CONTEXT_TOKENS,
+                              MAX_CONTEXT_TOKENS),
         preset=agent.name if agent is not None else None,
     )
 
@@ -339,10 +349,13 @@ def _check_openai(
 
 
 def _output_cap(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) \
-            or not 1 <= value <= MAX_OUTPUT_TOKENS:
-        raise InvalidInput(f"max_output_tokens must be a whole number from 1 to "
-                           f"{MAX_OUTPUT_TOKENS}, not {inputs.describe(value)}")
+    return _whole("max_output_tokens", value, 1, MAX_OUTPUT_TOKENS)
+
+
+def _whole(field_name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{field_name} must be a whole number from {low} to {high}, not "
+                           f"{inputs.describe(value)}")
     return value
 
 

@@ -28,6 +28,7 @@ from tools.inputs import (
 from tools.services import ToolServices
 from tools.shaping import JobResult, JobSummary, SubmitResult, job_result, job_summary
 from tools.tasks import TaskTool
+from tools.threads import NewThreadArgument, ThreadArgument, question_thread
 from tools.waiting import DEFAULT_WAIT_S, MAX_WAIT_S, wait_for_jobs
 
 MaxCost = Annotated[Usd | None, Field(
@@ -55,6 +56,8 @@ class AskResult(BaseModel):
     status: str
     error: str | None
     latency_ms: int
+    thread_id: str | None = Field(default=None, description="the question's thread: pass it "
+                                  "to ask to continue the conversation")
 
 
 def _client(ctx: Context[Any, Any]) -> str:
@@ -91,6 +94,7 @@ def ask_result(job: Job, latency_ms: int) -> AskResult:
         status=job.status.value,
         error=job.error,
         latency_ms=latency_ms,
+        thread_id=str(job.thread_id) if job.thread_id is not None else None,
     )
 
 
@@ -219,12 +223,17 @@ def register(server: MCPServer, services: ToolServices) -> None:
         skills: SkillsArgument = None,
         timeout_s: WaitSeconds = DEFAULT_WAIT_S,
         max_cost_usd: MaxCost = None,
+        thread_id: ThreadArgument = None,
+        new_thread: NewThreadArgument = False,
     ) -> AskResult:
         started = time.monotonic()
         client = _client(ctx)
+        thread, starts = await question_thread(services, thread_id, new_thread, prompt,
+                                               employee)
         submitted = await services.queue.submit(
             NewJob(prompt=prompt, kind=JobKind.ASK, employee=employee,
-                   skills=tuple(skills or ()), client=client, max_cost_usd=max_cost_usd),
+                   skills=tuple(skills or ()), client=client, max_cost_usd=max_cost_usd,
+                   thread_id=thread, starts_thread=starts),
             actor=f"client:{client}",
         )
         job = await _wait(services, submitted.job.id, timeout_s, ctx)
@@ -264,7 +273,8 @@ def register(server: MCPServer, services: ToolServices) -> None:
     server.add_tool(
         ask,
         description="Ask one employee one question and get the answer now. If it takes "
-        "longer than timeout_s (default 30, max 45) you get a job_id for wait_job instead.",
+        "longer than timeout_s (default 30, max 45) you get a job_id for wait_job instead. "
+        "new_thread or thread_id keep a conversation.",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
                                     idempotent_hint=False, open_world_hint=True),
     )

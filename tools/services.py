@@ -14,6 +14,7 @@ from orchestra.queue import JobQueue
 from orchestra.roster import Roster
 from orchestra.runlog import RunLogReader
 from orchestra.store.db import Database
+from orchestra.threads import Threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +29,4 @@ class ToolServices:
     budgets: Budgets
     approvals: Approvals
     consensus: Consensuses
+    threads: Threads

@@ -19,13 +19,15 @@ from mcp_server.api import (
     jobs,
     ledger,
     pool,
+    threads,
     tokens,
 )
 from mcp_server.api.openapi import openapi_route
 from mcp_server.api.routing import ApiServices, director_only, starlette_route
 from mcp_server.http import Probe, Render, ops_routes, problem_handlers
 
-RESOURCES = (tokens, employees, jobs, pool, budgets, ledger, audit, approvals, events)
+RESOURCES = (tokens, employees, jobs, pool, budgets, ledger, audit, approvals, events,
+             threads)
 
 __all__ = ["RESOURCES", "ApiServices", "build_api"]
 

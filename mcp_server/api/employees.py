@@ -31,6 +31,7 @@ def hire_request(body: NewEmployee) -> HireRequest:
         network=body.network if "network" in body.model_fields_set else None,
         skills=tuple(body.skills), price_in=body.price_in,
         price_out=body.price_out, max_output_tokens=body.max_output_tokens,
+        context_tokens=body.context_tokens,
         check_command=body.check_command, preset=body.preset, program=body.program,
     )
 

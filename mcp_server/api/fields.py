@@ -39,6 +39,9 @@ MAX_SKILLS = 32
 MAX_SKILL_CHARS = 64
 MAX_PAGE = 500
 MAX_OUTPUT_TOKENS = 1_000_000
+# An employee's context window (orchestra/roster.py's bounds).
+MIN_CONTEXT_TOKENS = 256
+MAX_CONTEXT_TOKENS = 10_000_000
 # numeric(14, 6) columns: a million USD per million tokens is far above any real price.
 MAX_PRICE = Decimal(1_000_000)
 PRICE_PLACES = 6
@@ -239,6 +242,10 @@ Money = Annotated[str, Field(description="USD as a decimal string", examples=["0
 
 # Path parameters, checked the same way as body fields.
 JOB_REF: TypeAdapter[str] = TypeAdapter(JobRef)
+THREAD_ID: TypeAdapter[str] = TypeAdapter(Annotated[str, CleanText(
+    pattern=UUID_PATTERN,
+    rule="must be a thread id: a UUID such as 0b5c4f9e-3f1a-4d2b-9c8e-1a2b3c4d5e6f",
+)])
 EMPLOYEE_NAME: TypeAdapter[str] = TypeAdapter(EmployeeName)
 TOKEN_NAME: TypeAdapter[str] = TypeAdapter(TokenName)
 BUDGET_NAME: TypeAdapter[str] = TypeAdapter(BudgetName)

@@ -20,8 +20,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_server.api.fields import (
+    MAX_CONTEXT_TOKENS,
     MAX_OUTPUT_TOKENS,
     MAX_PAGE,
+    MIN_CONTEXT_TOKENS,
     AdapterName,
     ApprovalStatusName,
     BreakKindName,
@@ -51,6 +53,10 @@ from mcp_server.api.fields import (
 
 DEFAULT_OUTPUT_TOKENS = 4096
 OutputCap = Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)]
+DEFAULT_CONTEXT_TOKENS = 8192
+ContextWindow = Annotated[int, Field(
+    ge=MIN_CONTEXT_TOKENS, le=MAX_CONTEXT_TOKENS,
+    description="the employee's context window in tokens; a thread's history is cut to fit")]
 PER_MILLION = "USD per million tokens, as a number or a decimal string such as \"0.15\""
 
 
@@ -93,6 +99,7 @@ class NewEmployee(StrictBody):
     price_in: Price = Decimal(0)
     price_out: Price = Decimal(0)
     max_output_tokens: OutputCap = DEFAULT_OUTPUT_TOKENS
+    context_tokens: ContextWindow = DEFAULT_CONTEXT_TOKENS
     # false: do not look for command[0] on this host (it exists only on the worker hosts).
     check_command: bool = True
     # A coding agent (claude-code, codex, gemini-cli, aider, opencode): fills in its command,
@@ -123,6 +130,7 @@ class EmployeeEdit(StrictBody):
     price_in: Price = Decimal(0)
     price_out: Price = Decimal(0)
     max_output_tokens: OutputCap = DEFAULT_OUTPUT_TOKENS
+    context_tokens: ContextWindow = DEFAULT_CONTEXT_TOKENS
     check_command: bool = True
 
     hints: ClassVar[Mapping[str, str]] = NewEmployee.hints
@@ -262,6 +270,8 @@ class Employee(Answer):
     price_out: Money = Field(description="USD per million output tokens")
     max_output_tokens: int = Field(description="the output cap sent with every call; with the "
                                    "prompt it bounds what a call can cost")
+    context_tokens: int = Field(default=DEFAULT_CONTEXT_TOKENS, description="the context "
+                                "window in tokens; a thread's history is cut to fit it")
     status: EmployeeStatusName
     created_at: str | None
     preset: PresetName | None = Field(None, description="the coding-agent preset whose "
@@ -471,3 +481,37 @@ class ApprovalList(Answer):
     """`GET /api/v1/approvals`: newest first."""
 
     approvals: list[Approval]
+
+
+class ThreadSummary(Answer):
+    """A conversation of `ask` (any client may continue it)."""
+
+    thread_id: str
+    title: str = Field(description="the start of its first question")
+    created_by: str = Field(description="the client that started it")
+    created_at: str
+    last_activity: str = Field(description="when its last message was added")
+    message_count: int = Field(description="questions and answers so far")
+
+
+class ThreadList(Answer):
+    """`GET /api/v1/threads`: newest first."""
+
+    threads: list[ThreadSummary]
+
+
+class ThreadMessage(Answer):
+    seq: int
+    role: Literal["user", "assistant"]
+    text: str
+    job_id: str
+    client: str = Field(description="who asked (for an answer: whose question it answers)")
+    employee: str | None = Field(description="who answered; null on a question")
+    tokens: int = Field(description="estimated: UTF-8 bytes / 3, rounded up")
+    created_at: str
+
+
+class Thread(ThreadSummary):
+    """`GET /api/v1/threads/{id}`: the thread and all its messages, oldest first."""
+
+    messages: list[ThreadMessage]

@@ -16,6 +16,7 @@ from mcp_server.cli import (
     mcp_config,
     pool,
     server,
+    threads,
     tokens,
 )
 from mcp_server.cli.context import Globals, JsonOption, UrlOption
@@ -59,7 +60,8 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
-    for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config):
+    for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
+                  threads):
         verbs.register(app)
     return app
 

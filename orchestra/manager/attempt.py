@@ -29,6 +29,7 @@ from orchestra.queue import JobQueue, LeaseLost
 from orchestra.roster import Roster
 from orchestra.runlog import RunLog, RunLogShipper
 from orchestra.sandbox import JobCopy, Sandboxes
+from orchestra.threads import Threads
 
 log = logging.getLogger("orchestra.manager")
 
@@ -85,6 +86,7 @@ class AttemptRunner:
         ledger: CallLedger,
         validator: Validator,
         shipper: RunLogShipper,
+        threads: Threads,
         config: AttemptConfig,
     ) -> None:
         self.queue = queue
@@ -95,6 +97,7 @@ class AttemptRunner:
         self.ledger = ledger
         self.validator = validator
         self.shipper = shipper
+        self.threads = threads
         self.config = config
 
     def runlog(self, job: Job) -> RunLog:
@@ -212,7 +215,11 @@ class AttemptRunner:
         in a second call, while it is still resident; its second reply's edits stand or
         fail the attempt."""
         workdir = copy.path if copy is not None else None
-        prompt = await asyncio.to_thread(compose_prompt, job.prompt, employee, workdir)
+        asked = await self.threads.prompt_for(job, employee)
+        if asked.shown or asked.left_out:
+            runlog.write("THREAD", f"{asked.shown} earlier messages of thread {job.thread_id} "
+                         f"sent, {asked.left_out} left out to fit the context window")
+        prompt = await asyncio.to_thread(compose_prompt, asked.prompt, employee, workdir)
         result = await self._call(job, lease, employee, copy, prompt, runlog)
         if copy is None or employee.adapter is Adapter.CLI:
             return result, None

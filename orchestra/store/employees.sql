@@ -1,7 +1,8 @@
 -- insert_employee --
 INSERT INTO employees (name, adapter, model, base_url, api_key_env, command, network, skills,
-                       price_in, price_out, status, max_output_tokens, preset)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                       price_in, price_out, status, max_output_tokens, preset,
+                       context_tokens)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 
@@ -17,7 +18,8 @@ SELECT * FROM employees WHERE name = $1 FOR UPDATE;
 
 -- update_employee --
 UPDATE employees SET model = $2, base_url = $3, api_key_env = $4, command = $5, network = $6,
-                     skills = $7, price_in = $8, price_out = $9, max_output_tokens = $10
+                     skills = $7, price_in = $8, price_out = $9, max_output_tokens = $10,
+                     context_tokens = $11
 WHERE name = $1
 RETURNING *;
 

@@ -4,11 +4,13 @@
 -- one of those two, or that the roster changed since the policy judged the job on it ($16:
 -- the roster version it used, NULL when it used none); the caller finds out which. $2 is
 -- queued, or pending_approval with $14 the approval it waits for; $15 is who let it through
--- (the policy's version) or will decide.
+-- (the policy's version) or will decide. $17 is the thread a question belongs to; with $18
+-- true the thread is new and is started here, with its own audit entry (migration 012).
 WITH inserted AS (
     INSERT INTO jobs (kind, status, prompt, project, requested_employee, acceptance, priority,
-                      max_attempts, client, idempotency_key, max_cost_usd, skills, approval_id)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14
+                      max_attempts, client, idempotency_key, max_cost_usd, skills, approval_id,
+                      thread_id)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $17
     WHERE ($5::text IS NULL OR EXISTS (
         SELECT 1 FROM employees WHERE name = $5 AND status IN ('probation', 'active')))
       AND ($16::bigint IS NULL OR $16 = (SELECT version FROM roster_version))
@@ -19,10 +21,24 @@ WITH inserted AS (
         'kind', inserted.kind, 'employee', inserted.requested_employee,
         'skills', inserted.skills, 'project', inserted.project, 'acceptance', inserted.acceptance,
         'priority', inserted.priority, 'max_cost_usd', inserted.max_cost_usd,
-        'status', inserted.status, 'approval', coalesce($14::uuid::text, $15::text))) AS audit_seq
+        'status', inserted.status, 'approval', coalesce($14::uuid::text, $15::text),
+        'thread', inserted.thread_id)) AS audit_seq
     FROM inserted
+), started AS (
+    -- The jobs row names the thread before it exists; the foreign key is checked at the end
+    -- of the statement, when it does.
+    INSERT INTO threads (id, title, created_by)
+    SELECT inserted.thread_id,
+           left(regexp_replace(btrim(inserted.prompt), '\s+', ' ', 'g'), 80),
+           coalesce(inserted.client, 'stdio')
+    FROM inserted WHERE $18::boolean AND inserted.thread_id IS NOT NULL
+    RETURNING id
+), thread_audited AS (
+    SELECT audit_append($11, 'thread.started', started.id::text, '{}'::jsonb)
+    FROM started, audited  -- after the job's own entry
 )
-SELECT inserted.*, audited.audit_seq FROM inserted, audited;
+SELECT inserted.*, audited.audit_seq
+FROM inserted, audited, (SELECT count(*) FROM thread_audited) AS thread_entries;
 
 -- roster_version --
 SELECT version FROM roster_version;

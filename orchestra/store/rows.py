@@ -50,6 +50,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         unpriced_calls=row["unpriced_calls"],
         skills=tuple(row["skills"]),
         approval_id=row.get("approval_id"),
+        thread_id=row.get("thread_id"),
     )
 
 
@@ -74,6 +75,7 @@ def employee_from_row(row: Mapping[str, Any]) -> Employee:
         created_at=row["created_at"],
         max_output_tokens=row["max_output_tokens"],
         preset=row["preset"],
+        context_tokens=row["context_tokens"],
     )
 
 

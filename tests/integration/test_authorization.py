@@ -18,7 +18,8 @@ from tests.integration.helpers import hire
 
 KEY = {"Authorization": "Bearer test-director-key"}
 # A value for every path parameter: well-formed, so only the credentials decide.
-PARAMS = {"job_id": str(uuid.uuid4()), "name": "someone", "id": str(uuid.uuid4())}
+PARAMS = {"job_id": str(uuid.uuid4()), "name": "someone", "id": str(uuid.uuid4()),
+          "thread_id": str(uuid.uuid4())}
 
 
 def director_routes(system: System) -> list[tuple[str, str]]:

@@ -324,3 +324,33 @@ async def test_apply_refuses_a_job_without_a_project_in_one_line(aura: Aura, job
     refused = await aura("apply", "1234abcd")
     assert refused.code == EXIT_USAGE
     assert "worked on no project: there is nothing to apply (400)" in refused.err
+
+
+async def test_threads_are_listed_and_one_is_shown_with_its_messages(
+    aura: Aura, system: System
+) -> None:
+    from orchestra.models import JobKind, NewJob
+    from tests.integration.helpers import running_worker
+
+    await hire(system.db, "llama", "ollama")
+    thread = uuid.uuid4()
+    async with running_worker(system):
+        submitted = await system.queue.submit(
+            NewJob(prompt="what is a heron", kind=JobKind.ASK, employee="llama", client="zed",
+                   thread_id=thread, starts_thread=True), actor="client:zed")
+        for _ in range(200):
+            if (await system.queue.get(submitted.job.id)).status.is_terminal:
+                break
+            await asyncio.sleep(0.05)
+    listed = await aura("threads", "--human")
+    assert listed.code == 0, listed.err
+    assert "1 thread(s), newest first" in listed.out and str(thread) in listed.out
+    assert "what is a heron" in listed.out and "zed" in listed.out
+    shown = await aura("threads", str(thread), "--human")
+    assert shown.code == 0, shown.err
+    assert "#1 zed asked" in shown.out and "#2 llama answered" in shown.out
+    assert "echo: what is a heron" in shown.out
+    assert [m["role"] for m in (await aura("threads", str(thread))).json()["messages"]] == [
+        "user", "assistant"]
+    missing = await aura("threads", str(uuid.uuid4()))
+    assert missing.code == EXIT_USAGE and "no thread" in missing.err

@@ -31,7 +31,8 @@ async def test_tools_are_listed_with_schemas_and_annotations(system: System) -> 
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"submit_job", "get_job", "wait_job", "cancel_job", "list_jobs", "ask",
                           "list_employees", "pool_status", "audit_log", "budget_status",
-                          "request_approval", "get_approval", "propose_employee", "consensus"}
+                          "request_approval", "get_approval", "propose_employee", "consensus",
+                          "list_threads"}
     assert tools["cancel_job"].annotations.destructive_hint is True
     assert tools["cancel_job"].annotations.idempotent_hint is True
     assert tools["get_job"].annotations.read_only_hint is True
