@@ -50,12 +50,14 @@ _CREATED = 1_735_689_600  # 2025-01-01, the models' fixed creation time
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request the fake received, in arrival order (`FakeOpenAI.requests`); `key` is the
-    bearer token it carried."""
+    bearer token it carried, `at` when it arrived (`time.monotonic()`, so a test can measure
+    how long a client waited between two requests)."""
 
     method: str
     path: str
     body: dict[str, Any] | None
     key: str | None
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,8 @@ class FakeOpenAI(LoopbackFake):
                 parsed = None
             body = parsed if isinstance(parsed, dict) else None
         with self._lock:
-            self.requests.append(RecordedRequest(request.method, request.url.path, body, key))
+            self.requests.append(RecordedRequest(request.method, request.url.path, body, key,
+                                                 time.monotonic()))
         return body, key
 
     def _refuse_key(self, key: str | None) -> Response | None:
