@@ -44,6 +44,7 @@ EDITABLE_FIELDS = (
 )
 # The output cap sent with each call bounds what a call can cost (see governance/accountant).
 MAX_OUTPUT_TOKENS = 1_000_000
+DEFAULT_OUTPUT_TOKENS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class HireRequest:
     skills: Sequence[str] = field(default_factory=tuple)
     price_in: Any = 0
     price_out: Any = 0
-    max_output_tokens: Any = 4096
+    max_output_tokens: Any = DEFAULT_OUTPUT_TOKENS
     # Refuse a cli command whose program is not on this host (see `require_command_exists`);
     # off for a program that exists only on the worker hosts.
     check_command: bool = True
