@@ -26,17 +26,16 @@ import asyncio
 import json
 import logging
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import asyncpg
-from _support import add_budgets, database, free_port, mcp_session, serve
+from _support import Call, add_budgets, database, free_port, mcp_session, measure, serve, summary
 from mcp.client.client import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
@@ -86,9 +85,6 @@ async def _init_connection(conn: Any) -> None:
                               schema="pg_catalog")
 
 
-Call = Callable[[], Awaitable[float]]
-
-
 def timed(client: Client, tool: str, arguments: Callable[[int], dict[str, Any]]) -> Call:
     counter = iter(range(10**9))
 
@@ -103,29 +99,6 @@ def timed(client: Client, tool: str, arguments: Callable[[int], dict[str, Any]])
         return elapsed
 
     return call
-
-
-async def measure(
-    calls: dict[str, Call], n: int, warmup: int, block: int
-) -> dict[str, list[float]]:
-    """Warm every side up, then N timed calls each, in blocks, alternating who goes first."""
-    for call in calls.values():
-        for _ in range(warmup):
-            await call()
-    samples: dict[str, list[float]] = {side: [] for side in calls}
-    order = list(calls)
-    for index in range(0, n, block):
-        size = min(block, n - index)
-        for side in order if (index // block) % 2 == 0 else order[::-1]:
-            for _ in range(size):
-                samples[side].append(await calls[side]())
-    return samples
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49], 3), "p99_ms": round(cuts[98], 3),
-            "mean_ms": round(statistics.fmean(values), 3)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
