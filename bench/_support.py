@@ -3,8 +3,11 @@ processes, a fake provider as a process, an MCP session, and timing in interleav
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
+import logging
 import os
 import signal
 import socket
@@ -13,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -243,3 +246,26 @@ def summary(values: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return {"p50_ms": round(cuts[49], 3), "p95_ms": round(cuts[94], 3),
             "p99_ms": round(cuts[98], 3), "mean_ms": round(statistics.fmean(values), 3)}
+
+
+def timing_options(parser: argparse.ArgumentParser, *, n: int, warmup: int, block: int,
+                   per: str) -> None:
+    """`--n`, `--warmup` and `--block` for `measure`, with these defaults; `per` says what
+    each count is per ("per tool and server")."""
+    parser.add_argument("--n", type=int, default=n, help=f"timed calls {per}")
+    parser.add_argument("--warmup", type=int, default=warmup, help="untimed calls first")
+    parser.add_argument("--block", type=int, default=block, help="calls per interleaved block")
+
+
+def print_result(
+    parser: argparse.ArgumentParser, args: argparse.Namespace,
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+) -> int:
+    """Check the timing options, run the benchmark and print its one JSON line on stdout."""
+    # Warnings and worse on stderr, before the SDK's MCPServer installs its own INFO handler;
+    # stdout carries only the result line.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.n < 2 or args.block < 1 or args.warmup < 0:
+        parser.error("--n must be at least 2, --block at least 1, --warmup not negative")
+    print(json.dumps(asyncio.run(run(args))), flush=True)
+    return 0

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import logging
 import os
 import secrets
 import shutil
@@ -45,7 +43,9 @@ from _support import (
     free_port,
     mcp_session,
     measure,
+    print_result,
     summary,
+    timing_options,
 )
 from mcp.client.client import Client
 
@@ -149,15 +149,8 @@ async def _bench(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100, help="timed calls per side")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed calls first, per side")
-    parser.add_argument("--block", type=int, default=10, help="calls per interleaved block")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if args.n < 2 or args.block < 1 or args.warmup < 0:
-        parser.error("--n must be at least 2, --block at least 1, --warmup not negative")
-    print(json.dumps(asyncio.run(run(args))), flush=True)
-    return 0
+    timing_options(parser, n=100, warmup=10, block=10, per="per side")
+    return print_result(parser, parser.parse_args(argv), run)
 
 
 if __name__ == "__main__":

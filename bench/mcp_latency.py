@@ -22,9 +22,7 @@ first) so a noisy machine hurts both alike. Prints one JSON line on stdout.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
 import shutil
 import sys
 import tempfile
@@ -35,7 +33,18 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import asyncpg
-from _support import Call, add_budgets, database, free_port, mcp_session, measure, serve, summary
+from _support import (
+    Call,
+    add_budgets,
+    database,
+    free_port,
+    mcp_session,
+    measure,
+    print_result,
+    serve,
+    summary,
+    timing_options,
+)
 from mcp.client.client import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
@@ -170,23 +179,14 @@ async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=500, help="timed calls per tool and server")
-    parser.add_argument("--warmup", type=int, default=50, help="untimed calls first")
-    parser.add_argument("--block", type=int, default=25, help="calls per interleaved block")
+    timing_options(parser, n=500, warmup=50, block=25, per="per tool and server")
     parser.add_argument("--budgets", action="store_true",
                         help="priced employee under an overall and an employee budget, so "
                         "every call is admitted against two budgets")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server to create a throw-away database on "
                         "(default: an embedded one in a temporary directory)")
-    args = parser.parse_args(argv)
-    # Warnings and worse on stderr, before the SDK's MCPServer installs its own INFO handler;
-    # stdout carries only the result line.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if args.n < 2 or args.block < 1 or args.warmup < 0:
-        parser.error("--n must be at least 2, --block at least 1, --warmup not negative")
-    print(json.dumps(asyncio.run(run(args))), flush=True)
-    return 0
+    return print_result(parser, parser.parse_args(argv), run)
 
 
 if __name__ == "__main__":

@@ -33,17 +33,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within STOP_WITHIN_S."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_WITHIN_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @dataclass
 class Ports:
     """A server's two loopback ports, free when chosen: the API's and the MCP endpoint's."""
@@ -140,13 +129,16 @@ class Workers(Ports):
         )
 
     def stop_all(self) -> None:
-        for proc in self.procs:
+        everyone = [*self.procs, *([self.server] if self.server is not None else [])]
+        for proc in everyone:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            _stop(proc)
-        if self.server is not None:
-            _stop(self.server)
+        for proc in everyone:
+            try:
+                proc.wait(timeout=STOP_WITHIN_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture
