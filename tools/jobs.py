@@ -75,6 +75,10 @@ async def _wait(
     tick = 0
     with services.events.watch(job_id) as changed:
         while True:
+            # Cleared before the read, never after: a change that lands while the job is read
+            # or progress is reported must still wake the wait below (else a job that ends
+            # then is seen only PROGRESS_EVERY_S later).
+            changed.clear()
             job = await services.queue.get(job_id)
             remaining = deadline - time.monotonic()
             if job.status.is_terminal or remaining <= 0:
@@ -84,7 +88,6 @@ async def _wait(
                 last = await services.runlogs.last_line(job.id)
                 message = f"{job.status.value}: {last}" if last else job.status.value
                 await ctx.report_progress(tick, None, message[:500])
-            changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(remaining, PROGRESS_EVERY_S))
 
