@@ -10,7 +10,8 @@ import uuid
 from mcp_server.app import System
 from orchestra.models import JobStatus, NewJob
 from tests.integration.helpers import hire
-from tools.jobs import PROGRESS_EVERY_S, _wait
+from tools.jobs import _wait
+from tools.waiting import PROGRESS_EVERY_S
 
 
 class _EndsTheJobOnProgress:
