@@ -39,8 +39,8 @@ def ready(settings: Settings, db_url: str, tmp_path: Path,
     key = settings.director_key_path
     key.write_text("aura_dk_test\n")
     key.chmod(0o600)
-    return settings.model_copy(update={"database_url": SecretStr(db_url), "api_port": _closed_port(),
-                                       "mcp_port": _closed_port()})
+    return settings.model_copy(update={"database_url": SecretStr(db_url),
+                                       "api_port": _closed_port(), "mcp_port": _closed_port()})
 
 
 def _one(results: list[CheckResult], name: str) -> CheckResult:
