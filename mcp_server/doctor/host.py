@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mcp_server.doctor.result import CheckResult, fail, ok, warn
 from mcp_server.home import find_running
@@ -89,15 +90,16 @@ def check_ports(settings: Settings) -> CheckResult:
     """The API and MCP ports can be listened on, or are held by this home's running Aura."""
     running = find_running()
     ours = running is not None and running.home == settings.data_dir.absolute()
+    held = {urlsplit(url).port for url in (running.api_url, running.mcp_url)} if (
+        ours and running is not None) else set()
     taken: list[str] = []
     for host, port, setting in ((settings.api_host, settings.api_port, "AURA_API_PORT"),
                                 (settings.mcp_host, settings.mcp_port, "AURA_MCP_PORT")):
         try:
             ensure_free(host, port, setting)
         except PortInUse:
-            if ours and running is not None and f":{port}" in running.api_url + running.mcp_url:
-                continue
-            taken.append(f"{host}:{port} ({setting})")
+            if port not in held:
+                taken.append(f"{host}:{port} ({setting})")
         except Unavailable as exc:
             taken.append(str(exc))
     if taken:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
@@ -20,7 +20,10 @@ _EMBEDDED = "embedded PostgreSQL under AURA_DATA_DIR/pg (no AURA_DATABASE_URL); 
 def _where(dsn: str) -> str:
     """The database's address without its credentials (never print a password)."""
     parts = urlsplit(dsn)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+    # A unix socket comes as `?host=/run/postgresql`.
+    socket_dir = parse_qs(parts.query).get("host", [""])[0]
+    where = socket_dir or f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    return f"{where}{parts.path or ''}"
 
 
 async def check_database(settings: Settings) -> list[CheckResult]:

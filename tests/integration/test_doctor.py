@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from mcp_server.cli import EXIT_USAGE, main
 from mcp_server.doctor import CHECKS, CheckResult, Status, diagnose, host
+from mcp_server.home import Running, occupy
 from mcp_server.settings import Settings
 from orchestra import migrations
 from tests.fakes.ollama_server import FakeOllama
@@ -158,6 +159,21 @@ async def test_a_port_held_by_another_program_fails_naming_its_setting(
     assert result.status is Status.FAIL
     assert f"127.0.0.1:{listening} (AURA_MCP_PORT)" in result.detail
     assert host.check_ports(ready).status is Status.OK
+
+
+async def test_ports_held_by_this_homes_running_aura_pass(
+    ready: Settings, listening: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURA_DATA_DIR", str(ready.data_dir))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    mine = ready.model_copy(update={"api_port": listening})
+    running = Running(home=ready.data_dir.absolute(), pid=os.getpid(),
+                      api_url=f"http://127.0.0.1:{listening}",
+                      mcp_url=f"http://127.0.0.1:{ready.mcp_port}/mcp", started_at="now")
+    with occupy(running):
+        result = host.check_ports(mine)
+    assert result.status is Status.OK and f"pid {os.getpid()}" in result.detail
+    assert host.check_ports(mine).status is Status.FAIL  # no longer running: someone else's
 
 
 async def test_a_key_file_others_can_read_fails_and_0600_passes(
