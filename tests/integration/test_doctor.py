@@ -119,6 +119,19 @@ async def test_migrations_behind_fail_naming_the_pending_ones(
     assert _one(await diagnose(on_old, ["migrations"]), "migrations").status is Status.OK
 
 
+async def test_a_migration_edited_after_it_was_applied_fails(
+    ready: Settings, db_url: str
+) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+    finally:
+        await conn.close()
+    result = _one(await diagnose(ready, ["migrations"]), "migrations")
+    assert result.status is Status.FAIL
+    assert "changed after it was applied" in result.detail and "reinstall" in result.fix
+
+
 async def test_a_database_newer_than_this_aura_fails(ready: Settings, db_url: str) -> None:
     conn = await asyncpg.connect(db_url)
     try:
