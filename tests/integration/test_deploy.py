@@ -99,6 +99,11 @@ def test_compose_passes_secrets_as_files_and_keeps_data_in_named_volumes() -> No
         mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
         for where in ("data", "sandboxes", "snapshots", "backups"):
             assert mounts[f"/var/lib/aura/{where}"] in compose["volumes"]
+    assert compose["services"]["serve"]["environment"]["AURA_DIRECTOR_KEY_FILE"]
+    assert "director_key" in compose["services"]["serve"]["secrets"]
+    worker = compose["services"]["worker"]
+    assert "director_key" not in worker["secrets"]
+    assert "AURA_DIRECTOR_KEY_FILE" not in worker["environment"]
     assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"]
     assert set(compose["secrets"]) == {"postgres_password", "database_url", "director_key"}
 
@@ -128,7 +133,9 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     resolved = json.loads(done.stdout)
     assert resolved["services"]["worker"]["security_opt"] == [
         "seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"]
-    assert resolved["services"]["serve"]["secrets"][0]["source"] == "database_url"
+    assert [s["source"] for s in resolved["services"]["serve"]["secrets"]] == [
+        "database_url", "director_key"]
+    assert [s["source"] for s in resolved["services"]["worker"]["secrets"]] == ["database_url"]
 
 
 def test_the_image_is_pinned_non_root_and_installs_a_wheel() -> None:
