@@ -14,6 +14,7 @@ from mcp_server.cli import (
     employees,
     jobs,
     mcp_config,
+    operations,
     pool,
     server,
     threads,
@@ -61,7 +62,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
-                  threads):
+                  threads, operations):
         verbs.register(app)
     return app
 
