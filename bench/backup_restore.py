@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,14 +24,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from _support import database
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._support import database  # noqa: E402
-from governance.auditor import canonical_entry, entry_hash  # noqa: E402
-from mcp_server.operations.restore import restore_home  # noqa: E402
-from mcp_server.operations.tools import pg_tool  # noqa: E402
-from orchestra import backups, retention  # noqa: E402
+from governance.auditor import canonical_entry, entry_hash
+from mcp_server.operations.restore import restore_home
+from mcp_server.operations.tools import pg_tool
+from orchestra import backups, retention
 
 SEED_JOBS = """
 INSERT INTO jobs (kind, prompt, status, output, diff, validation, created_at, finished_at)
@@ -134,7 +131,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "bench": "backup_restore", "jobs": args.jobs, "audit_entries": args.audit,
         "seed_s": round(seed_s, 2), "backup_s": round(backup_s, 2),
         "dump_mb": round(dump_mb, 1),
-        "restore_and_verify_s": round(restore_s, 2), "pg_restore_s": round(pg_restore_s, 2), "verified": restored.report.ok,
+        "restore_and_verify_s": round(restore_s, 2), "pg_restore_s": round(pg_restore_s, 2),
+        "verified": restored.report.ok,
         "verified_entries": restored.report.entries, "anchor_seq": anchor.seq,
         "prune_dry_run_s": round(prune_dry_run_s, 3),
         "prune_would_clear_jobs": plan.jobs_with_output,

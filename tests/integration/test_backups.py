@@ -94,7 +94,7 @@ async def test_restore_refuses_a_database_that_is_not_empty_without_force(
     path, _ = await _backup(db_url, settings.backup_dir)
     await restore_home(empty_db_url, path, settings.data_dir, force=False,
                        progress=lambda _: None)
-    with pytest.raises(Conflict, match="not empty.*--force"):
+    with pytest.raises(Conflict, match=r"not empty.*--force"):
         await restore_home(empty_db_url, path, settings.data_dir, force=False,
                            progress=lambda _: None)
     again = await restore_home(empty_db_url, path, settings.data_dir, force=True,
@@ -136,7 +136,7 @@ async def test_a_dump_without_its_anchor_is_refused_before_anything_changes(
 ) -> None:
     path, _ = await _backup(db_url, settings.backup_dir)
     backups.anchor_path(path).unlink()
-    with pytest.raises(InvalidInput, match="anchor.json is missing"):
+    with pytest.raises(InvalidInput, match=r"anchor\.json is missing"):
         await restore_home(empty_db_url, path, settings.data_dir, force=False,
                            progress=lambda _: None)
     assert await _counts(empty_db_url) == {}

@@ -135,5 +135,5 @@ def test_ages_are_whole_hours_days_or_weeks() -> None:
     assert parse_age("365d") == timedelta(days=365)
     assert parse_age("2w") == timedelta(weeks=2) and parse_age("36h") == timedelta(hours=36)
     for bad in ("365", "1y", "-3d", "0d", "d"):
-        with pytest.raises(InvalidInput, match="not an age.*365d"):
+        with pytest.raises(InvalidInput, match=r"not an age.*365d"):
             parse_age(bad)
