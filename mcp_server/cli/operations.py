@@ -64,11 +64,11 @@ def backup(ctx: typer.Context, as_json: JsonOption = None) -> None:
 
 
 def list_backups(as_json: JsonOption = None) -> None:
-    """The backups in AURA_BACKUP_DIR, oldest first."""
+    """The backups in AURA_BACKUP_DIR, newest first."""
     from orchestra import backups
 
     settings = _settings()
-    found = backups.list_backups(settings.backup_dir)
+    found = backups.list_backups(settings.backup_dir)[::-1]
     out = Output(as_json)
     if out.as_json:
         out.data([{"path": str(b.path), "label": b.label, "taken_at": b.taken_at.isoformat(),
