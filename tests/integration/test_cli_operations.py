@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,15 +32,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+async def _backed_up(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`aura backup --json` on AURA_DATABASE_URL; what it wrote."""
+    code, out, err = await _aura(capsys, "backup", "--json")
+    assert code == 0 and "dumping contents of table" in err  # progress on stderr
+    written: dict[str, Any] = json.loads(out)
+    assert Path(written["path"]).exists() and Path(written["anchor"]).exists()
+    return written
+
+
 async def test_backup_list_and_restore_say_what_happened(
     home: Path, db_url: str, empty_db_url: str, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("AURA_DATABASE_URL", db_url)
-    code, out, err = await _aura(capsys, "backup", "--json")
-    assert code == 0 and "dumping contents of table" in err  # progress on stderr
-    written = json.loads(out)
-    assert Path(written["path"]).exists() and Path(written["anchor"]).exists()
+    written = await _backed_up(capsys)
 
     code, out, _ = await _aura(capsys, "backup", "list", "--json")
     assert code == 0 and [b["path"] for b in json.loads(out)] == [written["path"]]
@@ -58,8 +65,7 @@ async def test_a_restore_that_does_not_verify_exits_1_and_says_so(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("AURA_DATABASE_URL", db_url)
-    code, out, _ = await _aura(capsys, "backup", "--json")
-    anchor = Path(json.loads(out)["anchor"])
+    anchor = Path((await _backed_up(capsys))["anchor"])
     anchor.write_text(json.dumps({"seq": 0, "hash": "f" * 64}))
     monkeypatch.setenv("AURA_DATABASE_URL", empty_db_url)
     code, out, _ = await _aura(capsys, "restore", str(anchor).removesuffix(".anchor.json"),
