@@ -15,6 +15,7 @@ from mcp_server.cli import (
     employees,
     jobs,
     mcp_config,
+    operations,
     pool,
     server,
     threads,
@@ -62,7 +63,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
-                  threads, doctor):
+                  threads, doctor, operations):
         verbs.register(app)
     return app
 
