@@ -1,0 +1,210 @@
+"""`aura serve` and two `aura worker` processes on three "hosts" (network namespaces linked to
+this one by veth pairs) against one PostgreSQL that listens on the links' host-side addresses.
+
+Jobs go in through the MCP endpoint of the namespaced server; workers on the two other hosts
+run them while a sampler on this host reads jobs and slots in one statement: never more than
+three slots taken, never a running job without a slot. Twice a worker holding a job is killed
+with SIGKILL and a fresh one started on the same host. Afterwards every submitted job has
+succeeded exactly once, and the killed workers' jobs were rescued, not lost.
+
+The figures (jobs, kills, most busy slots seen, duplicates, lost) are printed and, when
+`AURA_SEVERAL_HOSTS_OUT` names a file, written there as JSON (`bench/several_hosts.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import httpx2
+import pytest
+from mcp.client.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from orchestra.migrations import migrate
+from orchestra.store.db import Database
+from tests.e2e import netns
+from tests.e2e.conftest import Workers
+from tests.e2e.pgcluster import PgCluster
+from tests.e2e.test_workers import Invariants, _sample, _until
+from tests.integration.helpers import hire
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
+]
+
+JOBS = 36
+JOB_SECONDS = 0.6
+KILLS = 2
+API_PORT, MCP_PORT = 8000, 9000  # each namespace has its own ports
+
+
+@pytest.fixture
+def hosts() -> Iterator[list[netns.Host]]:
+    made = netns.make_hosts(3)
+    try:
+        yield made
+    finally:
+        netns.remove(made)
+
+
+@pytest.fixture
+async def cluster(hosts: list[netns.Host]) -> AsyncIterator[PgCluster]:
+    """The one PostgreSQL, reachable from this host and from each namespace's link."""
+    server = PgCluster(listen=["127.0.0.1", *(h.gateway for h in hosts)])
+    try:
+        await asyncio.to_thread(server.init)
+        await asyncio.to_thread(server.start)
+        admin = await asyncpg.connect(server.url())
+        try:
+            await admin.execute("CREATE DATABASE aura")
+        finally:
+            await admin.close()
+        await migrate(server.url("aura"))
+        yield server
+    finally:
+        await asyncio.to_thread(server.destroy)
+
+
+async def _wait_ready(api: str, workers: Workers, timeout: float = 60) -> None:
+    async with httpx.AsyncClient(timeout=2) as http:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if workers.procs[0].poll() is not None:
+                pytest.fail(f"aura serve exited:\n{workers.logs()}")
+            try:
+                if (await http.get(f"{api}/ready")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    pytest.fail(f"aura serve not ready within {timeout}s:\n{workers.logs()}")
+
+
+async def _submit_over_mcp(mcp: str, token: str, count: int) -> list[str]:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    ids = []
+    async with http, Client(streamable_http_client(f"{mcp}/mcp", http_client=http)) as client:
+        for i in range(count):
+            result = await client.call_tool(
+                "submit_job", {"prompt": f"job {i}", "employee": "sleeper"})
+            assert not result.is_error, result.content
+            ids.append(str((result.structured_content or {})["job_id"]))
+    return ids
+
+
+async def _holder(db: Database, pids: list[int]) -> int | None:
+    """The pid, among `pids`, of a worker now running a job."""
+    async with db.connection() as conn:
+        pid = await conn.fetchval(
+            "SELECT w.pid FROM jobs j JOIN workers w ON w.id = split_part(j.lease_owner, '/', 1)"
+            " WHERE j.status = 'running' AND w.pid = ANY($1::int[]) LIMIT 1", pids)
+    return int(pid) if pid is not None else None
+
+
+async def _succeeded(db: Database) -> int:
+    async with db.connection() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'succeeded'"))
+
+
+async def test_serve_and_workers_on_three_hosts_share_three_slots_and_survive_kills(
+    hosts: list[netns.Host], cluster: PgCluster, tmp_path: Path
+) -> None:
+    serve_host, *worker_hosts = hosts
+    (tmp_path / "workspace").mkdir()
+    group = Workers(tmp_path, cluster.url("aura", host=serve_host.gateway))
+    db = Database(cluster.url("aura"), min_size=1, max_size=3)
+    await db.open()
+    stop, seen = asyncio.Event(), Invariants()
+    sampler: asyncio.Task[None] | None = None
+    try:
+        await hire(db, "sleeper", command=["/bin/sh", "-c", f"sleep {JOB_SECONDS}; echo done"])
+        group.start(1, serve_host.command([]), verb="serve",
+                    AURA_API_HOST=serve_host.address, AURA_MCP_HOST=serve_host.address,
+                    AURA_API_PORT=str(API_PORT), AURA_MCP_PORT=str(MCP_PORT))
+        await _wait_ready(f"http://{serve_host.address}:{API_PORT}", group)
+        token = (tmp_path / "data-0" / "first-mcp.token").read_text().strip()
+        ids = await _submit_over_mcp(f"http://{serve_host.address}:{MCP_PORT}", token, JOBS)
+
+        sampler = asyncio.create_task(_sample(cluster.url("aura"), stop, seen))
+        # Each worker reaches PostgreSQL through its own host's link.
+        on_host: dict[int, netns.Host] = {}
+        for host in worker_hosts:
+            group.start(1, host.command([]), AURA_DATABASE_URL=cluster.url("aura", host.gateway))
+            on_host[group.procs[-1].pid] = host
+        kills: list[tuple[str, int]] = []
+        for _ in range(KILLS):
+            live = [p.pid for p in group.procs[1:] if p.poll() is None]
+            victim_pid = await _wait_for_holder(db, live, group)
+            victim = next(p for p in group.procs if p.pid == victim_pid)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            host = on_host[victim_pid]
+            kills.append((host.name, victim_pid))
+            # The host gets a fresh worker, as systemd would restart the unit.
+            group.start(1, host.command([]), AURA_DATABASE_URL=cluster.url("aura", host.gateway))
+            on_host[group.procs[-1].pid] = host
+
+        async def all_done() -> bool:
+            return await _succeeded(db) == JOBS
+
+        await _until(all_done, 120, group)
+    finally:
+        stop.set()
+        if sampler is not None:
+            await sampler
+        group.stop_all()
+        figures = await _figures(db) if db._pool is not None else {}
+        await db.close()
+
+    figures.update(jobs=JOBS, kills=len(kills), max_busy_slots=seen.max_taken_slots,
+                   max_running=seen.max_running, samples=seen.samples, hosts=len(hosts))
+    assert not seen.violations, seen.violations[:5]
+    assert seen.max_taken_slots == 3, seen
+    assert figures["submitted"] == JOBS == len(set(ids))
+    assert figures["lost"] == 0 and figures["duplicates"] == 0, figures
+    assert figures["rescued"] >= KILLS, figures  # each victim held at least one job
+    assert figures["workers_dead"] == KILLS, figures
+    assert figures["claiming_workers"] >= 3, figures  # both hosts' workers, and a replacement
+    line = json.dumps({"benchmark": "several_hosts", **figures})
+    print(f"\n{line}\nkilled: {kills}")
+    out = os.environ.get("AURA_SEVERAL_HOSTS_OUT")
+    if out:
+        Path(out).write_text(line + "\n")
+
+
+async def _wait_for_holder(db: Database, pids: list[int], group: Workers) -> int:
+    found: list[int] = []
+
+    async def holds() -> bool:
+        pid = await _holder(db, pids)
+        if pid is not None:
+            found.append(pid)
+        return pid is not None
+
+    await _until(holds, 60, group)
+    return found[-1]
+
+
+async def _figures(db: Database) -> dict[str, Any]:
+    async with db.connection() as conn:
+        row = await conn.fetchrow("""
+            SELECT (SELECT count(*) FROM jobs) AS submitted,
+                   (SELECT count(*) FROM jobs WHERE status <> 'succeeded') AS lost,
+                   (SELECT count(*) FROM (SELECT subject FROM audit_log
+                      WHERE action = 'job.succeeded' GROUP BY subject HAVING count(*) > 1) d)
+                     AS duplicates,
+                   (SELECT count(*) FROM job_attempts WHERE outcome = 'lost') AS rescued,
+                   (SELECT count(*) FROM workers WHERE status = 'dead') AS workers_dead,
+                   (SELECT count(DISTINCT split_part(actor, '/', 1)) FROM audit_log
+                      WHERE action = 'job.claimed') AS claiming_workers""")
+    return {key: int(value) for key, value in dict(row).items()}
