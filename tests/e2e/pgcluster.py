@@ -8,6 +8,8 @@ the suite runs on. As root it runs as pgserver's system user, since PostgreSQL r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import pwd
 import secrets
@@ -15,11 +17,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import asyncpg
+
 from mcp_server.embedded_pg import pg_bin_dir
+from orchestra.migrations import migrate
 
 SYSTEM_USER = "pgserver"  # the user pgserver itself creates and runs as under root
 START_WITHIN_S = 30
@@ -105,3 +111,21 @@ class PgCluster:
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr.strip()}\n"
                                f"{self.log_tail()}")
+
+
+@contextlib.asynccontextmanager
+async def migrated_cluster(listen: list[str]) -> AsyncIterator[PgCluster]:
+    """A started server listening on `listen` with a migrated database `aura`; destroyed after."""
+    server = PgCluster(listen=listen)
+    try:
+        await asyncio.to_thread(server.init)
+        await asyncio.to_thread(server.start)
+        admin = await asyncpg.connect(server.url())
+        try:
+            await admin.execute("CREATE DATABASE aura")
+        finally:
+            await admin.close()
+        await migrate(server.url("aura"))
+        yield server
+    finally:
+        await asyncio.to_thread(server.destroy)

@@ -17,23 +17,17 @@ import asyncio
 import json
 import os
 import signal
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import httpx
-import httpx2
 import pytest
-from mcp.client.client import Client
-from mcp.client.streamable_http import streamable_http_client
 
-from orchestra.migrations import migrate
 from orchestra.store.db import Database
 from tests.e2e import netns
 from tests.e2e.conftest import Workers
-from tests.e2e.pgcluster import PgCluster
+from tests.e2e.pgcluster import PgCluster, migrated_cluster
+from tests.e2e.served import mcp_session, wait_ready
 from tests.e2e.test_workers import Invariants, _sample, _until
 from tests.integration.helpers import hire
 
@@ -60,46 +54,8 @@ def hosts() -> Iterator[list[netns.Host]]:
 @pytest.fixture
 async def cluster(hosts: list[netns.Host]) -> AsyncIterator[PgCluster]:
     """The one PostgreSQL, reachable from this host and from each namespace's link."""
-    server = PgCluster(listen=["127.0.0.1", *(h.gateway for h in hosts)])
-    try:
-        await asyncio.to_thread(server.init)
-        await asyncio.to_thread(server.start)
-        admin = await asyncpg.connect(server.url())
-        try:
-            await admin.execute("CREATE DATABASE aura")
-        finally:
-            await admin.close()
-        await migrate(server.url("aura"))
+    async with migrated_cluster(["127.0.0.1", *(h.gateway for h in hosts)]) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.destroy)
-
-
-async def _wait_ready(api: str, workers: Workers, timeout: float = 60) -> None:
-    async with httpx.AsyncClient(timeout=2) as http:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if workers.procs[0].poll() is not None:
-                pytest.fail(f"aura serve exited:\n{workers.logs()}")
-            try:
-                if (await http.get(f"{api}/ready")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail(f"aura serve not ready within {timeout}s:\n{workers.logs()}")
-
-
-async def _submit_over_mcp(mcp: str, token: str, count: int) -> list[str]:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
-    ids = []
-    async with http, Client(streamable_http_client(f"{mcp}/mcp", http_client=http)) as client:
-        for i in range(count):
-            result = await client.call_tool(
-                "submit_job", {"prompt": f"job {i}", "employee": "sleeper"})
-            assert not result.is_error, result.content
-            ids.append(str((result.structured_content or {})["job_id"]))
-    return ids
 
 
 async def _holder(db: Database, pids: list[int]) -> int | None:
@@ -131,9 +87,14 @@ async def test_serve_and_workers_on_three_hosts_share_three_slots_and_survive_ki
         group.start(1, serve_host.command([]), verb="serve",
                     AURA_API_HOST=serve_host.address, AURA_MCP_HOST=serve_host.address,
                     AURA_API_PORT=str(API_PORT), AURA_MCP_PORT=str(MCP_PORT))
-        await _wait_ready(f"http://{serve_host.address}:{API_PORT}", group)
-        token = (tmp_path / "data-0" / "first-mcp.token").read_text().strip()
-        ids = await _submit_over_mcp(f"http://{serve_host.address}:{MCP_PORT}", token, JOBS)
+        await wait_ready(f"http://{serve_host.address}:{API_PORT}", group)
+        ids = []
+        async with mcp_session(f"http://{serve_host.address}:{MCP_PORT}", group) as client:
+            for i in range(JOBS):
+                result = await client.call_tool(
+                    "submit_job", {"prompt": f"job {i}", "employee": "sleeper"})
+                assert not result.is_error, result.content
+                ids.append(str((result.structured_content or {})["job_id"]))
 
         sampler = asyncio.create_task(_sample(cluster.url("aura"), stop, seen))
         # Each worker reaches PostgreSQL through its own host's link.

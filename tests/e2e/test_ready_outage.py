@@ -1,0 +1,138 @@
+"""`/ready` through a database outage, under load.
+
+`aura serve` and a worker run against a PostgreSQL this test owns while a client submits jobs
+over MCP in a loop. The test stops PostgreSQL (`pg_ctl stop -m fast`), watches `/ready` answer
+503 while it is down, starts it again and times `/ready` back to 200 (within 5 s). Every
+submission that was acknowledged with a job id, before, during or after the outage, is in the
+database afterwards; submissions go on being acknowledged after the return, and neither the
+server nor the worker exits over the outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orchestra.store.db import Database
+from tests.e2e.conftest import Workers
+from tests.e2e.pgcluster import PgCluster, free_port, migrated_cluster
+from tests.e2e.served import mcp_session, ready_status, wait_ready
+from tests.integration.helpers import hire
+
+pytestmark = pytest.mark.e2e
+
+READY_AGAIN_WITHIN_S = 5.0
+OUTAGE_S = 3.0
+
+
+@dataclass
+class Submissions:
+    """What the client saw: acknowledged job ids (with when), and refused or failed calls."""
+
+    acknowledged: list[tuple[float, str]] = field(default_factory=list)
+    failures: int = 0
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[PgCluster]:
+    async with migrated_cluster(["127.0.0.1"]) as server:
+        yield server
+
+
+async def _submit_until(mcp: str, group: Workers, stop: asyncio.Event, seen: Submissions) -> None:
+    """Submit jobs one after another until `stop`; a failed call (database down) is counted
+    and the session opened anew, as a client retrying would."""
+    i = 0
+    while not stop.is_set():
+        try:
+            async with mcp_session(mcp, group) as client:
+                while not stop.is_set():
+                    i += 1
+                    result = await client.call_tool(
+                        "submit_job", {"prompt": f"load {i}", "employee": "quick"})
+                    if result.is_error:
+                        seen.failures += 1
+                        await asyncio.sleep(0.05)
+                        continue
+                    job_id = str((result.structured_content or {})["job_id"])
+                    seen.acknowledged.append((time.monotonic(), job_id))
+        except Exception:
+            seen.failures += 1
+            await asyncio.sleep(0.1)
+
+
+async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledged_job(
+    cluster: PgCluster, tmp_path: Path
+) -> None:
+    (tmp_path / "workspace").mkdir()
+    group = Workers(tmp_path, cluster.url("aura"))
+    api_port, mcp_port = free_port(), free_port()
+    api, mcp = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mcp_port}"
+    db = Database(cluster.url("aura"), min_size=1, max_size=2)
+    await db.open()
+    try:
+        await hire(db, "quick", command=["/bin/sh", "-c", "echo done"])
+    finally:
+        await db.close()
+    stop, seen = asyncio.Event(), Submissions()
+    try:
+        group.start(1, verb="serve", AURA_API_PORT=str(api_port), AURA_MCP_PORT=str(mcp_port))
+        group.start(1)
+        await wait_ready(api, group)
+        client = asyncio.create_task(_submit_until(mcp, group, stop, seen))
+        async with httpx.AsyncClient(timeout=2) as http:
+            await _until_acknowledged(seen, 5, client)
+            await asyncio.to_thread(cluster.stop, "fast")
+            stopped_at = time.monotonic()
+            statuses = []
+            while time.monotonic() - stopped_at < OUTAGE_S:
+                statuses.append(await ready_status(http, api))
+                await asyncio.sleep(0.2)
+            await asyncio.to_thread(cluster.start)
+            back_at = time.monotonic()
+            ready_after = None
+            while time.monotonic() - back_at < READY_AGAIN_WITHIN_S + 5:
+                if await ready_status(http, api) == 200:
+                    ready_after = time.monotonic() - back_at
+                    break
+                await asyncio.sleep(0.1)
+            acknowledged_before = len(seen.acknowledged)
+            await _until_acknowledged(seen, acknowledged_before + 5, client)
+        # Neither the server nor the worker gave up while the database was away.
+        assert [p.poll() for p in group.procs] == [None, None], group.logs()
+    finally:
+        stop.set()
+        group.stop_all()
+    await client
+
+    assert statuses and all(s == 503 for s in statuses), statuses
+    assert ready_after is not None and ready_after <= READY_AGAIN_WITHIN_S, (
+        ready_after, group.logs())
+    ids = [j for _, j in seen.acknowledged]
+    db = Database(cluster.url("aura"), min_size=1, max_size=2)
+    await db.open()
+    try:
+        async with db.connection() as conn:
+            stored = await conn.fetchval(
+                "SELECT count(*) FROM jobs WHERE id::text = ANY($1::text[])", ids)
+    finally:
+        await db.close()
+    assert stored == len(ids) == len(set(ids))
+    assert seen.failures > 0
+    print(f"\n/ready 503 x{len(statuses)} during a {OUTAGE_S:.0f}s outage, 200 again "
+          f"{ready_after:.2f}s after PostgreSQL was back; {len(ids)} acknowledged jobs all "
+          f"stored, {seen.failures} failed submissions during the outage")
+
+
+async def _until_acknowledged(seen: Submissions, count: int, client: asyncio.Task[None]) -> None:
+    deadline = time.monotonic() + 30
+    while len(seen.acknowledged) < count:
+        if client.done() or time.monotonic() > deadline:
+            pytest.fail(f"only {len(seen.acknowledged)} of {count} submissions acknowledged")
+        await asyncio.sleep(0.05)
