@@ -72,6 +72,7 @@ async def _succeeded(db: Database) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'succeeded'"))
 
 
+@pytest.mark.timeout(300)  # five processes start on a shared machine; the jobs take ~10 s
 async def test_serve_and_workers_on_three_hosts_share_three_slots_and_survive_kills(
     hosts: list[netns.Host], cluster: PgCluster, tmp_path: Path
 ) -> None:
