@@ -14,7 +14,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -26,15 +25,10 @@ import asyncpg
 
 from mcp_server.embedded_pg import pg_bin_dir
 from orchestra.migrations import migrate
+from tests.e2e.conftest import free_port
 
 SYSTEM_USER = "pgserver"  # the user pgserver itself creates and runs as under root
 START_WITHIN_S = 30
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -21,8 +21,8 @@ import pytest
 
 from orchestra.store.db import Database
 from tests.e2e.conftest import Workers
-from tests.e2e.pgcluster import PgCluster, free_port, migrated_cluster
-from tests.e2e.served import mcp_session, ready_status, wait_ready
+from tests.e2e.pgcluster import PgCluster, migrated_cluster
+from tests.e2e.served import mcp_session, ready_status
 from tests.integration.helpers import hire
 
 pytestmark = pytest.mark.e2e
@@ -45,13 +45,13 @@ async def cluster() -> AsyncIterator[PgCluster]:
         yield server
 
 
-async def _submit_until(mcp: str, group: Workers, stop: asyncio.Event, seen: Submissions) -> None:
+async def _submit_until(group: Workers, stop: asyncio.Event, seen: Submissions) -> None:
     """Submit jobs one after another until `stop`; a failed call (database down) is counted
     and the session opened anew, as a client retrying would."""
     i = 0
     while not stop.is_set():
         try:
-            async with mcp_session(mcp, group) as client:
+            async with mcp_session(group) as client:
                 while not stop.is_set():
                     i += 1
                     result = await client.call_tool(
@@ -72,8 +72,6 @@ async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledge
 ) -> None:
     (tmp_path / "workspace").mkdir()
     group = Workers(tmp_path, cluster.url("aura"))
-    api_port, mcp_port = free_port(), free_port()
-    api, mcp = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mcp_port}"
     db = Database(cluster.url("aura"), min_size=1, max_size=2)
     await db.open()
     try:
@@ -82,30 +80,30 @@ async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledge
         await db.close()
     stop, seen = asyncio.Event(), Submissions()
     try:
-        group.start(1, verb="serve", AURA_API_PORT=str(api_port), AURA_MCP_PORT=str(mcp_port))
+        await asyncio.to_thread(group.serve)
         group.start(1)
-        await wait_ready(api, group)
-        client = asyncio.create_task(_submit_until(mcp, group, stop, seen))
+        client = asyncio.create_task(_submit_until(group, stop, seen))
         async with httpx.AsyncClient(timeout=2) as http:
             await _until_acknowledged(seen, 5, client)
             await asyncio.to_thread(cluster.stop, "fast")
             stopped_at = time.monotonic()
             statuses = []
             while time.monotonic() - stopped_at < OUTAGE_S:
-                statuses.append(await ready_status(http, api))
+                statuses.append(await ready_status(http, group))
                 await asyncio.sleep(0.2)
             await asyncio.to_thread(cluster.start)
             back_at = time.monotonic()
             ready_after = None
             while time.monotonic() - back_at < READY_AGAIN_WITHIN_S + 5:
-                if await ready_status(http, api) == 200:
+                if await ready_status(http, group) == 200:
                     ready_after = time.monotonic() - back_at
                     break
                 await asyncio.sleep(0.1)
             acknowledged_before = len(seen.acknowledged)
             await _until_acknowledged(seen, acknowledged_before + 5, client)
         # Neither the server nor the worker gave up while the database was away.
-        assert [p.poll() for p in group.procs] == [None, None], group.logs()
+        assert group.server is not None and group.server.poll() is None, group.logs()
+        assert group.procs[0].poll() is None, group.logs()
     finally:
         stop.set()
         group.stop_all()

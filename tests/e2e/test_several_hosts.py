@@ -27,7 +27,7 @@ from orchestra.store.db import Database
 from tests.e2e import netns
 from tests.e2e.conftest import Workers
 from tests.e2e.pgcluster import PgCluster, migrated_cluster
-from tests.e2e.served import mcp_session, wait_ready
+from tests.e2e.served import mcp_session
 from tests.e2e.test_workers import Invariants, _sample, _until
 from tests.integration.helpers import hire
 
@@ -39,7 +39,6 @@ pytestmark = [
 JOBS = 36
 JOB_SECONDS = 0.6
 KILLS = 2
-API_PORT, MCP_PORT = 8000, 9000  # each namespace has its own ports
 
 
 @pytest.fixture
@@ -78,19 +77,18 @@ async def test_serve_and_workers_on_three_hosts_share_three_slots_and_survive_ki
 ) -> None:
     serve_host, *worker_hosts = hosts
     (tmp_path / "workspace").mkdir()
-    group = Workers(tmp_path, cluster.url("aura", host=serve_host.gateway))
+    # The server listens on its namespace's address; this host reaches it over the link.
+    group = Workers(tmp_path, cluster.url("aura", host=serve_host.gateway),
+                    host=serve_host.address)
     db = Database(cluster.url("aura"), min_size=1, max_size=3)
     await db.open()
     stop, seen = asyncio.Event(), Invariants()
     sampler: asyncio.Task[None] | None = None
     try:
         await hire(db, "sleeper", command=["/bin/sh", "-c", f"sleep {JOB_SECONDS}; echo done"])
-        group.start(1, serve_host.command([]), verb="serve",
-                    AURA_API_HOST=serve_host.address, AURA_MCP_HOST=serve_host.address,
-                    AURA_API_PORT=str(API_PORT), AURA_MCP_PORT=str(MCP_PORT))
-        await wait_ready(f"http://{serve_host.address}:{API_PORT}", group)
+        await asyncio.to_thread(group.serve, serve_host.command([]))
         ids = []
-        async with mcp_session(f"http://{serve_host.address}:{MCP_PORT}", group) as client:
+        async with mcp_session(group) as client:
             for i in range(JOBS):
                 result = await client.call_tool(
                     "submit_job", {"prompt": f"job {i}", "employee": "sleeper"})
@@ -105,7 +103,7 @@ async def test_serve_and_workers_on_three_hosts_share_three_slots_and_survive_ki
             on_host[group.procs[-1].pid] = host
         kills: list[tuple[str, int]] = []
         for _ in range(KILLS):
-            live = [p.pid for p in group.procs[1:] if p.poll() is None]
+            live = [p.pid for p in group.procs if p.poll() is None]
             victim_pid = await _wait_for_holder(db, live, group)
             victim = next(p for p in group.procs if p.pid == victim_pid)
             victim.send_signal(signal.SIGKILL)
