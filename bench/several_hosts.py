@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TEST = "tests/e2e/test_several_hosts.py"
+TEST = ("tests/e2e/test_several_hosts.py::"
+        "test_serve_and_workers_on_three_hosts_share_three_slots_and_survive_kills")
 
 
 def main() -> None:

@@ -49,6 +49,11 @@ class Host:
     address: str
     gateway: str
 
+    def set_link(self, up: bool) -> None:
+        """Bring the host's end of the link up or down: down is a network partition, packets
+        lost without a refusal."""
+        _ip("link", "set", self.veth, "up" if up else "down")
+
     def command(self, argv: list[str]) -> list[str]:
         """`argv` run inside this namespace (`ip netns exec` execs it: same pid)."""
         return ["ip", "netns", "exec", self.name, *argv]

@@ -7,6 +7,10 @@ three slots taken, never a running job without a slot. Twice a worker holding a 
 with SIGKILL and a fresh one started on the same host. Afterwards every submitted job has
 succeeded exactly once, and the killed workers' jobs were rescued, not lost.
 
+A second test cuts a worker's link while it runs a job (a network partition, not a crash): its
+peer declares it dead and reruns the job; when the link returns, the cut-off worker finds its
+lease gone, drops its own run of the job and registers again. Every job still succeeds once.
+
 The figures (jobs, kills, most busy slots seen, duplicates, lost) are printed and, when
 `AURA_SEVERAL_HOSTS_OUT` names a file, written there as JSON (`bench/several_hosts.py`).
 """
@@ -23,13 +27,14 @@ from typing import Any
 
 import pytest
 
+from orchestra.models import NewJob
 from orchestra.store.db import Database
 from tests.e2e import netns
 from tests.e2e.conftest import Workers
 from tests.e2e.pgcluster import PgCluster, migrated_cluster
 from tests.e2e.served import mcp_session
 from tests.e2e.test_workers import Invariants, _sample, _until
-from tests.integration.helpers import hire
+from tests.integration.helpers import hire, queue_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -168,3 +173,66 @@ async def _figures(db: Database) -> dict[str, Any]:
                    (SELECT count(DISTINCT split_part(actor, '/', 1)) FROM audit_log
                       WHERE action = 'job.claimed') AS claiming_workers""")
     return {key: int(value) for key, value in dict(row).items()}
+
+
+PARTITION_JOBS = 9
+
+
+@pytest.mark.timeout(300)
+async def test_a_worker_cut_off_by_a_partition_gives_its_job_up_when_the_link_returns(
+    hosts: list[netns.Host], cluster: PgCluster, tmp_path: Path
+) -> None:
+    _, *worker_hosts = hosts
+    (tmp_path / "workspace").mkdir()
+    group = Workers(tmp_path, cluster.url("aura"))
+    db = Database(cluster.url("aura"), min_size=1, max_size=3)
+    await db.open()
+    try:
+        # Jobs long enough that the cut-off worker's own run ends while it is cut off.
+        await hire(db, "sleeper", command=["/bin/sh", "-c", "sleep 3; echo done"])
+        queue = queue_for(db)
+        for i in range(PARTITION_JOBS):
+            await queue.submit(NewJob(prompt=f"job {i}"), actor="t")
+        for host in worker_hosts:
+            group.start(1, host.command([]), AURA_DATABASE_URL=cluster.url("aura", host.gateway))
+        victim, cut_off = group.procs[0], worker_hosts[0]
+        await _wait_for_holder(db, [victim.pid], group)
+        await asyncio.to_thread(cut_off.set_link, False)
+        try:
+            async def declared_dead() -> bool:
+                return await _worker_status(db, victim.pid) == {"dead"}
+
+            await _until(declared_dead, 30, group)
+            await asyncio.sleep(4)  # its run of the job ends while it cannot say so
+        finally:
+            await asyncio.to_thread(cut_off.set_link, True)
+
+        async def all_done_and_back() -> bool:
+            return (await _succeeded(db) == PARTITION_JOBS
+                    and "running" in await _worker_status(db, victim.pid))
+
+        await _until(all_done_and_back, 120, group)
+        await asyncio.sleep(2)  # room for a late, wrong completion to show
+        figures = await _figures(db)
+        async with db.connection() as conn:
+            twice = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT job_id FROM job_attempts WHERE outcome ="
+                " 'succeeded' GROUP BY job_id HAVING count(*) > 1) d")
+            rescued = await conn.fetch("SELECT error FROM job_attempts WHERE outcome = 'lost'")
+    finally:
+        group.stop_all()
+        await db.close()
+    assert victim.returncode == 0, group.logs()  # it stayed up through the partition
+    assert figures["lost"] == 0 and figures["duplicates"] == 0 and twice == 0, figures
+    assert len(rescued) >= 1
+    assert all("was declared dead" in r["error"] for r in rescued), rescued
+    print(f"\npartition: {len(rescued)} job(s) rescued from the cut-off worker, "
+          f"{PARTITION_JOBS} jobs each succeeded once")
+
+
+async def _worker_status(db: Database, pid: int) -> set[str]:
+    """The statuses of the worker rows a process has had (it registers anew once declared
+    dead)."""
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT status FROM workers WHERE pid = $1", pid)
+    return {r["status"] for r in rows}
