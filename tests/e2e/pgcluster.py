@@ -52,6 +52,7 @@ class PgCluster:
     def init(self) -> None:
         self.root.chmod(0o755)
         pwfile = self.root / "pw"
+        pwfile.touch(mode=0o600)
         pwfile.write_text(self.password + "\n")
         self.pgdata.mkdir()
         self._own(self.root)

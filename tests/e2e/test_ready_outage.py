@@ -1,7 +1,7 @@
 """`/ready` through a database outage, under load.
 
-`aura serve` and a worker run against a PostgreSQL this test owns while a client submits jobs
-over MCP in a loop. The test stops PostgreSQL (`pg_ctl stop -m fast`), watches `/ready` answer
+`aura serve` and a worker run against a PostgreSQL this test owns while three clients submit
+jobs over MCP in a loop. The test stops PostgreSQL (`pg_ctl stop -m fast`), watches `/ready` answer
 503 while it is down, starts it again and times `/ready` back to 200 (within 5 s). Every
 submission that was acknowledged with a job id, before, during or after the outage, is in the
 database afterwards; submissions go on being acknowledged after the return, and neither the
@@ -29,13 +29,14 @@ pytestmark = pytest.mark.e2e
 
 READY_AGAIN_WITHIN_S = 5.0
 OUTAGE_S = 3.0
+CLIENTS = 3  # submitting at once, each in its own MCP session
 
 
 @dataclass
 class Submissions:
-    """What the client saw: acknowledged job ids (with when), and refused or failed calls."""
+    """What the clients saw: acknowledged job ids, and refused or failed calls."""
 
-    acknowledged: list[tuple[float, str]] = field(default_factory=list)
+    acknowledged: list[str] = field(default_factory=list)
     failures: int = 0
 
 
@@ -45,7 +46,9 @@ async def cluster() -> AsyncIterator[PgCluster]:
         yield server
 
 
-async def _submit_until(group: Workers, stop: asyncio.Event, seen: Submissions) -> None:
+async def _submit_until(
+    group: Workers, stop: asyncio.Event, seen: Submissions, name: str
+) -> None:
     """Submit jobs one after another until `stop`; a failed call (database down) is counted
     and the session opened anew, as a client retrying would."""
     i = 0
@@ -55,13 +58,12 @@ async def _submit_until(group: Workers, stop: asyncio.Event, seen: Submissions) 
                 while not stop.is_set():
                     i += 1
                     result = await client.call_tool(
-                        "submit_job", {"prompt": f"load {i}", "employee": "quick"})
+                        "submit_job", {"prompt": f"{name} {i}", "employee": "quick"})
                     if result.is_error:
                         seen.failures += 1
                         await asyncio.sleep(0.05)
                         continue
-                    job_id = str((result.structured_content or {})["job_id"])
-                    seen.acknowledged.append((time.monotonic(), job_id))
+                    seen.acknowledged.append(str((result.structured_content or {})["job_id"]))
         except Exception:
             seen.failures += 1
             await asyncio.sleep(0.1)
@@ -79,12 +81,14 @@ async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledge
     finally:
         await db.close()
     stop, seen = asyncio.Event(), Submissions()
+    clients: list[asyncio.Task[None]] = []
     try:
         await asyncio.to_thread(group.serve)
         group.start(1)
-        client = asyncio.create_task(_submit_until(group, stop, seen))
+        clients = [asyncio.create_task(_submit_until(group, stop, seen, f"client{n}"))
+                   for n in range(CLIENTS)]
         async with httpx.AsyncClient(timeout=2) as http:
-            await _until_acknowledged(seen, 5, client)
+            await _until_acknowledged(seen, 5, clients)
             await asyncio.to_thread(cluster.stop, "fast")
             stopped_at = time.monotonic()
             statuses = []
@@ -100,19 +104,19 @@ async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledge
                     break
                 await asyncio.sleep(0.1)
             acknowledged_before = len(seen.acknowledged)
-            await _until_acknowledged(seen, acknowledged_before + 5, client)
+            await _until_acknowledged(seen, acknowledged_before + 5, clients)
         # Neither the server nor the worker gave up while the database was away.
         assert group.server is not None and group.server.poll() is None, group.logs()
         assert group.procs[0].poll() is None, group.logs()
     finally:
         stop.set()
+        await asyncio.gather(*clients)
         group.stop_all()
-    await client
 
     assert statuses and all(s == 503 for s in statuses), statuses
     assert ready_after is not None and ready_after <= READY_AGAIN_WITHIN_S, (
         ready_after, group.logs())
-    ids = [j for _, j in seen.acknowledged]
+    ids = seen.acknowledged
     db = Database(cluster.url("aura"), min_size=1, max_size=2)
     await db.open()
     try:
@@ -128,9 +132,11 @@ async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledge
           f"stored, {seen.failures} failed submissions during the outage")
 
 
-async def _until_acknowledged(seen: Submissions, count: int, client: asyncio.Task[None]) -> None:
+async def _until_acknowledged(
+    seen: Submissions, count: int, clients: list[asyncio.Task[None]]
+) -> None:
     deadline = time.monotonic() + 30
     while len(seen.acknowledged) < count:
-        if client.done() or time.monotonic() > deadline:
+        if any(c.done() for c in clients) or time.monotonic() > deadline:
             pytest.fail(f"only {len(seen.acknowledged)} of {count} submissions acknowledged")
         await asyncio.sleep(0.05)
