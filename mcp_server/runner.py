@@ -210,6 +210,8 @@ async def _serve(
     tasks.append(asyncio.create_task(anchor_audit_head(system, stop), name="anchors"))
     tasks.append(asyncio.create_task(prune_events(system, stop), name="events-pruning"))
     tasks.append(asyncio.create_task(expire_approvals(system, stop), name="approvals"))
+    if api or mcp:  # the processes that serve `/metrics`
+        tasks.append(asyncio.create_task(verify_audit(system, stop), name="audit-verify"))
     while servers and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
@@ -301,6 +303,30 @@ async def expire_approvals(system: System, stop: asyncio.Event) -> None:
             log.exception("could not expire approvals; will try again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), EXPIRE_EVERY_S)
+
+
+VERIFY_AUDIT_EVERY_S = 3600.0
+
+
+async def verify_audit(system: System, stop: asyncio.Event) -> None:
+    """Recompute the audit chain against this host's anchors at start and then hourly, for
+    `aura_audit_verify_ok` (an alert rule watches it). Hourly, not per scrape: it reads every
+    entry. A run the database is down for keeps the last outcome."""
+    while not stop.is_set():
+        try:
+            await verify_audit_once(system)
+        except Exception:
+            log.exception("could not verify the audit chain; will try again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), VERIFY_AUDIT_EVERY_S)
+
+
+async def verify_audit_once(system: System) -> None:
+    anchors = await asyncio.to_thread(system.anchors.read)
+    report = await system.auditor.verify(system.db, anchors=anchors)
+    system.metrics.audit_verified(report.ok, time.time())
+    if not report.ok:
+        log.error("the audit chain does not verify", extra=report.as_dict())
 
 
 def _uvicorn(app: Any, host: str, port: int) -> SignalFreeServer:
