@@ -183,6 +183,12 @@ class DenyBody(StrictBody):
         "note": "a denial needs a note saying why; it is returned to the caller"}
 
 
+class RecentQuery(Query):
+    """`GET /api/v1/events/recent?limit=`."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 20
+
+
 class ExportQuery(Query):
     """`GET /api/v1/jobs/{id}/export?state=before|after`."""
 
@@ -449,3 +455,38 @@ class ApprovalList(Answer):
     """`GET /api/v1/approvals`: newest first."""
 
     approvals: list[Approval]
+
+
+class QueueCounts(Answer):
+    """`GET /api/v1/queue`: how many jobs are in each status (every status, zeros included)."""
+
+    counts: dict[str, int] = Field(description="jobs per status, every status present")
+    total: int
+
+
+class Event(Answer):
+    """One event of the live feed, as `/events` sends it (`data` holds at least `id` and
+    `status`)."""
+
+    id: int
+    kind: str = Field(description="job, slot, employee, budget or approval")
+    subject: str = Field(description="the object's id (a job id, a slot index, a name)")
+    status: str | None
+    at: str
+    data: dict[str, Any]
+
+
+class RecentEvents(Answer):
+    """`GET /api/v1/events/recent`: the newest events, oldest first, and the feed's newest id,
+    to send as Last-Event-ID so that following misses nothing after this picture."""
+
+    events: list[Event]
+    last_id: int
+
+
+class JobHistory(Answer):
+    """`GET /api/v1/jobs/{id}/history`: the job's status changes the feed still keeps, oldest
+    first (each event's data has `previous`, `attempts` and `employee`)."""
+
+    job_id: str
+    changes: list[Event]

@@ -11,6 +11,7 @@ from mcp_server.cli import (
     approvals,
     audit,
     budgets,
+    console,
     employees,
     jobs,
     mcp_config,
@@ -59,7 +60,8 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
-    for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config):
+    for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
+                  console):
         verbs.register(app)
     return app
 
