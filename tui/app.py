@@ -62,7 +62,6 @@ class AuraConsole(App[None]):
     DEFAULT_MODE = "dashboard"
     BINDINGS = [
         *(Binding(entry.key, f"show('{entry.mode}')", entry.title) for entry in SCREENS),
-        Binding("ctrl+p", "command_palette", "Commands", show=True, priority=True),
         Binding("q", "quit", "Quit"),
     ]
 

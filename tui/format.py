@@ -59,14 +59,14 @@ def short_id(value: str | None) -> str:
 
 
 def usd(value: str | Decimal | None) -> str:
-    """`$1.23` (cents; sub-cent amounts keep four places so small spends do not read as 0)."""
+    """`$1.23`; an amount under a cent keeps four places, so a small spend does not read 0."""
     if value is None:
         return ""
     try:
         amount = Decimal(value)
     except (InvalidOperation, ValueError):
         return str(value)
-    places = Decimal("0.01") if amount == 0 or abs(amount) >= 1 else Decimal("0.0001")
+    places = Decimal("0.0001") if 0 < abs(amount) < Decimal("0.01") else Decimal("0.01")
     return f"${amount.quantize(places)}"
 
 

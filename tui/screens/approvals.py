@@ -17,8 +17,8 @@ from tui.client import ConsoleError
 from tui.screens.base import ConsoleScreen
 from tui.screens.deny_note import DenyNoteScreen
 
-COLUMNS = (("id", 8), ("action", 10), ("subject", 10), ("summary", 34), ("expires in", 10),
-           ("by", 12))
+COLUMNS = (("id", 8), ("action", 8), ("subject", 8), ("summary", 24), ("expires", 9),
+           ("by", 8))
 
 
 class ApprovalsScreen(ConsoleScreen):
@@ -45,7 +45,6 @@ class ApprovalsScreen(ConsoleScreen):
         table = self.query_one("#inbox", DataTable)
         for name, width in COLUMNS:
             table.add_column(name, key=name, width=width)
-        super().on_mount()
         self.set_interval(1.0, self._tick)
 
     def reload(self) -> None:
@@ -87,7 +86,7 @@ class ApprovalsScreen(ConsoleScreen):
         now = self.console.clock()
         for approval_id, approval in self.pending.items():
             if approval_id in table.rows:
-                table.update_cell(approval_id, "expires in",
+                table.update_cell(approval_id, "expires",
                                   fmt.countdown(approval.expires_at, now))
 
     def on_data_table_row_highlighted(self) -> None:

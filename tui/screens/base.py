@@ -38,6 +38,8 @@ class ConsoleScreen(Screen[None]):
         raise NotImplementedError
 
     def on_mount(self) -> None:
+        # Textual calls every class's `on_mount` along the MRO, the subclass's first, so a
+        # screen sets itself up in its own `on_mount` and this one then loads it.
         self.console.events.subscribe(self, self._live_event)
         self.console.link.subscribe(self, self._link_change)
         self.query_one(LinkBar).show(self.console.link_state)

@@ -61,7 +61,6 @@ class DashboardScreen(ConsoleScreen):
         for panel, title in (("slots", "Slots"), ("queue", "Queue"), ("spend", "Spend this month"),
                              ("approvals", "Pending approvals"), ("events", "Recent events")):
             self.query_one(f"#{panel}", Static).border_title = title
-        super().on_mount()
         # "For how long" moves with the clock.
         self.set_interval(1.0, self._show_slots)
 

@@ -62,7 +62,6 @@ class JobDetailScreen(ConsoleScreen):
         history = self.query_one("#history", DataTable)
         for name in ("at", "status", "from", "attempt", "employee"):
             history.add_column(name, key=name)
-        super().on_mount()
         self.set_interval(FOLLOW_EVERY_S, self._follow_log)
 
     def reload(self) -> None:

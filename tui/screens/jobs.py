@@ -40,6 +40,7 @@ class JobsScreen(ConsoleScreen):
 
     TITLE = "Jobs"
     CSS_PATH = "jobs.tcss"
+    AUTO_FOCUS = "#jobs"
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("slash", "filter", "Filter"),
@@ -69,7 +70,6 @@ class JobsScreen(ConsoleScreen):
         table = self.query_one("#jobs", DataTable)
         for name, width in COLUMNS:
             table.add_column(name, key=name, width=width)
-        super().on_mount()
         self._show_view()
 
     def reload(self) -> None:

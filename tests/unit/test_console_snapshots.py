@@ -1,0 +1,71 @@
+"""Every console screen at 80×24 (over SSH) and 160×48, from the recorded Aura (fixed answers,
+a recorded event stream, a fixed clock), so the pictures are the same on every run. Update
+them with `pytest --snapshot-update` after a deliberate change, and look at the SVGs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.unit.console_replay import recorded_console
+
+SIZES = [(80, 24), (160, 48)]
+J3 = "3c4d5e6f-0000-4000-8000-000000000003"
+
+
+async def _settle(pilot: Pilot[Any]) -> None:
+    await pilot.pause(0.3)
+    await pilot.wait_for_scheduled_animations()
+
+
+async def _dashboard(pilot: Pilot[Any]) -> None:
+    await _settle(pilot)
+
+
+async def _jobs(pilot: Pilot[Any]) -> None:
+    await pilot.press("2")
+    await _settle(pilot)
+
+
+async def _job_detail_diff(pilot: Pilot[Any]) -> None:
+    await pilot.press("2")
+    await _settle(pilot)
+    from tui.screens.jobs import JobsScreen
+
+    screen = pilot.app.screen
+    assert isinstance(screen, JobsScreen)
+    table = screen.query_one("#jobs")
+    table.move_cursor(row=table.get_row_index(J3))  # type: ignore[attr-defined]
+    await pilot.press("enter")
+    await _settle(pilot)
+    await pilot.press("right", "right", "right")  # History → Checks → Run log → Diff
+    await _settle(pilot)
+
+
+async def _approvals(pilot: Pilot[Any]) -> None:
+    await pilot.press("3")
+    await _settle(pilot)
+
+
+async def _deny_note(pilot: Pilot[Any]) -> None:
+    await pilot.press("3")
+    await _settle(pilot)
+    await pilot.press("d")
+    await _settle(pilot)
+
+
+SCREENS: dict[str, Callable[[Pilot[Any]], Awaitable[None]]] = {
+    "dashboard": _dashboard, "jobs": _jobs, "job_detail": _job_detail_diff,
+    "approvals": _approvals, "deny_note": _deny_note,
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen_matches_its_snapshot(snap_compare: Any, screen: str,
+                                     size: tuple[int, int]) -> None:
+    app, _ = recorded_console()
+    assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
