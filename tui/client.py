@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from mcp_server.api import models
 from mcp_server.api.sse import ServerEvent, read_events
@@ -142,9 +142,6 @@ class ApiClient:
 
 def _parsed(model: type[M], answer: Any) -> M:
     try:
-        return model.model_validate(answer)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the answer"
-        raise ConsoleError(f"the API's answer is not a {model.__name__} ({where}: "
-                           f"{first['msg']}); is the server another version of Aura?") from None
+        return models.read_answer(model, answer)
+    except models.AnswerMismatch as exc:
+        raise ConsoleError(str(exc)) from None

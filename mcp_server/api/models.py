@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_server.api.fields import (
     MAX_OUTPUT_TOKENS,
@@ -196,6 +196,25 @@ class ExportQuery(Query):
 
 
 # ---- answers -----------------------------------------------------------------------------
+
+
+class AnswerMismatch(ValueError):
+    """An answer is not the model a client expected (a server of another version)."""
+
+
+A = TypeVar("A", bound=BaseModel)
+
+
+def read_answer(model: type[A], answer: Any) -> A:
+    """An answer as its model; a shape the client does not know is one line, not a traceback
+    (for the CLI and the console alike)."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        raise AnswerMismatch(f"the API's answer is not a {model.__name__} ({where}: "
+                             f"{first['msg']}); is the server another version of Aura?") from None
 
 
 class Answer(BaseModel):

@@ -9,7 +9,7 @@ from mcp_server.cli.context import Globals, UrlOption
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("tui")
+    @app.command("tui", epilog="Example: aura tui --url http://127.0.0.1:8000")
     def tui(ctx: typer.Context, url: UrlOption = None) -> None:
         """The Director's console: Dashboard, Jobs and Approvals, live over the HTTP API.
 

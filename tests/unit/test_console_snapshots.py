@@ -1,4 +1,4 @@
-"""Every console screen at 80×24 (over SSH) and 160×48, from the recorded Aura (fixed answers,
+"""Every console screen at 80x24 (over SSH) and 160x48, from the recorded Aura (fixed answers,
 a recorded event stream, a fixed clock), so the pictures are the same on every run. Update
 them with `pytest --snapshot-update` after a deliberate change, and look at the SVGs."""
 
