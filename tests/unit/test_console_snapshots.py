@@ -4,20 +4,32 @@ them with `pytest --snapshot-update` after a deliberate change, and look at the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
-from tests.unit.console_replay import recorded_console
+from tests.unit.console_replay import LAST_RECORDED_EVENT, recorded_console
+from tui.app import AuraConsole
 
 SIZES = [(80, 24), (160, 48)]
 J3 = "3c4d5e6f-0000-4000-8000-000000000003"
+SETTLE_WITHIN_S = 20.0
 
 
 async def _settle(pilot: Pilot[Any]) -> None:
-    await pilot.pause(0.3)
+    """Until the recorded stream has been delivered and every load has finished: on a busy
+    machine a fixed pause would catch some screens half drawn."""
+    app = pilot.app
+    assert isinstance(app, AuraConsole)
+    deadline = time.monotonic() + SETTLE_WITHIN_S
+    while (app.last_event_id != LAST_RECORDED_EVENT
+           or any(w.is_running for w in app.workers if w.group != "feed")):
+        assert time.monotonic() < deadline, "the recorded console did not settle"
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
     await pilot.wait_for_scheduled_animations()
 
 
