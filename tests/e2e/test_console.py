@@ -1,7 +1,8 @@
 """The console against a real `aura up` (embedded PostgreSQL, two command-line employees),
-driven with Textual's Pilot as the Director would: approve, deny with a note, cancel; an
-approval made here unblocks a job an IDE submitted over MCP; the Dashboard follows a job
-through its states from the live feed alone. No Ollama: the employees are scripts."""
+driven with Textual's Pilot as the Director would: approve, deny with a note, cancel, apply
+after confirming; an approval made here unblocks a job an IDE submitted over MCP; the
+Dashboard follows a job through its states from the live feed alone. No Ollama: the
+employees are scripts."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from tests.e2e.test_spine import Aura, mcp_client
 from tui.app import AuraConsole
 from tui.client import ApiClient
 from tui.screens.approvals import ApprovalsScreen
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.deny_note import DenyNoteScreen
+from tui.screens.job_detail import JobDetailScreen
 from tui.screens.jobs import JobsScreen
 
 pytestmark = pytest.mark.e2e
@@ -187,3 +190,33 @@ async def test_the_dashboard_follows_a_job_through_its_states_without_a_refresh(
     assert job_id in slot_jobs, "a slot showed the job while it ran"
 
 
+
+
+async def test_apply_writes_a_succeeded_jobs_change_only_after_the_director_confirms(
+        aura: Aura, token: str) -> None:
+    notes = aura.workspace / "project" / "notes.txt"
+    job_id = await submit(aura, token, WORKER, ["true"])
+    await wait_status(aura, job_id, lambda s: s == "succeeded")
+    before = notes.read_text("utf-8")
+    app = console(aura)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, JobsScreen)
+        await until(pilot, lambda: job_id in screen.jobs, "the job reaches the table")
+        table = screen.query_one("#jobs")
+        table.move_cursor(row=table.get_row_index(job_id))  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, JobDetailScreen)
+        await until(pilot, lambda: detail.job is not None, "the job's detail")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("n")
+        await pilot.pause(0.5)
+        assert notes.read_text("utf-8") == before, "declined, yet the project changed"
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: notes.read_text("utf-8") != before, "the change applied")
+    assert notes.read_text("utf-8") == before + "line\n"
