@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
+import statistics
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -115,3 +118,36 @@ async def add_budgets(system: Any, employee: str) -> None:
     await system.budgets.put(BudgetSpec("bench-monthly", "global", "100000"), actor="bench")
     await system.budgets.put(
         BudgetSpec("bench-employee", "employee", "100000", employee=employee), actor="bench")
+
+
+def latency_summary(values: list[float]) -> dict[str, float]:
+    """p50, p99, mean and max of samples in milliseconds."""
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50_ms": round(cuts[49], 3), "p99_ms": round(cuts[98], 3),
+            "mean_ms": round(statistics.fmean(values), 3), "max_ms": round(max(values), 3)}
+
+
+@contextlib.asynccontextmanager
+async def scratch(prefix: str, admin_url: str | None) -> AsyncIterator[tuple[Path, str]]:
+    """A temporary directory and a fresh database (`database`), both gone afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        async with database(admin_url, workdir) as dsn:
+            yield workdir, dsn
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def api_system(workdir: Path, dsn: str, api_port: int, director_key: str) -> Any:
+    """The real System (`mcp_server.app.build_system`, no worker) on `dsn`, with its
+    directories under `workdir`, for serving the Director API on `api_port`."""
+    from mcp_server.app import build_system
+    from mcp_server.settings import Settings
+
+    settings = Settings(
+        data_dir=workdir / "data", sandbox_dir=workdir / "sandboxes",
+        snapshot_dir=workdir / "snapshots", backup_dir=workdir / "backups",
+        workspaces=str(workdir), api_port=api_port, director_key=director_key,
+        log_level="WARNING",
+    )
+    return await build_system(settings, dsn)

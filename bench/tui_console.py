@@ -28,29 +28,19 @@ import asyncio
 import gc
 import json
 import logging
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _support import database, free_port, serve
+from _support import api_system, free_port, latency_summary, scratch, serve
 
-from mcp_server.app import System, build_system
-from mcp_server.settings import Settings
+from mcp_server.app import System
 from orchestra.models import NewJob
 
 KEY = "bench-director-key"
 log = logging.getLogger("bench.tui_console")
 SIZE = (160, 48)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49], 3), "p99_ms": round(cuts[98], 3),
-            "mean_ms": round(statistics.fmean(values), 3), "max_ms": round(max(values), 3)}
 
 
 async def until(ok: Any, what: str, timeout: float = 60.0) -> None:
@@ -70,12 +60,8 @@ def rss_kib() -> int:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="aura-bench-tui-"))
-    try:
-        async with database(args.database_url, workdir) as dsn:
-            return await _bench(args, workdir, dsn)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with scratch("aura-bench-tui-", args.database_url) as (workdir, dsn):
+        return await _bench(args, workdir, dsn)
 
 
 async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, Any]:
@@ -87,12 +73,7 @@ async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str,
 
     import_ms = (time.perf_counter() - started) * 1000
     port = free_port()
-    settings = Settings(
-        data_dir=workdir / "data", sandbox_dir=workdir / "sandboxes",
-        snapshot_dir=workdir / "snapshots", backup_dir=workdir / "backups",
-        workspaces=str(workdir), api_port=port, director_key=KEY, log_level="WARNING",
-    )
-    system: System = await build_system(settings, dsn)
+    system: System = await api_system(workdir, dsn, port, KEY)
     samples: list[float] = []
     try:
         async with serve(system.api_app(), port):
@@ -144,7 +125,8 @@ async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str,
             "import_ms": round(import_ms, 1), "first_paint_ms": round(first_paint_ms, 1),
             "row_latency": {"events": args.n, "warmup": args.warmup,
                             "measured": "job cancel statement start to the Jobs table's "
-                                        "status cell reading cancelled", **summary(samples)},
+                                        "status cell reading cancelled",
+                            **latency_summary(samples)},
             "memory": {"events": args.events, "rss_before_kib": rss_before,
                        "rss_after_kib": rss_after, "growth_kib": rss_after - rss_before,
                        "measured": "resident memory of this process (console and server) "

@@ -120,6 +120,17 @@ async def with_inbox_row(pilot: Pilot[Any], job_id: str) -> ApprovalsScreen:
     return screen
 
 
+async def with_jobs_row(pilot: Pilot[Any], job_id: str) -> JobsScreen:
+    """The Jobs screen with `job_id`'s row selected."""
+    await pilot.press("2")
+    screen = pilot.app.screen
+    assert isinstance(screen, JobsScreen)
+    await until(pilot, lambda: job_id in screen.jobs, "the job reaches the table")
+    table = screen.query_one("#jobs")
+    table.move_cursor(row=table.get_row_index(job_id))  # type: ignore[attr-defined]
+    return screen
+
+
 async def test_an_approval_in_the_console_unblocks_a_job_submitted_over_mcp(
         aura: Aura, token: str) -> None:
     job_id = await submit(aura, token, WORKER, [NEEDS_APPROVAL])
@@ -155,12 +166,7 @@ async def test_cancel_from_the_jobs_table_cancels_a_running_job(
     await wait_status(aura, job_id, lambda s: s == "running")
     app = console(aura)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2")
-        screen = app.screen
-        assert isinstance(screen, JobsScreen)
-        await until(pilot, lambda: job_id in screen.jobs, "the job reaches the table")
-        table = screen.query_one("#jobs")
-        table.move_cursor(row=table.get_row_index(job_id))  # type: ignore[attr-defined]
+        screen = await with_jobs_row(pilot, job_id)
         await pilot.press("c")
         await until(pilot, lambda: screen.jobs[job_id].status == "cancelled",
                     "the row shows the cancellation (from the live feed)")
@@ -200,12 +206,7 @@ async def test_apply_writes_a_succeeded_jobs_change_only_after_the_director_conf
     before = notes.read_text("utf-8")
     app = console(aura)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2")
-        screen = app.screen
-        assert isinstance(screen, JobsScreen)
-        await until(pilot, lambda: job_id in screen.jobs, "the job reaches the table")
-        table = screen.query_one("#jobs")
-        table.move_cursor(row=table.get_row_index(job_id))  # type: ignore[attr-defined]
+        await with_jobs_row(pilot, job_id)
         await pilot.press("enter")
         detail = app.screen
         assert isinstance(detail, JobDetailScreen)

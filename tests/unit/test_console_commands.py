@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual.pilot import Pilot
+
 from tests.unit.console_replay import recorded_console
 from tui.screens.approvals import ApprovalsScreen
 from tui.screens.jobs import JobsScreen
@@ -18,23 +22,22 @@ async def test_the_palette_lists_the_screens_and_the_current_screens_actions() -
     assert "Cancel (c)" not in titles  # a Jobs action, not offered on Approvals
 
 
+async def from_the_palette(pilot: Pilot[Any], command: str) -> None:
+    """Open the palette, type `command`, run the best match."""
+    await pilot.press("ctrl+p")
+    await pilot.pause(0.2)
+    await pilot.press(*command)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await pilot.pause(0.5)
+
+
 async def test_a_screen_switch_and_an_action_run_from_the_palette() -> None:
     app, api = recorded_console()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
-        await pilot.press(*"go to approvals")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.3)
+        await from_the_palette(pilot, "go to approvals")
         assert isinstance(app.screen, ApprovalsScreen)
-        await pilot.pause(0.2)
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
-        await pilot.press(*"approve (a)")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.5)
+        await from_the_palette(pilot, "approve (a)")
     # The inbox's first row (soonest to expire) was approved through the API.
     assert api.posts == [("/approvals/a2000000-0000-4000-8000-00000000000b/approve", {})]
 
