@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_server.api.fields import (
     MAX_CONTEXT_TOKENS,
@@ -202,6 +202,12 @@ class DenyBody(StrictBody):
         "note": "a denial needs a note saying why; it is returned to the caller"}
 
 
+class RecentQuery(Query):
+    """`GET /api/v1/events/recent?limit=`."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 20
+
+
 class ExportQuery(Query):
     """`GET /api/v1/jobs/{id}/export?state=before|after`."""
 
@@ -209,6 +215,25 @@ class ExportQuery(Query):
 
 
 # ---- answers -----------------------------------------------------------------------------
+
+
+class AnswerMismatch(ValueError):
+    """An answer is not the model a client expected (a server of another version)."""
+
+
+A = TypeVar("A", bound=BaseModel)
+
+
+def read_answer(model: type[A], answer: Any) -> A:
+    """An answer as its model; a shape the client does not know is one line, not a traceback
+    (for the CLI and the console alike)."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        raise AnswerMismatch(f"the API's answer is not a {model.__name__} ({where}: "
+                             f"{first['msg']}); is the server another version of Aura?") from None
 
 
 class Answer(BaseModel):
@@ -515,3 +540,38 @@ class Thread(ThreadSummary):
     """`GET /api/v1/threads/{id}`: the thread and all its messages, oldest first."""
 
     messages: list[ThreadMessage]
+
+
+class QueueCounts(Answer):
+    """`GET /api/v1/queue`: how many jobs are in each status (every status, zeros included)."""
+
+    counts: dict[str, int] = Field(description="jobs per status, every status present")
+    total: int
+
+
+class Event(Answer):
+    """One event of the live feed, as `/events` sends it (`data` holds at least `id` and
+    `status`)."""
+
+    id: int
+    kind: str = Field(description="job, slot, employee, budget or approval")
+    subject: str = Field(description="the object's id (a job id, a slot index, a name)")
+    status: str | None
+    at: str
+    data: dict[str, Any]
+
+
+class RecentEvents(Answer):
+    """`GET /api/v1/events/recent`: the newest events, oldest first, and the feed's newest id,
+    to send as Last-Event-ID so that following misses nothing after this picture."""
+
+    events: list[Event]
+    last_id: int
+
+
+class JobHistory(Answer):
+    """`GET /api/v1/jobs/{id}/history`: the job's status changes the feed still keeps, oldest
+    first (each event's data has `previous`, `attempts` and `employee`)."""
+
+    job_id: str
+    changes: list[Event]

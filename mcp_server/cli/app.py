@@ -11,6 +11,7 @@ from mcp_server.cli import (
     approvals,
     audit,
     budgets,
+    console,
     doctor,
     employees,
     jobs,
@@ -63,7 +64,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
-                  threads, doctor, operations):
+                  threads, doctor, operations, console):
         verbs.register(app)
     return app
 
