@@ -53,3 +53,16 @@ SELECT count(*) FILTER (WHERE kind = 'call') AS calls,
 FROM ledger
 WHERE ($1::text IS NULL OR employee = $1) AND ($2::uuid IS NULL OR job_id = $2)
   AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4);
+
+-- spend_by_employee --
+-- Charges since $1, per employee, the biggest spender first.
+SELECT employee, count(*) AS calls, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out,
+       sum(cost) AS spent
+FROM ledger WHERE kind = 'call' AND ts >= $1
+GROUP BY employee ORDER BY spent DESC, employee;
+
+-- spend_by_day --
+-- Charges since $1, per calendar day in the zone $2 (the Director's days, not UTC's).
+SELECT (ts AT TIME ZONE $2)::date AS day, count(*) AS calls, sum(cost) AS spent
+FROM ledger WHERE kind = 'call' AND ts >= $1
+GROUP BY day ORDER BY day;
