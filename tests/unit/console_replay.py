@@ -50,7 +50,11 @@ class RecordedApi:
         if path == "/events":
             return httpx.Response(200, headers={"content-type": "text/event-stream"},
                                   stream=_HeldStream(self.stream))
-        answer = self.answers.get(path)
+        # An answer recorded for the exact query first (the audit entry verify names), else
+        # the path's.
+        query = request.url.query.decode()
+        answer = self.answers.get(f"{path}?{query}") if query else None
+        answer = self.answers.get(path) if answer is None else answer
         if answer is None:
             return httpx.Response(404, json={"title": "not_found", "status": 404,
                                              "detail": f"nothing recorded for {path}"})
