@@ -10,9 +10,10 @@ import os
 import shlex
 import sys
 
+import httpx
 from textual.widget import AwaitMount
 
-from tui.app import AuraConsole
+from tui.app import AuraConsole, Clock, utc_now
 from tui.client import ApiClient
 from tui.screens.key_entry import KeyEntryScreen
 
@@ -27,10 +28,16 @@ class WebConsole(AuraConsole):
     MODES = {**AuraConsole.MODES, KEY_MODE: KeyEntryScreen}
     DEFAULT_MODE = KEY_MODE
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
+                 clock: Clock = utc_now) -> None:
         # No key yet: this client is only where the API is, until `unlock` replaces it.
-        super().__init__(ApiClient(base_url, ""))
+        super().__init__(ApiClient(base_url, "", transport=transport), clock=clock)
+        self.transport = transport
         self.unlocked = False
+
+    def client_with(self, key: str) -> ApiClient:
+        """A client of the same API holding `key` (the key screen tries it with this)."""
+        return ApiClient(self.client.base_url, key, transport=self.transport)
 
     def switch_mode(self, mode: str) -> AwaitMount:
         if not self.unlocked and mode != KEY_MODE:

@@ -57,9 +57,36 @@ async def _deny_note(pilot: Pilot[Any]) -> None:
     await _settle(pilot)
 
 
+async def _employees(pilot: Pilot[Any]) -> None:
+    await pilot.press("4")
+    await _settle(pilot)
+
+
+async def _hire_form_refused(pilot: Pilot[Any]) -> None:
+    await pilot.press("4")
+    await _settle(pilot)
+    await pilot.press("h")
+    await _settle(pilot)
+    await pilot.press(*"BadName", "enter")  # the recording refuses every hire
+    await _settle(pilot)
+
+
+async def _audit_broken_chain(pilot: Pilot[Any]) -> None:
+    await pilot.press("5")
+    await _settle(pilot)
+    await pilot.press("v")  # the recorded chain is broken at entry 7
+    await _settle(pilot)
+
+
+async def _ledger(pilot: Pilot[Any]) -> None:
+    await pilot.press("6")
+    await _settle(pilot)
+
+
 SCREENS: dict[str, Callable[[Pilot[Any]], Awaitable[None]]] = {
     "dashboard": _dashboard, "jobs": _jobs, "job_detail": _job_detail_diff,
-    "approvals": _approvals, "deny_note": _deny_note,
+    "approvals": _approvals, "deny_note": _deny_note, "employees": _employees,
+    "hire_refused": _hire_form_refused, "audit_broken": _audit_broken_chain, "ledger": _ledger,
 }
 
 
@@ -69,3 +96,9 @@ def test_screen_matches_its_snapshot(snap_compare: Any, screen: str,
                                      size: tuple[int, int]) -> None:
     app, _ = recorded_console()
     assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_web_console_opens_on_the_key_prompt(snap_compare: Any, size: tuple[int, int]) -> None:
+    app, _ = recorded_console(asking=True)
+    assert snap_compare(app, terminal_size=size, run_before=_settle)

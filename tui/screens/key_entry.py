@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from tui.client import ApiClient, ConsoleError
+from tui.client import ConsoleError
 
 if TYPE_CHECKING:
     from tui.web import WebConsole
@@ -46,7 +46,7 @@ class KeyEntryScreen(Screen[None]):
     @work(exclusive=True, group="key")
     async def _try(self, key: str) -> None:
         console = cast("WebConsole", self.app)
-        client = ApiClient(console.client.base_url, key)
+        client = console.client_with(key)
         try:
             await client.pool()
         except ConsoleError as exc:
