@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole check: venv set-up as in dev_up.sh, bubblewrap if missing (as root, via apt-get),
-# then ruff, mypy, import-linter and pytest, stopping at the first failure. Extra arguments go
-# to pytest (e.g. scripts/test.sh -k audit). AURA_TEST_DATABASE_URL selects an external
+# The whole check: venv set-up as in dev_up.sh, bubblewrap and chromium if missing (as root, via
+# apt-get), then ruff, mypy, import-linter and pytest, stopping at the first failure. Extra
+# arguments go to pytest (e.g. scripts/test.sh -k audit). AURA_TEST_DATABASE_URL selects an external
 # PostgreSQL instead of the embedded one.
 set -euo pipefail
 
@@ -30,6 +30,18 @@ if ! command -v bwrap >/dev/null 2>&1; then
     else
         echo "warning: bubblewrap (bwrap) is not installed and this is not root with apt-get;" >&2
         echo "warning: the acceptance-check (validation) tests will be skipped." >&2
+    fi
+fi
+
+# The console's browser test loads `aura tui --web` in headless Chromium (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing chromium (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: chromium is not installed and this is not root with apt-get;" >&2
+        echo "warning: the web console's browser test will fail." >&2
     fi
 fi
 
