@@ -22,28 +22,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 aura_cd_root
 aura_ensure_venv
 
-if ! command -v bwrap >/dev/null 2>&1; then
-    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing bubblewrap (apt-get)"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-    else
-        echo "warning: bubblewrap (bwrap) is not installed and this is not root with apt-get;" >&2
-        echo "warning: the acceptance-check (validation) tests will be skipped." >&2
+# ensure_installed COMMAND PACKAGE CONSEQUENCE: install PACKAGE with apt-get when COMMAND is
+# missing and this is root; otherwise say what CONSEQUENCE its absence has.
+ensure_installed() {
+    if command -v "$1" >/dev/null 2>&1; then
+        return
     fi
-fi
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing $2 (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+        echo "warning: $2 ($1) is not installed and this is not root with apt-get;" >&2
+        echo "warning: $3" >&2
+    fi
+}
 
+ensure_installed bwrap bubblewrap "the acceptance-check (validation) tests will be skipped."
 # The console's browser test loads `aura tui --web` in headless Chromium (Debian's package).
-if ! command -v chromium >/dev/null 2>&1; then
-    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing chromium (apt-get)"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-        echo "warning: chromium is not installed and this is not root with apt-get;" >&2
-        echo "warning: the web console's browser test will fail." >&2
-    fi
-fi
+ensure_installed chromium chromium "the web console's browser test will fail."
 
 step() {
     echo "==> $*"

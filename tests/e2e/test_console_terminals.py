@@ -115,6 +115,16 @@ def test_the_console_in_tmux_at_80x24_driven_by_keys(aura: Aura, tmux: Tmux) -> 
 # ---- the browser ---------------------------------------------------------------------------
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it lingers: only this test's own process."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     # scripts/test.sh installs it (as it does bubblewrap); a run without it must not pass.
@@ -139,12 +149,7 @@ def web_console(aura: Aura, port: int) -> Iterator[subprocess.Popen[bytes]]:  # 
             time.sleep(0.1)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
 
 
@@ -168,12 +173,7 @@ def headless_chromium(profile: Path) -> Iterator[int]:
             time.sleep(0.1)
         yield int(port_file.read_text().split()[0])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 class Page:
