@@ -21,6 +21,7 @@ from tui.web import WebConsole
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "console"
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 BASE = "http://aura.test/api/v1"
+KEY = "recorded-key"
 
 
 class _HeldStream(httpx.AsyncByteStream):
@@ -44,6 +45,9 @@ class RecordedApi:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix("/api/v1")
+        if request.headers.get("Authorization") != f"Bearer {KEY}":
+            return httpx.Response(401, json={"title": "unauthorized", "status": 401,
+                                             "detail": "send the Director key"})
         if request.method == "POST":
             body = json.loads(request.content) if request.content else None
             self.posts.append((path, body))
@@ -95,5 +99,5 @@ def recorded_console(*, asking: bool = False) -> tuple[AuraConsole, RecordedApi]
     transport = httpx.MockTransport(api.handle)
     if asking:
         return WebConsole(BASE, transport=transport, clock=lambda: NOW), api
-    client = ApiClient(BASE, "recorded-key", transport=transport)
+    client = ApiClient(BASE, KEY, transport=transport)
     return AuraConsole(client, clock=lambda: NOW), api

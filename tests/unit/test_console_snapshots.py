@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.unit.console_replay import recorded_console
 
@@ -18,7 +19,11 @@ J3 = "3c4d5e6f-0000-4000-8000-000000000003"
 
 async def _settle(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.3)
+    # A blinking cursor is caught on or off by chance (a loaded machine shifts the moment).
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
     await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 async def _dashboard(pilot: Pilot[Any]) -> None:
