@@ -57,9 +57,6 @@ SCREENS = (
 )
 
 
-VIEWS = Binding.Group("Views", compact=True)
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -71,10 +68,12 @@ class AuraConsole(App[None]):
     CSS_PATH = "app.tcss"
     MODES = {entry.mode: entry.screen for entry in SCREENS}
     DEFAULT_MODE = "dashboard"
+    # One footer entry for the screen keys ("1-3 Views") keeps the footer within 80 columns;
+    # each screen is also a command in the palette.
     BINDINGS = [
-        # One footer entry for the views ("123456 Views"), so a screen's own keys fit 80 columns.
-        *(Binding(entry.key, f"show('{entry.mode}')", entry.title, group=VIEWS)
-          for entry in SCREENS),
+        *(Binding(entry.key, f"show('{entry.mode}')", "Views" if n == 0 else entry.title,
+                  show=n == 0, key_display=f"1-{len(SCREENS)}" if n == 0 else None)
+          for n, entry in enumerate(SCREENS)),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -89,6 +88,7 @@ class AuraConsole(App[None]):
         self.link_state = LinkState(online=False, detail="connecting")
         # The feed's newest id when the Dashboard took its picture; the feed follows from it.
         self.feed_start: str | None = None
+        self.last_event_id: int | None = None  # the newest event the screens have been given
 
     def on_mount(self) -> None:
         self.sub_title = self.client.base_url
@@ -106,6 +106,8 @@ class AuraConsole(App[None]):
                        last_event_id).run()
 
     async def _publish_event(self, event: Event | Reset) -> None:
+        if isinstance(event, Event):
+            self.last_event_id = event.id
         self.events.publish(event)
 
     async def _publish_link(self, state: LinkState) -> None:

@@ -1,7 +1,7 @@
-"""The console against a real `aura up` (embedded PostgreSQL, a command-line employee, the
-fake Ollama), driven with Textual's Pilot as the Director would: approve, deny with a note,
-cancel; an approval made here unblocks a job an IDE submitted over MCP; the Dashboard follows
-a job through its states from the live feed alone."""
+"""The console against a real `aura up` (embedded PostgreSQL, two command-line employees),
+driven with Textual's Pilot as the Director would: approve, deny with a note, cancel; an
+approval made here unblocks a job an IDE submitted over MCP; the Dashboard follows a job
+through its states from the live feed alone. No Ollama: the employees are scripts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from textual.pilot import Pilot
 
-from tests.e2e.test_spine import Aura, fake_ollama, mcp_client  # noqa: F401  (fixture)
+from tests.e2e.test_spine import Aura, mcp_client
 from tui.app import AuraConsole
 from tui.client import ApiClient
 from tui.screens.approvals import ApprovalsScreen
@@ -34,9 +34,9 @@ WITHIN_S = 30.0
 
 
 @pytest.fixture(scope="module")
-def aura(tmp_path_factory: pytest.TempPathFactory, fake_ollama: str) -> Iterator[Aura]:  # noqa: F811
+def aura(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aura]:
     root = tmp_path_factory.mktemp("console")
-    system = Aura(root=root, ollama_url=fake_ollama)
+    system = Aura(root=root, ollama_url="http://127.0.0.1:9")  # command-line employees only
     project = system.workspace / "project"
     project.mkdir(parents=True)
     (project / "notes.txt").write_text("first\n", encoding="utf-8")

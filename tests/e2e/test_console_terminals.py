@@ -94,7 +94,7 @@ def test_the_console_in_tmux_at_80x24_driven_by_keys(aura: Aura, tmux: Tmux) -> 
     shown = tmux.wait_for("Dashboard", "● live", "Slots")
     assert len(shown.splitlines()) <= 24
     tmux.keys("4")
-    shown = tmux.wait_for("Employees", WORKER, "probation", "h Hire", "t Terminate")
+    shown = tmux.wait_for("Employees", WORKER, "probation", "h Hire", "t Fire")
     tmux.keys("5")
     tmux.wait_for("chain not checked yet", "v Verify chain")
     tmux.keys("v")

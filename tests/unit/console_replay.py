@@ -22,6 +22,7 @@ RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "console"
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 BASE = "http://aura.test/api/v1"
 KEY = "recorded-key"
+LAST_RECORDED_EVENT = 108  # the last `id:` of events.sse
 
 
 class _HeldStream(httpx.AsyncByteStream):
@@ -42,6 +43,7 @@ class RecordedApi:
         self.answers: dict[str, Any] = json.loads((RECORDING / "api.json").read_text("utf-8"))
         self.stream = (RECORDING / "events.sse").read_text("utf-8")
         self.posts: list[tuple[str, Any]] = []
+        self.events_refused: str | None = None  # set: `/events` answers 503 with this detail
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix("/api/v1")
@@ -52,6 +54,8 @@ class RecordedApi:
             body = json.loads(request.content) if request.content else None
             self.posts.append((path, body))
             return self._posted(path, body)
+        if path == "/events" and self.events_refused is not None:
+            return httpx.Response(503, json={"detail": self.events_refused})
         if path == "/events":
             return httpx.Response(200, headers={"content-type": "text/event-stream"},
                                   stream=_HeldStream(self.stream))

@@ -4,6 +4,7 @@ them with `pytest --snapshot-update` after a deliberate change, and look at the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,17 +12,32 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.unit.console_replay import recorded_console
+from tests.unit.console_replay import LAST_RECORDED_EVENT, recorded_console
+from tui.app import AuraConsole
 
 SIZES = [(80, 24), (160, 48)]
 J3 = "3c4d5e6f-0000-4000-8000-000000000003"
+SETTLE_WITHIN_S = 20.0
+
+
+def _hold_cursors(pilot: Pilot[Any]) -> None:
+    """A blinking cursor is caught on or off by chance; held off, it is the same every run."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
 
 
 async def _settle(pilot: Pilot[Any]) -> None:
-    await pilot.pause(0.3)
-    # A blinking cursor is caught on or off by chance (a loaded machine shifts the moment).
-    for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False
+    """Until the recorded stream has been delivered and every load has finished: on a busy
+    machine a fixed pause would catch some screens half drawn."""
+    app = pilot.app
+    assert isinstance(app, AuraConsole)
+    deadline = time.monotonic() + SETTLE_WITHIN_S
+    while (app.last_event_id != LAST_RECORDED_EVENT
+           or any(w.is_running for w in app.workers if w.group != "feed")):
+        assert time.monotonic() < deadline, "the recorded console did not settle"
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
+    _hold_cursors(pilot)
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
@@ -103,7 +119,15 @@ def test_screen_matches_its_snapshot(snap_compare: Any, screen: str,
     assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
 
 
+async def _key_prompt(pilot: Pilot[Any]) -> None:
+    """The web console before a key: no feed to wait for, only the prompt's mount."""
+    await pilot.pause(0.3)
+    _hold_cursors(pilot)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_web_console_opens_on_the_key_prompt(snap_compare: Any, size: tuple[int, int]) -> None:
     app, _ = recorded_console(asking=True)
-    assert snap_compare(app, terminal_size=size, run_before=_settle)
+    assert snap_compare(app, terminal_size=size, run_before=_key_prompt)

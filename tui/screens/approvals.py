@@ -73,7 +73,8 @@ class ApprovalsScreen(ConsoleScreen):
         # Soonest to expire first: that is the order they need deciding in.
         for approval in sorted(self.pending.values(), key=lambda a: a.expires_at):
             table.add_row(fmt.short_id(approval.id), approval.action,
-                          fmt.short_id(approval.subject), fmt.one_line(approval.summary, 200),
+                          fmt.short_id(approval.subject),
+                          fmt.one_line(approval.summary, dict(COLUMNS)["summary"]),
                           fmt.countdown(approval.expires_at, now), approval.requested_by,
                           key=approval.id)
         count = len(self.pending)

@@ -40,7 +40,7 @@ class EmployeesScreen(ConsoleScreen):
         Binding("h", "hire", "Hire"),
         Binding("s", "suspend", "Suspend"),
         Binding("i", "reinstate", "Reinstate"),
-        Binding("t", "terminate", "Terminate"),
+        Binding("t", "terminate", "Fire"),
         Binding("r", "reload", "Reload"),
     ]
 

@@ -34,7 +34,7 @@ class JobDetailScreen(ConsoleScreen):
     CSS_PATH = "job_detail.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("c", "cancel", "Cancel job"),
+        Binding("c", "cancel", "Cancel"),
         Binding("p", "apply", "Apply"),
         Binding("r", "reload", "Reload"),
     ]

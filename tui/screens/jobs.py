@@ -10,10 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from mcp_server.api.models import Event, JobSummary
 from tui import format as fmt
@@ -30,8 +31,12 @@ SORTS: dict[str, Callable[[JobSummary], Any]] = {
     "employee": lambda j: j.employee or "",
     "cost": lambda j: Decimal(j.cost),
 }
-COLUMNS = (("job", 8), ("status", 16), ("employee", 12), ("age", 7), ("cost", 8),
+COLUMNS = (("job", 8), ("status", 16), ("employee", 10), ("age", 7), ("cost", 7),
            ("prompt", 40))
+# Everything but the prompt: the other columns, each column's two cells of padding, and the
+# vertical scrollbar. The prompt takes the rest of the width, cut with an ellipsis.
+FIXED_WIDTH = sum(w for name, w in COLUMNS if name != "prompt") + 2 * len(COLUMNS) + 2
+MIN_PROMPT = 12
 RELOAD_AFTER_S = 0.25
 
 
@@ -47,7 +52,7 @@ class JobsScreen(ConsoleScreen):
         Binding("f", "next_status", "Status"),
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse", "Reverse", show=False),
-        Binding("c", "cancel", "Cancel job"),
+        Binding("c", "cancel", "Cancel"),
         Binding("r", "reload", "Reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -59,6 +64,7 @@ class JobsScreen(ConsoleScreen):
         self.sort = "created"
         self.descending = True
         self._reload_timer: Timer | None = None
+        self.prompt_width = dict(COLUMNS)["prompt"]
 
     def body(self) -> Iterable[Any]:
         yield Input(placeholder="filter: id, employee, status or prompt words", id="filter")
@@ -71,6 +77,13 @@ class JobsScreen(ConsoleScreen):
         for name, width in COLUMNS:
             table.add_column(name, key=name, width=width)
         self._show_view()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = max(MIN_PROMPT, event.size.width - FIXED_WIDTH)
+        if width != self.prompt_width:
+            self.prompt_width = width
+            self.query_one("#jobs", DataTable).columns[ColumnKey("prompt")].width = width
+            self._fill()
 
     def reload(self) -> None:
         self._load()
@@ -104,7 +117,7 @@ class JobsScreen(ConsoleScreen):
             table.add_row(
                 fmt.short_id(job.job_id), _status(job.status), job.employee or "—",
                 fmt.since(job.created_at, now), fmt.usd(job.cost),
-                fmt.one_line(job.prompt, 200), key=job.job_id)
+                fmt.one_line(job.prompt, self.prompt_width), key=job.job_id)
         if selected in self.jobs and table.row_count:
             with contextlib.suppress(KeyError):
                 table.move_cursor(row=table.get_row_index(selected))
