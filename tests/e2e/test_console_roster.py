@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from tests.e2e.test_console import WORKER, aura, console, until  # noqa: F401  (fixture)
-from tests.e2e.test_spine import Aura, fake_ollama  # noqa: F401  (fixture)
+from tests.e2e.test_spine import Aura
 from tui.screens.audit import AuditScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.employees import EmployeesScreen

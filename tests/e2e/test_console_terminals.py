@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.test_console import WORKER, aura  # noqa: F401  (fixture)
-from tests.e2e.test_spine import REPO_ROOT, Aura, fake_ollama  # noqa: F401  (fixture)
+from tests.e2e.test_spine import REPO_ROOT, Aura
 
 pytestmark = pytest.mark.e2e
 
