@@ -51,9 +51,9 @@ def rss_kb() -> int:
 
 
 def probe(url: str, jobs: int, events: int) -> None:
-    """Run the console headless on its Jobs screen and report on stdout: `ready` once `jobs`
-    rows are shown, `row <job id> <monotonic s>` as a row turns cancelled on screen, and
-    `memory <kB> <events>` after `events` events (then exit)."""
+    """Run the console headless on its Jobs screen and report on stdout: `ready <kB>` once
+    `jobs` rows are shown (its resident set then), `row <job id> <monotonic s>` as a row turns
+    cancelled on screen, and `memory <kB> <events>` after `events` events (then exit)."""
     from textual.widgets import DataTable
 
     from tui.app import AuraConsole
@@ -82,7 +82,8 @@ def probe(url: str, jobs: int, events: int) -> None:
                 self.probe_heard = -1  # said once
                 # After the screen's own subscription: its row is updated when this runs.
                 self.events.subscribe(self, self._probe_event)
-                say("ready")
+                gc.collect()
+                say("ready", rss_kb())
 
         def _when_shown(self, job: str) -> None:
             """Say when `job`'s row reads cancelled and the screen has been refreshed since.
@@ -127,7 +128,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError("the console probe exited early")
             return text.decode().split()
 
-        if await line() != ["ready"]:
+        ready = await line()
+        if ready[0] != "ready":
             raise RuntimeError("the console probe did not get ready")
         samples: list[float] = []
         for i, job in enumerate(jobs):
@@ -160,7 +162,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"bench": "tui_live", "rows": args.n, "warmup": args.warmup,
             "measured": "a job's cancel statement to its Jobs row repainted in a separate "
                         "console process (headless, 160x48)", **summary(samples),
-            "events_heard": int(memory[2]), "console_rss_mb": round(int(memory[1]) / 1024, 1)}
+            "events_heard": int(memory[2]),
+            "console_rss_mb_before": round(int(ready[1]) / 1024, 1),
+            "console_rss_mb_after": round(int(memory[1]) / 1024, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:

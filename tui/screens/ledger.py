@@ -112,8 +112,7 @@ class LedgerScreen(ConsoleScreen):
                           fmt.usd(b.spent_usd), fmt.usd(b.reserved_usd),
                           fmt.usd(b.remaining_usd), Text(f"{round(used * 100)}%", style=style),
                           key=b.name)
-        if not self.budgets:
-            table.border_subtitle = "no budgets set: aura budget set …"
+        table.border_subtitle = "" if self.budgets else "no budgets set: aura budget set …"
 
     def action_next_window(self) -> None:
         self.days = WINDOWS[(WINDOWS.index(self.days) + 1) % len(WINDOWS)]
