@@ -22,9 +22,12 @@ from mcp_server.api.models import Event
 from tui.client import ApiClient
 from tui.live import LinkState, LiveFeed, Reset
 from tui.screens.approvals import ApprovalsScreen
+from tui.screens.audit import AuditScreen
 from tui.screens.base import ConsoleScreen
 from tui.screens.dashboard import DashboardScreen
+from tui.screens.employees import EmployeesScreen
 from tui.screens.jobs import JobsScreen
+from tui.screens.ledger import LedgerScreen
 
 Clock = Callable[[], datetime]
 
@@ -46,6 +49,11 @@ SCREENS = (
     ScreenEntry("jobs", "2", "Jobs", JobsScreen, "every job: filter, sort, open one"),
     ScreenEntry("approvals", "3", "Approvals", ApprovalsScreen,
                 "what waits for the Director: approve or deny"),
+    ScreenEntry("employees", "4", "Employees", EmployeesScreen,
+                "the roster and scores: hire, suspend, reinstate, terminate"),
+    ScreenEntry("audit", "5", "Audit", AuditScreen, "the audit log's tail; verify the chain"),
+    ScreenEntry("ledger", "6", "Ledger", LedgerScreen,
+                "spend by employee and by day, budgets"),
 )
 
 

@@ -72,6 +72,22 @@ class ApiClient:
     async def recent_events(self, limit: int = 20) -> models.RecentEvents:
         return await self._get(models.RecentEvents, "/events/recent", limit=limit)
 
+    async def employees(self) -> models.EmployeeList:
+        return await self._get(models.EmployeeList, "/employees")
+
+    async def audit(self, limit: int = 200, **filters: str | int | None) -> models.AuditPage:
+        """The audit log's tail; `filters`: actor, action, subject, seq, cursor."""
+        return await self._get(models.AuditPage, "/audit", limit=limit, **filters)
+
+    async def audit_verify(self) -> models.AuditReport:
+        return await self._get(models.AuditReport, "/audit/verify")
+
+    async def spend(self, days: int = 30) -> models.Spend:
+        return await self._get(models.Spend, "/ledger/spend", days=days)
+
+    async def ledger(self, limit: int = 50) -> models.LedgerPage:
+        return await self._get(models.LedgerPage, "/ledger", limit=limit)
+
     # ---- the Director's decisions -------------------------------------------------------
 
     async def approve(self, approval_id: str) -> models.Approval:
@@ -86,6 +102,13 @@ class ApiClient:
 
     async def apply(self, job_id: str) -> models.ApplyResult:
         return await self._post(models.ApplyResult, f"/jobs/{job_id}/apply", None)
+
+    async def hire(self, body: dict[str, Any]) -> models.Employee:
+        return await self._post(models.Employee, "/employees", body)
+
+    async def employee_standing(self, name: str, move: str) -> models.Employee:
+        """`move`: suspend, reinstate or terminate."""
+        return await self._post(models.Employee, f"/employees/{name}/{move}", None)
 
     # ---- the live feed ----------------------------------------------------------------
 

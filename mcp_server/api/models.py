@@ -38,6 +38,7 @@ from mcp_server.api.fields import (
     JobKindName,
     JobStatusName,
     LedgerKindName,
+    Line,
     ModelTag,
     Money,
     Note,
@@ -179,6 +180,22 @@ class LedgerFilter(Page):
     since: datetime | None = Field(None, description="ISO time, inclusive")
     until: datetime | None = Field(None, description="ISO time, exclusive")
     cursor: Cursor | None = None
+
+
+class AuditFilter(Page):
+    """`GET /api/v1/audit?actor=&action=&subject=&seq=&cursor=&limit=`: the log's tail."""
+
+    actor: Annotated[Line, Field(min_length=1, max_length=200)] | None = None
+    action: Annotated[Line, Field(min_length=1, max_length=200)] | None = None
+    subject: Annotated[Line, Field(min_length=1, max_length=200)] | None = None
+    seq: Annotated[int, Field(ge=1, description="exactly this entry")] | None = None
+    cursor: Cursor | None = None
+
+
+class SpendQuery(Query):
+    """`GET /api/v1/ledger/spend?days=`: the last `days` calendar days, today included."""
+
+    days: Annotated[int, Field(ge=1, le=366)] = 30
 
 
 class ApprovalFilter(Page):
@@ -422,6 +439,23 @@ class AuditReport(Answer):
     head_seq: int
 
 
+class AuditEntry(Answer):
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(Answer):
+    """`GET /api/v1/audit`: entries, newest first."""
+
+    entries: list[AuditEntry]
+    next_cursor: str | None = Field(description="pass as cursor for the next (older) page; "
+                                    "null at the end")
+
+
 class Budget(Answer):
     """A budget this period (DESIGN §10): money as decimal strings."""
 
@@ -483,6 +517,33 @@ class LedgerPage(Answer):
     totals: LedgerTotals
     next_cursor: str | None = Field(description="pass as cursor for the next page; null at "
                                     "the end")
+
+
+class EmployeeSpend(Answer):
+    employee: str
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    spent_usd: Money
+    unpriced_calls: int = Field(description="calls with no price, left out of spent_usd")
+
+
+class DaySpend(Answer):
+    day: str = Field(description="a calendar day in AURA_TIMEZONE, YYYY-MM-DD")
+    calls: int
+    spent_usd: Money
+    unpriced_calls: int = Field(description="calls with no price, left out of spent_usd")
+
+
+class Spend(Answer):
+    """`GET /api/v1/ledger/spend`: charges per employee (biggest first) and per day (days
+    without charges left out), over `since`..`until` inclusive."""
+
+    since: str
+    until: str
+    total_usd: Money
+    by_employee: list[EmployeeSpend]
+    by_day: list[DaySpend]
 
 
 class Approval(Answer):

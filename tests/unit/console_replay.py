@@ -16,10 +16,12 @@ import httpx
 
 from tui.app import AuraConsole
 from tui.client import ApiClient
+from tui.web import WebConsole
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "console"
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 BASE = "http://aura.test/api/v1"
+KEY = "recorded-key"
 LAST_RECORDED_EVENT = 108  # the last `id:` of events.sse
 
 
@@ -45,22 +47,46 @@ class RecordedApi:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix("/api/v1")
+        if request.headers.get("Authorization") != f"Bearer {KEY}":
+            return httpx.Response(401, json={"title": "unauthorized", "status": 401,
+                                             "detail": "send the Director key"})
         if request.method == "POST":
             body = json.loads(request.content) if request.content else None
             self.posts.append((path, body))
-            return httpx.Response(200, json=self._decided(path, body))
+            return self._posted(path, body)
         if path == "/events" and self.events_refused is not None:
             return httpx.Response(503, json={"detail": self.events_refused})
         if path == "/events":
             return httpx.Response(200, headers={"content-type": "text/event-stream"},
                                   stream=_HeldStream(self.stream))
-        answer = self.answers.get(path)
+        # An answer recorded for the exact query first (the audit entry verify names), else
+        # the path's.
+        query = request.url.query.decode()
+        answer = self.answers.get(f"{path}?{query}") if query else None
+        answer = self.answers.get(path) if answer is None else answer
         if answer is None:
             return httpx.Response(404, json={"title": "not_found", "status": 404,
                                              "detail": f"nothing recorded for {path}"})
         if isinstance(answer, str):
             return httpx.Response(200, text=answer)
         return httpx.Response(200, json=answer)
+
+    def _posted(self, path: str, body: Any) -> httpx.Response:
+        if path == "/employees":
+            # A hire is refused as the API refuses one (problem+json), so the form's error
+            # line can be pictured.
+            return httpx.Response(400, json={
+                "title": "invalid_input", "status": 400,
+                "detail": "name: must be 1-63 characters of a-z, 0-9, '_', '.', '-', "
+                          "starting with a letter or digit"},
+                headers={"content-type": "application/problem+json"})
+        if path.startswith("/employees/"):
+            name, move = path.split("/")[2:4]
+            found = next(e for e in self.answers["/employees"]["employees"] if e["name"] == name)
+            status = {"suspend": "suspended", "reinstate": "probation",
+                      "terminate": "terminated"}[move]
+            return httpx.Response(200, json={**found, "status": status})
+        return httpx.Response(200, json=self._decided(path, body))
 
     def _decided(self, path: str, body: Any) -> Any:
         """An approval decided as asked (the inbox is reloaded from the recording)."""
@@ -71,7 +97,11 @@ class RecordedApi:
                 "note": (body or {}).get("note")}
 
 
-def recorded_console() -> tuple[AuraConsole, RecordedApi]:
+def recorded_console(*, asking: bool = False) -> tuple[AuraConsole, RecordedApi]:
+    """The console on the recording; `asking`: the web console, which asks for the key."""
     api = RecordedApi()
-    client = ApiClient(BASE, "recorded-key", transport=httpx.MockTransport(api.handle))
+    transport = httpx.MockTransport(api.handle)
+    if asking:
+        return WebConsole(BASE, transport=transport, clock=lambda: NOW), api
+    client = ApiClient(BASE, KEY, transport=transport)
     return AuraConsole(client, clock=lambda: NOW), api
