@@ -70,10 +70,15 @@ class AuditScreen(ConsoleScreen):
                     id="filter")
         yield Static("chain not checked yet: v verifies it", id="chain")
         yield DataTable(id="tail", cursor_type="row", zebra_stripes=True)
+        yield Static(id="entry")
         yield Static(id="bad")
 
     def on_mount(self) -> None:
         add_columns(self.query_one("#tail", DataTable), COLUMNS, fill_to=self.app.size.width)
+
+    def _details_width(self) -> int:
+        column = self.query_one("#tail", DataTable).columns.get(COLUMNS[-1][0])  # type: ignore[call-overload]
+        return column.width if column is not None else COLUMNS[-1][1]
 
     def reload(self) -> None:
         self._load()
@@ -92,12 +97,23 @@ class AuditScreen(ConsoleScreen):
         # Every state change the feed reports was audited in the same transaction.
         self._later.soon()
 
+    @on(DataTable.RowHighlighted, "#tail")
+    def _show_entry(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted entry whole: the table cuts long details to its width."""
+        key = event.row_key.value
+        entry = next((e for e in self.entries if str(e.seq) == key), None)
+        self.query_one("#entry", Static).update(
+            "" if entry is None else Text(
+                f"{entry.seq} {entry.actor} {entry.action} {entry.subject or ''}: "
+                f"{_details(entry)}"))
+
     def _fill(self) -> None:
         table = self.query_one("#tail", DataTable)
         table.clear()
         for entry in self.entries:
             table.add_row(str(entry.seq), fmt.clock(entry.ts), entry.actor, entry.action,
-                          entry.subject or "", _details(entry), key=str(entry.seq))
+                          entry.subject or "", _cell(_details(entry), self._details_width()),
+                          key=str(entry.seq))
 
     # ---- verify -------------------------------------------------------------------------
 
@@ -166,6 +182,12 @@ class AuditScreen(ConsoleScreen):
 
     def action_reload(self) -> None:
         self.reload()
+
+
+def _cell(text: str, width: int) -> str:
+    """`text` cut to `width` cells with an ellipsis, so a cut is never silent (the highlighted
+    entry is shown whole below the table)."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
 def _details(entry: AuditEntry) -> str:
