@@ -11,6 +11,7 @@ from mcp_server.cli import (
     approvals,
     audit,
     budgets,
+    demo,
     employees,
     jobs,
     mcp_config,
@@ -61,7 +62,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
-                  threads):
+                  threads, demo):
         verbs.register(app)
     return app
 
