@@ -1,0 +1,69 @@
+"""The demo project: its tests fail as shipped and pass once the fake's scripted answer is
+applied through the real edit format; its script is read with clear errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mcp_server.demo.config import load_script
+from mcp_server.demo.run import default_project, run_check
+from orchestra.edits import apply_edits, parse_edits
+from orchestra.errors import InvalidInput
+
+PROJECT = default_project()
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    target = tmp_path / "project"
+    shutil.copytree(PROJECT, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def test_the_demo_projects_tests_fail_as_shipped(copy: Path) -> None:
+    script = load_script(copy)
+    for command in script.job.acceptance:
+        code, last = run_check(command, copy)
+        assert code != 0, last
+        assert "FAILED" in last
+
+
+def test_the_scripted_answer_is_an_edit_that_makes_them_pass(copy: Path) -> None:
+    script = load_script(copy)
+    changed = apply_edits(copy, parse_edits(script.fake_reply))
+    assert changed == ["shop/pricing.py"]
+    for command in script.job.acceptance:
+        code, last = run_check(command, copy)
+        assert (code, last) == (0, "OK")
+
+
+def test_the_script_names_employees_a_budget_a_job_and_the_policy() -> None:
+    script = load_script(PROJECT)
+    assert script.job.employee in {e["name"] for e in script.employees}
+    assert script.fake_model in script.models
+    assert script.policy_file.is_file()
+    assert all(e["adapter"] == "ollama" for e in script.employees)
+
+
+def test_a_directory_without_a_script_is_refused_by_path(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"aura/demo\.toml.*demo project"):
+        load_script(tmp_path)
+
+
+def test_a_job_for_an_employee_not_hired_is_refused(copy: Path) -> None:
+    script_path = copy / "aura" / "demo.toml"
+    text = script_path.read_text("utf-8").replace('employee = "ada"', 'employee = "nobody"')
+    script_path.write_text(text, "utf-8")
+    with pytest.raises(InvalidInput, match=r"job\.employee 'nobody'"):
+        load_script(copy)
+
+
+def test_a_missing_table_is_named(copy: Path) -> None:
+    script_path = copy / "aura" / "demo.toml"
+    text = script_path.read_text("utf-8").replace("[budget]", "[budgets]")
+    script_path.write_text(text, "utf-8")
+    with pytest.raises(InvalidInput, match=r"the \[budget\] table is missing"):
+        load_script(copy)
