@@ -18,69 +18,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from _support import free_port, mcp_session, wait_ready
+from _support import REPO_ROOT, AuraProcess, mcp_session
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EDIT = "#!/bin/sh\necho \"# touched by the benchmark's employee\" >> {file}\necho edited\n"
 
 # An acceptance command the shipped policy allows (its first word is in `commands_allow`).
 CHECK = "python3 -c \"import pathlib; assert pathlib.Path('README.md').stat().st_size\""
 
 
-class AuraUp:
-    """`aura up` from a checkout, on throw-away directories."""
-
-    def __init__(self, repo: Path, root: Path, workspace: Path) -> None:
-        self.repo, self.root, self.workspace = repo, root, workspace
-        self.api_port, self.mcp_port = free_port(), free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AURA_")}
-        env.update({
-            "AURA_DATA_DIR": str(self.root / "data"), "AURA_BACKUP_DIR": str(self.root / "b"),
-            "AURA_SANDBOX_DIR": str(self.root / "sandboxes"),
-            "AURA_SNAPSHOT_DIR": str(self.root / "snapshots"),
-            "AURA_WORKSPACES": str(self.workspace), "AURA_BACKUP_AFTER_MIGRATE": "false",
-            "AURA_API_PORT": str(self.api_port), "AURA_MCP_PORT": str(self.mcp_port),
-        })
-        python = self.repo / ".venv" / "bin" / "python"
-        with (self.root / "aura.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [str(python), "-m", "mcp_server.cli", "up"], cwd=self.repo, env=env,
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        wait_ready(self.proc, self.api, self.root / "aura.log")
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def director(self) -> httpx.Client:
-        key = (self.root / "data" / "director.key").read_text().strip()
-        return httpx.Client(base_url=f"{self.api}/api/v1", timeout=60,
-                            headers={"Authorization": f"Bearer {key}"})
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
-
-
-async def run_jobs(aura: AuraUp, token: str, project: Path, count: int) -> list[float]:
+async def run_jobs(aura: AuraProcess, token: str, project: Path, count: int) -> list[float]:
     seconds = []
-    async with mcp_session(f"http://127.0.0.1:{aura.mcp_port}/mcp", token) as client:
+    async with mcp_session(aura.mcp, token) as client:
         for _ in range(count):
             started = time.perf_counter()
             submitted = await client.call_tool("submit_job", {
@@ -101,7 +56,7 @@ async def run_jobs(aura: AuraUp, token: str, project: Path, count: int) -> list[
 
 def measure(repo: Path, project: Path, jobs: int) -> list[float]:
     root = Path(tempfile.mkdtemp(prefix="aura-jobwall-", dir="/var/tmp"))
-    aura = AuraUp(repo, root, project.parent)
+    aura = AuraProcess(repo, root, project.parent)
     try:
         aura.start()
         script = root / "editor.sh"

@@ -22,21 +22,29 @@ first) so a noisy machine hurts both alike. Prints one JSON line on stdout.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import asyncpg
-from _support import add_budgets, database, free_port, mcp_session, serve
+from _support import (
+    Call,
+    add_budgets,
+    database,
+    free_port,
+    mcp_session,
+    measure,
+    print_result,
+    serve,
+    summary,
+    timing_options,
+)
 from mcp.client.client import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
@@ -86,9 +94,6 @@ async def _init_connection(conn: Any) -> None:
                               schema="pg_catalog")
 
 
-Call = Callable[[], Awaitable[float]]
-
-
 def timed(client: Client, tool: str, arguments: Callable[[int], dict[str, Any]]) -> Call:
     counter = iter(range(10**9))
 
@@ -103,29 +108,6 @@ def timed(client: Client, tool: str, arguments: Callable[[int], dict[str, Any]])
         return elapsed
 
     return call
-
-
-async def measure(
-    calls: dict[str, Call], n: int, warmup: int, block: int
-) -> dict[str, list[float]]:
-    """Warm every side up, then N timed calls each, in blocks, alternating who goes first."""
-    for call in calls.values():
-        for _ in range(warmup):
-            await call()
-    samples: dict[str, list[float]] = {side: [] for side in calls}
-    order = list(calls)
-    for index in range(0, n, block):
-        size = min(block, n - index)
-        for side in order if (index // block) % 2 == 0 else order[::-1]:
-            for _ in range(size):
-                samples[side].append(await calls[side]())
-    return samples
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49], 3), "p99_ms": round(cuts[98], 3),
-            "mean_ms": round(statistics.fmean(values), 3)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,23 +179,14 @@ async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=500, help="timed calls per tool and server")
-    parser.add_argument("--warmup", type=int, default=50, help="untimed calls first")
-    parser.add_argument("--block", type=int, default=25, help="calls per interleaved block")
+    timing_options(parser, n=500, warmup=50, block=25, per="per tool and server")
     parser.add_argument("--budgets", action="store_true",
                         help="priced employee under an overall and an employee budget, so "
                         "every call is admitted against two budgets")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server to create a throw-away database on "
                         "(default: an embedded one in a temporary directory)")
-    args = parser.parse_args(argv)
-    # Warnings and worse on stderr, before the SDK's MCPServer installs its own INFO handler;
-    # stdout carries only the result line.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if args.n < 2 or args.block < 1 or args.warmup < 0:
-        parser.error("--n must be at least 2, --block at least 1, --warmup not negative")
-    print(json.dumps(asyncio.run(run(args))), flush=True)
-    return 0
+    return print_result(parser, parser.parse_args(argv), run)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,6 @@ import logging
 import os
 import pstats
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,8 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
-from _support import add_budgets, database, free_port, mcp_session, serve
+from _support import add_budgets, database, fake_process, free_port, mcp_session, serve
 from mcp.client.client import Client
 
 from mcp_server.app import System, build_system
@@ -68,32 +65,11 @@ _TOKEN_ENV = "AURA_BENCH_TOKEN"  # hands the MCP token to the submitting process
 def fake_ollama(log_path: Path) -> Iterator[str]:
     """The fake Ollama as its own process, as the real one would be; yields its URL."""
     port = free_port()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.ollama_server", "--port", str(port),
-             "--models", MODEL, "--reply", REPLY],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the fake Ollama exited: {log_path.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/version", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Ollama did not start within 30 s")
-            time.sleep(0.05)
+    with fake_process("tests.fakes.ollama_server",
+                      ["--port", str(port), "--models", MODEL, "--reply", REPLY],
+                      f"{url}/api/version", log_path):
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class Finished:

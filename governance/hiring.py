@@ -44,10 +44,12 @@ async def propose(approvals: Approvals, request: HireRequest, *, requested_by: s
     """Ask to hire; approved at once (and hired) when the policy does not make hires wait."""
     employee = prepare_hire(request)
     what = employee.model or " ".join(employee.command or ())
+    # Where the prompts (and the project's files) would be sent is part of what is decided.
+    where = f" at {employee.base_url[:200]}" if employee.base_url else ""
     return await approvals.require(
         action=HIRE, subject=employee.name, params={"employee": hire_params(employee)},
         requested_by=requested_by, request_id=request_id,
-        summary=f"hire {employee.name}: {employee.adapter.value} {what[:200]}"
+        summary=f"hire {employee.name}: {employee.adapter.value} {what[:200]}{where}"
                 f"{' with network' if employee.network else ''}, USD {employee.price_in} in / "
                 f"{employee.price_out} out per million tokens",
     )

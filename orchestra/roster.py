@@ -50,6 +50,7 @@ MAX_OUTPUT_TOKENS = 1_000_000
 MIN_CONTEXT_TOKENS = 256
 MAX_CONTEXT_TOKENS = 10_000_000
 DEFAULT_CONTEXT_TOKENS = 8192
+DEFAULT_OUTPUT_TOKENS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class HireRequest:
     skills: Sequence[str] = field(default_factory=tuple)
     price_in: Any = 0
     price_out: Any = 0
-    max_output_tokens: Any = 4096
+    max_output_tokens: Any = DEFAULT_OUTPUT_TOKENS
     # A coding-agent preset (`orchestra.employees.presets`): fills in the command (unless one
     # is given), the key variable and the network; `program` replaces the agent's program.
     preset: str | None = None

@@ -15,9 +15,22 @@ from governance.approvals import Approval, Decision
 from governance.hiring import propose
 from governance.identity import client_from_request
 from orchestra.errors import Forbidden
-from orchestra.roster import HireRequest
+from orchestra.models import Adapter
+from orchestra.roster import DEFAULT_OUTPUT_TOKENS, HireRequest
 from tools.errors import tool_errors
-from tools.inputs import Command, EmployeeName, FreeText, IdempotencyKey, Line, Price, Skill
+from tools.inputs import (
+    Command,
+    EmployeeName,
+    EnvName,
+    FreeText,
+    IdempotencyKey,
+    Line,
+    ModelTag,
+    OutputCap,
+    Price,
+    Skill,
+    Url,
+)
 from tools.services import ToolServices
 
 PER_MILLION_IN = "USD per million input tokens"
@@ -86,9 +99,17 @@ def register(server: MCPServer, services: ToolServices) -> None:
     async def propose_employee(
         name: EmployeeName,
         ctx: Context[Any, Any],
-        adapter: Annotated[str, Field(pattern=r"^(ollama|cli)$", description="ollama or cli")],
-        model: Annotated[Line | None, Field(max_length=200, description="model tag, for "
-                                            "ollama")] = None,
+        adapter: Annotated[Adapter, Field(
+            description="ollama (a local model), openai (any OpenAI-compatible API), gemini "
+            "(Google's Gemini API) or cli (a command-line agent)")],
+        model: Annotated[ModelTag | None, Field(
+            description="the model, for ollama, openai and gemini (e.g. gpt-4o-mini)")] = None,
+        base_url: Annotated[Url | None, Field(
+            description="the provider's URL when not its default (e.g. an OpenAI-compatible "
+            "server's http://host:1234/v1)")] = None,
+        api_key_env: Annotated[EnvName | None, Field(
+            description="the environment variable on the workers that holds the API key "
+            "(its name, never the key); gemini needs one, openai without base_url too")] = None,
         command: Annotated[list[Command] | None, Field(
             max_length=64, description="argv for a cli employee; {prompt} is replaced")] = None,
         network: Annotated[bool | None, Field(
@@ -96,16 +117,21 @@ def register(server: MCPServer, services: ToolServices) -> None:
         skills: Annotated[list[Skill] | None, Field(max_length=32)] = None,
         price_in: Annotated[Price, Field(description=PER_MILLION_IN)] = Decimal(0),
         price_out: Annotated[Price, Field(description=PER_MILLION_OUT)] = Decimal(0),
+        max_output_tokens: Annotated[OutputCap, Field(
+            description="the most tokens one reply may have; it bounds what a call can "
+            "cost")] = DEFAULT_OUTPUT_TOKENS,
         preset: Annotated[Line | None, Field(
             max_length=32, description="a coding agent for a cli employee: claude-code, codex, "
             "gemini-cli, aider or opencode; fills in its command")] = None,
         request_id: RequestId = None,
     ) -> ApprovalResult:
         client = _client(ctx)
-        request = HireRequest(name=name, adapter=adapter, model=model,
+        request = HireRequest(name=name, adapter=adapter.value, model=model, base_url=base_url,
+                              api_key_env=api_key_env,
                               command=tuple(command) if command is not None else None,
                               network=network, skills=tuple(skills or ()), price_in=price_in,
-                              price_out=price_out, preset=preset)
+                              price_out=price_out, max_output_tokens=max_output_tokens,
+                              preset=preset)
         decision = await propose(approvals, request, requested_by=client,
                                  request_id=request_id)
         return _result(decision.approval)
@@ -127,7 +153,8 @@ def register(server: MCPServer, services: ToolServices) -> None:
     server.add_tool(
         propose_employee,
         description="Propose hiring an employee; the Director approves it (then it is hired) "
-        "or denies it with a note. Prices are USD per million tokens.",
+        "or denies it with a note. Prices are USD per million tokens; max_output_tokens "
+        "caps each reply.",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
                                     idempotent_hint=True, open_world_hint=False),
     )

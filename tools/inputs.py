@@ -28,7 +28,15 @@ from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 from orchestra.errors import InvalidInput
 from orchestra.inputs import MAX_PRICE, MAX_USD, bad_character, describe, parse_price, parse_usd
 from orchestra.queue import MAX_COMMAND_CHARS, MAX_JOB_SKILLS, MAX_PROMPT_CHARS
-from orchestra.roster import MAX_SKILL_CHARS, NAME_PATTERN
+from orchestra.roster import (
+    ENV_NAME_PATTERN,
+    MAX_ENV_NAME_CHARS,
+    MAX_MODEL_CHARS,
+    MAX_OUTPUT_TOKENS,
+    MAX_SKILL_CHARS,
+    MAX_URL_CHARS,
+    NAME_PATTERN,
+)
 
 # What the JSON schema says about characters; `CleanText` checks more (lone surrogates too).
 _FREE_TEXT_PATTERN = r"^[^\u0000]*$"
@@ -98,6 +106,14 @@ JobId = Annotated[str, CleanText(
     rule="must be a job id: a UUID such as 0b5c4f9e-3f1a-4d2b-9c8e-1a2b3c4d5e6f",
 )]
 IdempotencyKey = Annotated[Line, Field(min_length=1, max_length=MAX_KEY_CHARS)]
+# What a hire names: the model, the provider's URL, the variable holding its key (never the
+# key), and the output cap sent with every call.
+ModelTag = Annotated[Line, Field(min_length=1, max_length=MAX_MODEL_CHARS)]
+Url = Annotated[Line, Field(min_length=1, max_length=MAX_URL_CHARS)]
+EnvName = Annotated[str, Field(max_length=MAX_ENV_NAME_CHARS), CleanText(
+    pattern=ENV_NAME_PATTERN, rule="must name an environment variable, not hold a key",
+)]
+OutputCap = Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)]
 Skill = Annotated[Line, Field(min_length=1, max_length=MAX_SKILL_CHARS)]
 # What a job asks of the employee the manager picks for it (an empty list asks nothing).
 JobSkills = Annotated[list[Skill], Field(max_length=MAX_JOB_SKILLS)]

@@ -39,6 +39,10 @@ async def wait_for_jobs(
     tick = 0
     with events.watch(*job_ids) as changed:
         while True:
+            # Cleared before the look, never after: a change that lands while the jobs are
+            # read or progress is reported must still wake the wait below (else a job that
+            # ends then is seen only PROGRESS_EVERY_S later).
+            changed.clear()
             state, done = await look()
             remaining = deadline - time.monotonic()
             if done or remaining <= 0:
@@ -46,6 +50,5 @@ async def wait_for_jobs(
             if ctx is not None:
                 tick += 1
                 await ctx.report_progress(tick, None, (await describe(state))[:MAX_PROGRESS_CHARS])
-            changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(remaining, PROGRESS_EVERY_S))

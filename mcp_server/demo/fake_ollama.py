@@ -37,11 +37,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
-import signal
 import sys
 import threading
 import time
@@ -55,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from mcp_server.demo.loopback import LoopbackFake
+from mcp_server.demo.loopback import LoopbackFake, serve_until_signalled
 
 VERSION = "0.6.8"
 DEFAULT_KEEP_ALIVE_S = 300.0  # real Ollama keeps a model loaded for 5 minutes by default
@@ -559,20 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for item in args.delay:
         model, _, seconds = str(item).partition("=")
         fake.delay(model, float(seconds))
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    url = fake.start()
-    print(f"fake ollama listening on {url}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        while not stop.wait(0.5):
-            pass
-    fake.stop()
-    return 0
+    return serve_until_signalled(fake)
 
 
 if __name__ == "__main__":

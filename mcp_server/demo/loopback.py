@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
@@ -91,3 +93,23 @@ class LoopbackFake:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def serve_until_signalled(fake: LoopbackFake) -> int:
+    """A fake as a process of its own (`python -m mcp_server.demo.fake_ollama`, `python -m
+    tests.fakes.…`): serve until SIGTERM or SIGINT, after a first line on stdout with the URL
+    it listens on; returns the exit code."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    url = fake.start()
+    print(f"{fake.name.replace('-', ' ')} listening on {url}", flush=True)  # "fake ollama …"
+    with contextlib.suppress(KeyboardInterrupt):
+        while not stop.wait(0.5):
+            pass
+    fake.stop()
+    return 0

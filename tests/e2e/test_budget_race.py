@@ -30,14 +30,17 @@ async def test_two_worker_processes_admit_exactly_what_the_budget_allows(
         # Ten output tokens at 100,000 USD per million: 1.00 USD per call, worst and actual.
         await hire(db, "llama", "ollama", price_out="100000", max_output_tokens=10)
         await Budgets(db, Auditor()).put(BudgetSpec("monthly", "global", "5.50"), actor="t")
+        workers.extra_env["AURA_OLLAMA_URL"] = ollama.url
+        workers.start(2)
+        # Both processes registered before any question is queued: on a loaded machine a
+        # slow second start would otherwise find all the work done.
+        await _both_running(db, workers)
         queue = queue_for(db)
         ids = [
             (await queue.submit(NewJob(prompt=f"q{n}", kind=JobKind.ASK, employee="llama"),
                                 actor="t")).job.id
             for n in range(20)
         ]
-        workers.extra_env["AURA_OLLAMA_URL"] = ollama.url
-        workers.start(2)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             jobs = [await queue.get(i) for i in ids]
@@ -58,3 +61,13 @@ async def test_two_worker_processes_admit_exactly_what_the_budget_allows(
     assert claimed_by == 2  # both processes took part
     print(f"\nbudget race, 2 processes: admitted {len(succeeded)}, refused {len(refused)}, "
           f"spent {spent} of 5.50, overshoot {max(Decimal(0), spent - Decimal('5.50'))}")
+
+
+async def _both_running(db: Database, workers: Workers) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        async with db.connection() as conn:
+            if await conn.fetchval("SELECT count(*) FROM workers WHERE status = 'running'") == 2:
+                return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"the two workers did not both register within 60 s:\n{workers.logs()}")

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -30,6 +29,7 @@ import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.e2e.conftest import Ports, free_port
 from tests.integration.helpers import TEST_POLICY
 
 pytestmark = pytest.mark.e2e
@@ -54,12 +54,6 @@ echo "scribe appended a line to notes.txt"
 """
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _tail(path: Path, lines: int = 60) -> str:
     try:
         return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
@@ -68,13 +62,11 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 
 @dataclass
-class Aura:
+class Aura(Ports):
     """One `aura up` process and everything a test needs to talk to it."""
 
     root: Path
     ollama_url: str
-    api_port: int = field(default_factory=_free_port)
-    mcp_port: int = field(default_factory=_free_port)
     proc: subprocess.Popen[bytes] | None = None
     ready_seconds: list[float] = field(default_factory=list)
     starts: int = 0
@@ -90,14 +82,6 @@ class Aura:
     @property
     def workspace(self) -> Path:
         return self.root / "workspace"
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    @property
-    def mcp(self) -> str:
-        return f"http://127.0.0.1:{self.mcp_port}"
 
     @property
     def log_path(self) -> Path:
@@ -183,7 +167,7 @@ class Aura:
 
 @pytest.fixture(scope="module")
 def fake_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("ollama") / "fake-ollama.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -276,7 +260,7 @@ async def director_api(aura: Aura) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextlib.asynccontextmanager
-async def mcp_client(aura: Aura, token: str) -> AsyncIterator[Client]:
+async def mcp_client(aura: Ports, token: str) -> AsyncIterator[Client]:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
     async with http, Client(streamable_http_client(f"{aura.mcp}/mcp", http_client=http)) as c:
         yield c

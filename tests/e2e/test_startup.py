@@ -18,15 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import free_port
+
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(root: Path, home: Path, api: int, mcp: int, **extra: str) -> dict[str, str]:
@@ -45,7 +41,7 @@ def _aura(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[s
 @pytest.fixture
 def first(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], int]]:
     """A first `aura up` on a fresh home, ready, with the human log view."""
-    api, mcp = _free_port(), _free_port()
+    api, mcp = free_port(), free_port()
     env = _env(tmp_path, tmp_path / "home", api, mcp, AURA_LOG_FORMAT="human")
     proc = _aura(["up"], env, tmp_path)
     deadline = time.monotonic() + 60
@@ -85,7 +81,7 @@ def test_a_second_up_on_the_same_home_is_refused_in_one_line(
     first: tuple[subprocess.Popen[str], dict[str, str], int], tmp_path: Path,
 ) -> None:
     proc, env, api = first
-    other = {**env, "AURA_API_PORT": str(_free_port()), "AURA_MCP_PORT": str(_free_port())}
+    other = {**env, "AURA_API_PORT": str(free_port()), "AURA_MCP_PORT": str(free_port())}
     second = _aura(["up"], other, tmp_path)
     out, err = second.communicate(timeout=30)
     assert second.returncode == 2, (out, err)
@@ -99,7 +95,7 @@ def test_a_taken_port_is_one_line_naming_it(tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = _env(tmp_path, tmp_path / "home", port, _free_port())
+        env = _env(tmp_path, tmp_path / "home", port, free_port())
         proc = _aura(["up"], env, tmp_path)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2, (out, err)

@@ -22,17 +22,25 @@ In a test::
 
     with FakeOpenAI(["gpt-test"], api_key="sk-test") as fake:
         client = openai.AsyncOpenAI(base_url=fake.url, api_key="sk-test")
+
+As a process of its own (a benchmark's provider; the key, if any, from an environment
+variable so it is not on the command line)::
+
+    python -m tests.fakes.openai_server --port 8123 --models gpt-test --api-key-env KEY_VAR
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import re
+import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.loopback import LoopbackFake
+from tests.fakes.loopback import LoopbackFake, serve_until_signalled
 
 _PIECE = re.compile(r"(?<=\s)(?=\S)")
 _CREATED = 1_735_689_600  # 2025-01-01, the models' fixed creation time
@@ -50,12 +58,14 @@ _CREATED = 1_735_689_600  # 2025-01-01, the models' fixed creation time
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request the fake received, in arrival order (`FakeOpenAI.requests`); `key` is the
-    bearer token it carried."""
+    bearer token it carried, `at` when it arrived (`time.monotonic()`, so a test can measure
+    how long a client waited between two requests)."""
 
     method: str
     path: str
     body: dict[str, Any] | None
     key: str | None
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +184,8 @@ class FakeOpenAI(LoopbackFake):
                 parsed = None
             body = parsed if isinstance(parsed, dict) else None
         with self._lock:
-            self.requests.append(RecordedRequest(request.method, request.url.path, body, key))
+            self.requests.append(RecordedRequest(request.method, request.url.path, body, key,
+                                                 time.monotonic()))
         return body, key
 
     def _refuse_key(self, key: str | None) -> Response | None:
@@ -285,3 +296,28 @@ class _Completion:
         if with_usage:
             yield chunk([], usage=self.usage)
         yield b"data: [DONE]\n\n"
+
+
+# ---------------------------------------------------------------------- as a process
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.openai_server",
+                                     description="A fake OpenAI-compatible HTTP server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--models", default="gpt-test", help="comma-separated model names")
+    parser.add_argument("--reply", default=None, help="answer every completion with this text")
+    parser.add_argument("--api-key-env", default=None, metavar="VAR",
+                        help="require the bearer key held in this environment variable")
+    args = parser.parse_args(argv)
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not api_key:
+        parser.error(f"--api-key-env names {args.api_key_env}, which is not set")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    return serve_until_signalled(FakeOpenAI(models, api_key=api_key, reply=args.reply,
+                                            host=args.host, port=args.port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from governance import access, auditor, budgets
 from mcp_server.api import fields
+from mcp_server.api import models as api_models
 from orchestra import inputs, models, queue, roster
 from tools import inputs as tool_inputs
 
@@ -21,7 +22,8 @@ NUL = "\x00"
 VALUES: list[Any] = [
     "llama", "Bad Name", "", "a" * 64, f"a{NUL}", "a\nb", "a\tb", "\ud800", "x" * 100, 5, 1.5,
     None, True, ["a"], {"a": 1}, Decimal("1e400"), "0.15", "-1", "1e30", "0.0000001", "NaN",
-    "Infinity", "1000000", 1_000_001, "cheap", 0,
+    "Infinity", "1000000", 1_000_001, "cheap", 0, "OPENAI_API_KEY", "sk-abc123!", "A" * 129,
+    "http://127.0.0.1:1234/v1", 4096,
 ]
 
 
@@ -37,6 +39,7 @@ def test_the_constants_are_the_cores() -> None:
     assert (fields.MAX_USD, fields.USD_PLACES) == (inputs.MAX_USD, inputs.USD_PLACES)
     assert fields.BUDGET_NAME_PATTERN == budgets.BUDGET_NAME_PATTERN
     assert fields.MAX_OUTPUT_TOKENS == roster.MAX_OUTPUT_TOKENS
+    assert api_models.DEFAULT_OUTPUT_TOKENS == roster.DEFAULT_OUTPUT_TOKENS
 
 
 @pytest.mark.parametrize("literal, enum_values", [
@@ -78,6 +81,11 @@ def test_the_rules_answer_as_the_cores_do(value: Any) -> None:
     (fields.Line, tool_inputs.Line),
     (fields.Price, tool_inputs.Price),
     (fields.Usd, tool_inputs.Usd),
+    # A hire's fields, which `propose_employee` takes as the Director's hire does.
+    (fields.ModelTag, tool_inputs.ModelTag),
+    (fields.Url, tool_inputs.Url),
+    (fields.EnvName, tool_inputs.EnvName),
+    (api_models.OutputCap, tool_inputs.OutputCap),
 ])
 def test_the_checked_types_refuse_as_the_tools_do(ours: Any, theirs: Any) -> None:
     mine: TypeAdapter[Any] = TypeAdapter(ours)
