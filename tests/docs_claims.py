@@ -1,0 +1,93 @@
+"""What the user-facing docs claim, read out of their text, so tests can hold each claim
+against the code: the `aura` commands they show, the AURA_* settings they name, the MCP tools
+they name and their relative links.
+
+Text between `<!-- pending: WHAT -->` and `<!-- /pending -->` describes something not yet on
+main (its interface agreed); it is left out until the marker is removed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The pages a new user follows; every claim in them is checked.
+USER_DOCS = (
+    "README.md", "RELEASE_NOTES.md", "docs/prd.md", "docs/runbook.md",
+    "docs/director-playbook.md", "docs/onboarding.md", "docs/terms.md",
+    "demo_default_project/README.md",
+)
+
+_PENDING = re.compile(r"<!-- pending:.*?-->.*?<!-- /pending -->", re.DOTALL)
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+_INLINE = re.compile(r"`([^`\n]+)`")
+_COMMAND = re.compile(r"(?:^|[\s;&|(\"'])(?:\S*/)?aura\s+([^\n`]*)")
+_SETTING = re.compile(r"\bAURA_[A-Z0-9_]*[A-Z0-9]\b")
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_TOOLS_NAMED = re.compile(r"MCP tools? ((?:`[a-z_]+`(?:,\s*|\s+and\s+|\s+or\s+)?)+)")
+_TOOL_BULLET = re.compile(r"^- `([a-z_]+)` — ", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Claim:
+    doc: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.doc}: {self.text}"
+
+
+def text_of(doc: str) -> str:
+    """The doc's text with pending sections left out."""
+    return _PENDING.sub("", (ROOT / doc).read_text("utf-8"))
+
+
+def _code(text: str) -> list[str]:
+    """Everything shown as code: fenced blocks' lines (continuations joined, shell comments
+    dropped) and inline spans."""
+    lines = [re.sub(r"(^|\s)#.*$", "", line)
+             for block in _FENCE.findall(text)
+             for line in block.replace("\\\n", " ").splitlines()]
+    return lines + _INLINE.findall(_FENCE.sub("", text))
+
+
+def commands(doc: str) -> list[tuple[Claim, list[str]]]:
+    """Each `aura …` command shown as code, as its argv after `aura` (up to a comment, a
+    pipe or a redirection)."""
+    found = []
+    for code in _code(text_of(doc)):
+        for match in _COMMAND.finditer(code):
+            rest = re.split(r"\s*[|>;&)]", match.group(1))[0].strip()
+            try:
+                argv = shlex.split(rest)
+            except ValueError:
+                argv = rest.split()
+            found.append((Claim(doc, "aura " + rest), argv))
+    return found
+
+
+def settings(doc: str) -> list[tuple[Claim, str]]:
+    return [(Claim(doc, name), name) for name in sorted(set(_SETTING.findall(text_of(doc))))]
+
+
+def links(doc: str) -> list[tuple[Claim, Path]]:
+    """Relative links (no scheme, not only an anchor), resolved from the doc's folder."""
+    base = (ROOT / doc).parent
+    found = []
+    for target in _LINK.findall(text_of(doc)):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue
+        found.append((Claim(doc, target), base / target.split("#", 1)[0]))
+    return found
+
+
+def tools_named(doc: str) -> list[tuple[Claim, str]]:
+    """MCP tools a doc names: "MCP tool `x`" / "MCP tools `x`, `y` and `z`", and the bullets
+    of a tool list (lines "- `name` — …")."""
+    text = text_of(doc)
+    names = [n for group in _TOOLS_NAMED.findall(text) for n in re.findall(r"`([a-z_]+)`", group)]
+    names += _TOOL_BULLET.findall(text)
+    return [(Claim(doc, name), name) for name in names]
