@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import subprocess
 import tempfile
 import time
@@ -49,6 +50,10 @@ def default_project() -> Path:
 def run_demo(project: Path, console: Console, keep: bool = False) -> None:
     """Run the demo on `project`; raises `DemoFailed` (or another `AuraError`) on a failure."""
     script = load_script(project.resolve())
+    if shutil.which("bwrap") is None:
+        raise DemoFailed("bubblewrap (bwrap) is not installed, and the demo's job has "
+                         "acceptance checks, which only ever run confined; install it "
+                         "(e.g. `apt-get install bubblewrap`)")
     Demo(script, console).check_before()
     if keep:
         root = Path(tempfile.mkdtemp(prefix="aura-demo-"))

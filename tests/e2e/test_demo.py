@@ -32,7 +32,8 @@ def test_aura_demo_fixes_the_failing_tests_end_to_end(tmp_path: Path) -> None:
     before = _project_files(project)
     # From an unrelated directory with the caller's own AURA_* settings present: the demo
     # must ignore them (its Aura lives in a throwaway home).
-    env = {**os.environ, "AURA_API_PORT": "1", "AURA_HOME": str(tmp_path / "not-used")}
+    env = {**os.environ, "AURA_API_PORT": "1", "AURA_HOME": str(tmp_path / "not-used"),
+           "XDG_STATE_HOME": str(tmp_path / "user-state")}
     done = subprocess.run([sys.executable, "-m", "mcp_server.cli", "demo"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=280, check=False)
     out = " ".join(done.stdout.split())  # rich wraps long lines at the terminal's width
@@ -46,7 +47,9 @@ def test_aura_demo_fixes_the_failing_tests_end_to_end(tmp_path: Path) -> None:
     assert "audit chain ok:" in out
     assert "`python3 -B -m unittest` exits 0: OK" in out  # applied to the copy, tests pass
     assert "The demo ran end to end." in out
+    # Nothing of the caller's: no home made, no "running Aura" pointer left or changed.
     assert not (tmp_path / "not-used").exists()
+    assert not (tmp_path / "user-state").exists()
     # The shipped project is untouched, and its tests still fail.
     assert _project_files(project) == before
     code, _ = run_check(load_script(project).job.acceptance[0], project)
