@@ -25,6 +25,7 @@ from tools import approvals as approval_tools
 from tools import audit as audit_tools
 from tools import budgets as budget_tools
 from tools import consensus as consensus_tools
+from tools import consensus_tasks
 from tools import jobs as job_tools
 from tools import pool as pool_tools
 from tools import roster as roster_tools
@@ -50,10 +51,10 @@ def build_mcp_server(
 ) -> MCPServer:
     # Tool name -> how it answers a Tasks-capable client with a task (tools/tasks.py); a
     # tool module that starts durable work adds its entries here.
-    task_tools = {**job_tools.TASK_TOOLS}
+    task_tools = {**job_tools.task_tools(services), **consensus_tasks.task_tools(services)}
     server: MCPServer = ToolServer(
         name="aura-orchestra", instructions=INSTRUCTIONS, middleware=[governance],
-        extensions=[TasksExtension(services, task_tools)],
+        extensions=[TasksExtension(task_tools)],
     )
     job_tools.register(server, services)
     consensus_tools.register(server, services)

@@ -64,7 +64,7 @@ def consensus_result(consensus: Consensus) -> ConsensusResult:
                            answers=[member_answer(m) for m in consensus.members])
 
 
-def _progress(consensus: Consensus) -> str:
+def progress(consensus: Consensus) -> str:
     done = sum(m.job.status.is_terminal for m in consensus.members)
     states = ", ".join(f"{member_answer(m).employee} {m.job.status.value}"
                        for m in consensus.members)
@@ -84,7 +84,7 @@ async def ask_members(
         return current, current.complete
 
     async def describe(current: Consensus) -> str:
-        return _progress(current)
+        return progress(current)
 
     remaining = max(0.0, new.timeout_s - (time.monotonic() - began))
     return await wait_for_jobs(services.events, [m.job.id for m in started.members],

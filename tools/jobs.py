@@ -25,6 +25,7 @@ from tools.inputs import (
     Prompt,
     Usd,
 )
+from tools.job_tasks import JobTasks
 from tools.services import ToolServices
 from tools.shaping import JobResult, JobSummary, SubmitResult, job_result, job_summary
 from tools.tasks import TaskTool
@@ -125,13 +126,13 @@ def _ask_after(job: Job) -> AskResult:
     return ask_result(job, int((ended - job.created_at).total_seconds() * 1000))
 
 
-# How Tasks-capable clients get submit_job and ask as tasks (tools/tasks.py): submit_job's job
-# runs on after the call, so it always answers with a task; ask answers inline when its
-# employee is done within timeout_s and with a task for the same job otherwise.
-TASK_TOOLS: dict[str, TaskTool] = {
-    "submit_job": TaskTool(kind=JobKind.TASK, durable_id=_still_going, finished=_submit_after),
-    "ask": TaskTool(kind=JobKind.ASK, durable_id=_still_going, finished=_ask_after),
-}
+def task_tools(services: ToolServices) -> dict[str, TaskTool]:
+    """How Tasks-capable clients get submit_job and ask as tasks (tools/tasks.py): submit_job's
+    job runs on after the call, so it always answers with a task; ask answers inline when its
+    employee is done within timeout_s and with a task for the same job otherwise."""
+    jobs = JobTasks(services, {JobKind.TASK: _submit_after, JobKind.ASK: _ask_after})
+    return {"submit_job": TaskTool(durable_id=_still_going, source=jobs),
+            "ask": TaskTool(durable_id=_still_going, source=jobs)}
 
 
 def register(server: MCPServer, services: ToolServices) -> None:

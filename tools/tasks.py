@@ -1,13 +1,15 @@
-"""The MCP Tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663) over the jobs table.
+"""The MCP Tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663) over durable rows.
 
 A client that declares the extension on a `tools/call` (protocol 2026-07-28, per-request
-capabilities) gets a task instead of the tool's result when the call started a job that runs
-on after it: the task id is the job id, so `tasks/get` reads the job and a task lives as long
-as its job row, across restarts. `tasks/cancel` cancels the job. Clients that do not declare
-the extension get exactly the tool's result, as before.
+capabilities) gets a task instead of the tool's result when the call started work that runs on
+after it: the task id is that work's durable id (a job's, or a consensus's), so `tasks/get`
+reads it again from the database and a task lives as long as its rows, across restarts.
+`tasks/cancel` cancels the work. Clients that do not declare the extension get exactly the
+tool's result, as before.
 
 Which tools can answer with a task is a registry, tool name -> `TaskTool`, handed over by the
-composition root (`mcp_server/mcp.py`); a tool module adds its entries there.
+composition root (`mcp_server/mcp.py`); a tool module adds its entries there. Each entry names
+the `TaskSource` that reads and cancels its tasks.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
@@ -29,11 +31,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
 from governance.identity import client_from_request
-from orchestra.errors import AuraError, NotFound
-from orchestra.models import Job, JobKind, JobStatus
+from orchestra.errors import AuraError
 from tools.errors import log_incident
-from tools.services import ToolServices
-from tools.shaping import job_result
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 # Asks end in seconds, jobs in seconds to minutes: one poll a second is fine-grained enough and
@@ -42,23 +41,44 @@ POLL_INTERVAL_MS = 1000
 
 log = logging.getLogger("tools.tasks")
 
+TaskPhase = Literal["working", "cancelled", "ended"]
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A task as its source reads it now. `phase` is `working` while the work goes on,
+    `cancelled` when it was given up, `ended` otherwise; `result` renders the tool's result
+    and is called only once it ended (it may raise: an `AuraError` is the tool's error)."""
+
+    client: str | None  # who started it: the only client that may see or cancel it
+    created_at: datetime
+    updated_at: datetime
+    phase: TaskPhase
+    message: str
+    result: Callable[[], BaseModel]
+
+
+class TaskSource(Protocol):
+    """Where tasks of some kind live (the jobs table, the consensus tables)."""
+
+    async def read(self, task_id: uuid.UUID) -> TaskState | None:
+        """The task with this id, or None when this source has none."""
+
+    async def cancel(self, task_id: uuid.UUID, *, actor: str) -> None:
+        """Give the work up, audited; work that already ended stays as it is."""
+
 
 @dataclass(frozen=True)
 class TaskTool:
-    """How a tool answers a Tasks-capable client with a task (the hook other tools use).
+    """How a tool answers a Tasks-capable client with a task (the hook tools use).
 
-    `durable_id` reads the tool's normal structured result and returns the id of the job that
-    runs on after the call, or None when the result is final (then the client gets it as is).
-    `finished` renders a terminal job of `kind` as the tool's result: `tasks/get` answers
-    with it once the task has completed. A tool whose work is one job row adds one entry:
-
-        TASK_TOOLS = {"consensus": TaskTool(kind=JobKind.CONSENSUS,
-                                            durable_id=..., finished=...)}
+    `durable_id` reads the tool's normal structured result and returns the id of the work that
+    runs on after the call, or None when the result is final (then the client gets it as is);
+    `source` reads and cancels the task by that id.
     """
 
-    kind: JobKind
     durable_id: Callable[[dict[str, Any]], str | None]
-    finished: Callable[[Job], BaseModel]
+    source: TaskSource
 
 
 class TaskParams(RequestParams):
@@ -100,11 +120,15 @@ class TasksExtension(Extension):
 
     identifier = TASKS_EXTENSION
 
-    def __init__(self, services: ToolServices, tools: Mapping[str, TaskTool]) -> None:
-        self.services = services
+    def __init__(self, tools: Mapping[str, TaskTool]) -> None:
         # Not `self.tools`: that name is the base class's (tools an extension contributes).
         self.task_tools = dict(tools)
-        self._by_kind = {tool.kind: tool for tool in self.task_tools.values()}
+        # Each source once, in registry order: a task id is looked up in each in turn (ids are
+        # random UUIDs, so at most one source has it).
+        self._sources: list[TaskSource] = []
+        for tool in self.task_tools.values():
+            if all(tool.source is not known for known in self._sources):
+                self._sources.append(tool.source)
 
     def methods(self) -> Sequence[MethodBinding]:
         modern = frozenset(MODERN_PROTOCOL_VERSIONS)
@@ -119,34 +143,44 @@ class TasksExtension(Extension):
         call_next: CallNext,
     ) -> HandlerResult:
         # The tool runs exactly as for any client (validation, policy, audit); only the shape
-        # of its answer changes, and only when its job is still going.
+        # of its answer changes, and only when its work is still going.
         result = await call_next(ctx)
         tool = self.task_tools.get(params.name)
         if (tool is None or not _declared(ctx) or not isinstance(result, CallToolResult)
                 or result.is_error or result.structured_content is None):
             return result
-        job_id = tool.durable_id(result.structured_content)
-        if job_id is None:
+        task_id = tool.durable_id(result.structured_content)
+        if task_id is None:
             return result
-        # The job row is committed before the tool returned: tasks/get resolves from here on.
-        task = await self._task(await self.services.queue.get(uuid.UUID(job_id)))
+        # The rows are committed before the tool returned: tasks/get resolves from here on.
+        state = await tool.source.read(uuid.UUID(task_id))
+        if state is None:
+            raise RuntimeError(f"{params.name} answered with {task_id}, which its source lacks")
+        task = self._task(task_id, state)
         return {"resultType": "task", **{k: task[k] for k in _TASK_FIELDS if k in task}}
 
-    async def _owned(self, ctx: ServerRequestContext[Any, Any], task_id: str) -> Job:
-        """The caller's job behind `task_id`; -32021 for a client without the extension and
-        -32602 for an id that names no job of this client."""
+    async def _owned(
+        self, ctx: ServerRequestContext[Any, Any], task_id: str
+    ) -> tuple[uuid.UUID, TaskSource, TaskState]:
+        """The caller's task behind `task_id` and its source; -32021 for a client without the
+        extension and -32602 for an id that names no task of this client."""
         require_client_extension(ctx, TASKS_EXTENSION)
         try:
-            job = await self.services.queue.get(uuid.UUID(task_id))
-        except (ValueError, NotFound):
+            key = uuid.UUID(task_id)
+        except ValueError:
             raise _not_found(task_id) from None
-        if job.client is None or job.client != client_from_request(ctx.request):
-            raise _not_found(task_id)
-        return job
+        for source in self._sources:
+            state = await source.read(key)
+            if state is None:
+                continue
+            if state.client is None or state.client != client_from_request(ctx.request):
+                break
+            return key, source, state
+        raise _not_found(task_id)
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
-        task = await self._task(await self._owned(ctx, params.task_id))
-        return {"resultType": "complete", **task}
+        key, _, state = await self._owned(ctx, params.task_id)
+        return {"resultType": "complete", **self._task(str(key), state)}
 
     async def _update(
         self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams
@@ -160,59 +194,44 @@ class TasksExtension(Extension):
     async def _cancel(
         self, ctx: ServerRequestContext[Any, Any], params: TaskParams
     ) -> dict[str, Any]:
-        job = await self._owned(ctx, params.task_id)
+        key, source, _ = await self._owned(ctx, params.task_id)
         client = client_from_request(ctx.request)
         try:
-            # Audited with the move, in its transaction; a job that already ended stays as is.
-            await self.services.queue.cancel(job.id, actor=f"client:{client}")
+            await source.cancel(key, actor=f"client:{client}")
         except AuraError as exc:
             raise MCPError(code=INTERNAL_ERROR, message=f"{exc.kind}: {exc}") from exc
         return {}
 
-    async def _task(self, job: Job) -> dict[str, Any]:
-        """The job as a DetailedTask: working while it has not ended (waiting for the Director's
-        approval included), cancelled, or completed with what its tool answers for it."""
+    def _task(self, task_id: str, state: TaskState) -> dict[str, Any]:
+        """The task as a DetailedTask: working, cancelled, or completed with the tool's result."""
         task: dict[str, Any] = {
-            "taskId": str(job.id), "createdAt": _timestamp(job.created_at),
-            "lastUpdatedAt": _timestamp(job.updated_at),
-            # Jobs are kept until the Director prunes them: no deadline to announce.
+            "taskId": task_id, "createdAt": _timestamp(state.created_at),
+            "lastUpdatedAt": _timestamp(state.updated_at),
+            # Rows are kept until the Director prunes them: no deadline to announce.
             "ttlMs": None, "pollIntervalMs": POLL_INTERVAL_MS,
         }
-        if not job.status.is_terminal:
-            last = await self.services.runlogs.last_line(job.id)
-            message = _WORKING.get(job.status, job.status.value)
-            return {**task, "status": "working",
-                    "statusMessage": (f"{message}: {last}" if last else message)[:500]}
-        if job.status is JobStatus.CANCELLED:
-            return {**task, "status": "cancelled", "statusMessage": job.error or "cancelled"}
-        # A job that failed or was rejected is still a tool result, not a JSON-RPC error: the
+        if state.phase != "ended":
+            return {**task, "status": state.phase, "statusMessage": state.message[:500]}
+        # Work that failed or was rejected is still a tool result, not a JSON-RPC error: the
         # spec keeps `failed` for the latter.
-        return {**task, **self._outcome(job)}
+        return {**task, **_outcome(task_id, state)}
 
-    def _outcome(self, job: Job) -> dict[str, Any]:
-        tool = self._by_kind.get(job.kind)
-        render = tool.finished if tool is not None else job_result
-        try:
-            result = tool_result(render(job))
-        except AuraError as exc:
-            result = CallToolResult(content=[TextContent(type="text", text=f"{exc.kind}: {exc}")],
-                                    is_error=True)
-        except Exception as exc:
-            incident = log_incident(log, f"task {job.id}: its result could not be built", exc)
-            message = f"internal_error: the result is logged as incident {incident}"
-            return {"status": "failed", "statusMessage": message,
-                    "error": {"code": INTERNAL_ERROR, "message": message}}
-        return {"status": "completed", "statusMessage": f"job {job.status.value}",
-                "result": result.model_dump(by_alias=True, mode="json", exclude_none=True)}
+
+def _outcome(task_id: str, state: TaskState) -> dict[str, Any]:
+    try:
+        result = tool_result(state.result())
+    except AuraError as exc:
+        result = CallToolResult(content=[TextContent(type="text", text=f"{exc.kind}: {exc}")],
+                                is_error=True)
+    except Exception as exc:
+        incident = log_incident(log, f"task {task_id}: its result could not be built", exc)
+        message = f"internal_error: the result is logged as incident {incident}"
+        return {"status": "failed", "statusMessage": message,
+                "error": {"code": INTERNAL_ERROR, "message": message}}
+    return {"status": "completed", "statusMessage": state.message[:500],
+            "result": result.model_dump(by_alias=True, mode="json", exclude_none=True)}
 
 
 # A CreateTaskResult is the Task alone; the status payloads are tasks/get's.
 _TASK_FIELDS = ("taskId", "status", "statusMessage", "createdAt", "lastUpdatedAt", "ttlMs",
                 "pollIntervalMs")
-
-_WORKING = {
-    JobStatus.PENDING_APPROVAL: "pending_approval: waiting for the Director's decision",
-    JobStatus.QUEUED: "queued",
-    JobStatus.RUNNING: "running",
-    JobStatus.VALIDATING: "validating: running the acceptance checks",
-}

@@ -1,6 +1,7 @@
 """MCP Tasks (SEP-2663) end to end: `aura up` as a subprocess, a Tasks-capable client over
 streamable HTTP. A task is created and polled to completion, another is cancelled with
-tasks/cancel (its job ends cancelled), and both are read again after the process restarts.
+tasks/cancel (its job ends cancelled), a consensus with a late member is a task too, and all
+are read again after the process restarts.
 
 The module reuses the spine's `aura up` harness (its fixtures are module-scoped, so this module
 gets its own process and data).
@@ -103,6 +104,22 @@ async def test_a_task_cancelled_with_tasks_cancel_cancels_its_job(
     tasks["cancelled"] = task_id
 
 
+async def test_a_consensus_with_a_late_member_is_a_task(
+    aura: spine.Aura, token: str, hired: dict[str, dict[str, Any]], sleeper: str,
+    tasks: dict[str, str],
+) -> None:
+    async with tasks_client(aura, token) as client:
+        created = await client.session.call_tool("consensus", {
+            "prompt": "two views", "employees": [spine.OLLAMA_EMPLOYEE, sleeper],
+            "timeout_s": 0.5,
+        }, allow_claimed=True)
+        assert getattr(created, "result_type", None) == "task", created
+        await cancel_task(client.session, created.task_id)
+        task = await poll_task(client.session, created.task_id, within_s=20)
+    assert task["status"] == "cancelled", task
+    tasks["consensus"] = created.task_id
+
+
 @pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
                     reason="node or npm is not installed")
 def test_a_node_client_with_the_ext_tasks_package_drives_a_task(
@@ -126,15 +143,18 @@ def test_a_node_client_with_the_ext_tasks_package_drives_a_task(
 async def test_tasks_are_read_after_a_restart(
     aura: spine.Aura, token: str, tasks: dict[str, str]
 ) -> None:
-    assert set(tasks) == {"completed", "cancelled"}, "the tests above did not all pass"
+    assert set(tasks) == {"completed", "cancelled", "consensus"}, \
+        "the tests above did not all pass"
     aura.stop_and_check()
     await asyncio.to_thread(aura.start)
     async with tasks_client(aura, token) as client:
         completed = await get_task(client.session, tasks["completed"])
         cancelled = await get_task(client.session, tasks["cancelled"])
+        consensus = await get_task(client.session, tasks["consensus"])
         # Unknown ids stay unknown after a restart too.
         with pytest.raises(Exception, match="Task not found"):
             await get_task(client.session, str(uuid.uuid4()))
     assert completed["status"] == "completed"
     assert completed["result"]["structuredContent"]["status"] == "succeeded"
     assert cancelled["status"] == "cancelled"
+    assert consensus["status"] == "cancelled" and "2 of 2 done" in consensus["statusMessage"]
