@@ -53,17 +53,20 @@ def test_a_directory_without_a_script_is_refused_by_path(tmp_path: Path) -> None
         load_script(tmp_path)
 
 
-def test_a_job_for_an_employee_not_hired_is_refused(copy: Path) -> None:
+def _edited(copy: Path, old: str, new: str) -> Path:
+    """The copy with one piece of its script replaced."""
     script_path = copy / "aura" / "demo.toml"
-    text = script_path.read_text("utf-8").replace('employee = "ada"', 'employee = "nobody"')
-    script_path.write_text(text, "utf-8")
-    with pytest.raises(InvalidInput, match=r"job\.employee 'nobody'"):
-        load_script(copy)
+    script_path.write_text(script_path.read_text("utf-8").replace(old, new), "utf-8")
+    return copy
 
 
-def test_a_missing_table_is_named(copy: Path) -> None:
-    script_path = copy / "aura" / "demo.toml"
-    text = script_path.read_text("utf-8").replace("[budget]", "[budgets]")
-    script_path.write_text(text, "utf-8")
-    with pytest.raises(InvalidInput, match=r"the \[budget\] table is missing"):
-        load_script(copy)
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('employee = "ada"', 'employee = "nobody"', r"job\.employee 'nobody' is not one of"),
+    ("[budget]", "[budgets]", r"the \[budget\] table is missing"),
+    ('acceptance = ["python3 -B -m unittest"]', "acceptance = []", r"job\.acceptance must be"),
+    ('reply_file = "scripted_reply.md"', 'reply_file = "gone.md"', r"fake\.reply_file .*gone"),
+], ids=["unknown employee", "missing table", "no acceptance", "missing reply file"])
+def test_a_bad_script_is_refused_naming_the_key(copy: Path, old: str, new: str,
+                                                message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        load_script(_edited(copy, old, new))
