@@ -54,14 +54,15 @@ def run_demo(project: Path, console: Console, keep: bool = False) -> None:
         raise DemoFailed("bubblewrap (bwrap) is not installed, and the demo's job has "
                          "acceptance checks, which only ever run confined; install it "
                          "(e.g. `apt-get install bubblewrap`)")
-    Demo(script, console).check_before()
+    demo = Demo(script, console)
+    demo.check_before()
     if keep:
         root = Path(tempfile.mkdtemp(prefix="aura-demo-"))
         console.print(f"The stage is kept in {root}")
-        Demo(script, console).play(root)
+        demo.play(root)
         return
     with tempfile.TemporaryDirectory(prefix="aura-demo-") as tmp:
-        Demo(script, console).play(Path(tmp))
+        demo.play(Path(tmp))
 
 
 class Demo:

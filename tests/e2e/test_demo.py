@@ -47,6 +47,8 @@ def test_aura_demo_fixes_the_failing_tests_end_to_end(tmp_path: Path) -> None:
     assert "audit chain ok:" in out
     assert "`python3 -B -m unittest` exits 0: OK" in out  # applied to the copy, tests pass
     assert "The demo ran end to end." in out
+    # The steps are numbered once, in order.
+    assert re.findall(r"^(\d+)\. ", done.stdout, re.MULTILINE) == [str(n) for n in range(1, 11)]
     # Nothing of the caller's: no home made, no "running Aura" pointer left or changed.
     assert not (tmp_path / "not-used").exists()
     assert not (tmp_path / "user-state").exists()
