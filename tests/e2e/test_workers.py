@@ -167,8 +167,10 @@ async def test_a_killed_worker_is_declared_dead_and_loses_no_job(
     silent = (row["stopped_at"] - row["heartbeat_at"]).total_seconds()
     after_kill = (row["stopped_at"] - killed_at).total_seconds()
     # Dead after three silent heartbeats, noticed by a peer's rescue pass (every half beat).
-    assert silent <= 3.5 * HEARTBEAT_S + 0.3, silent
-    assert after_kill <= 3.5 * HEARTBEAT_S + 0.3, after_kill
+    # The slack is for a loaded 2-core machine; a threshold of five beats would still fail this.
+    slack_s = min(1.0, HEARTBEAT_S)
+    assert silent <= 3.5 * HEARTBEAT_S + slack_s, silent
+    assert after_kill <= 3.5 * HEARTBEAT_S + slack_s, after_kill
     # A claim the victim had sent just before the kill may still commit after it: that job is
     # the victim's too, and rescued like the others.
     assert len(rescued) >= held
