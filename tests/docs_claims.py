@@ -73,15 +73,25 @@ def settings(doc: str) -> list[tuple[Claim, str]]:
     return [(Claim(doc, name), name) for name in sorted(set(_SETTING.findall(text_of(doc))))]
 
 
-def links(doc: str) -> list[tuple[Claim, Path]]:
-    """Relative links (no scheme, not only an anchor), resolved from the doc's folder."""
+def links(doc: str) -> list[tuple[Claim, Path, str]]:
+    """Relative links (no scheme), resolved from the doc's folder, with their anchor ("" for
+    none); a bare `#anchor` is a link into the doc itself."""
     base = (ROOT / doc).parent
     found = []
     for target in _LINK.findall(text_of(doc)):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"^[a-z]+:", target):
             continue
-        found.append((Claim(doc, target), base / target.split("#", 1)[0]))
+        path, _, anchor = target.partition("#")
+        found.append((Claim(doc, target), base / path if path else ROOT / doc, anchor))
     return found
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub makes for a Markdown file's headings: lower case, punctuation but
+    hyphens dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+\s+(.+?)\s*$", _FENCE.sub("", path.read_text("utf-8")),
+                          re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
 
 
 def tools_named(doc: str) -> list[tuple[Claim, str]]:

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
+from governance.policy import load_policy
 from mcp_server.cli.client import ApiClient
 from mcp_server.demo.config import DemoScript, load_script
 from mcp_server.demo.stage import Stage, staged
@@ -58,11 +59,12 @@ def run_demo(project: Path, console: Console, keep: bool = False) -> None:
     demo.check_before()
     if keep:
         root = Path(tempfile.mkdtemp(prefix="aura-demo-"))
-        console.print(f"The stage is kept in {root}")
         demo.play(root)
+        demo.done(f"kept: {root} (the home, logs, sandboxes and snapshots)")
         return
     with tempfile.TemporaryDirectory(prefix="aura-demo-") as tmp:
         demo.play(Path(tmp))
+    demo.done("the throwaway directory is removed (--keep keeps it)")
 
 
 class Demo:
@@ -104,7 +106,7 @@ class Demo:
             token = self.hire_and_budget(director)
             job = asyncio.run(self.delegate(stage, token))
             self.report(director, stage, job)
-        self.step("Aura stopped; the stage is removed unless --keep was given")
+        self.step("Aura stopped (SIGTERM), the fake Ollama too")
 
     def hire_and_budget(self, director: ApiClient) -> str:
         self.step("The Director hires the employees, sets a budget and creates an IDE token")
@@ -119,7 +121,11 @@ class Demo:
         director.json("PUT", f"/budgets/{budget.name}",
                       {"scope": "global", "limit_usd": budget.limit_usd, "period": "month"})
         self.done(f"budget {budget.name}: {budget.limit_usd} USD a month for everyone")
-        self.done(f"policy {self.script.policy_file} (acceptance commands allowed: python3)")
+        policy = load_policy(self.script.policy_file, required=True)
+        self.done(f"policy {self.script.policy_file.name} (version {policy.version}): a job "
+                  f"whose worst case is over {policy.approvals.job_cost_over_usd} USD waits "
+                  f"for the Director; acceptance commands allowed: "
+                  f"{', '.join(policy.approvals.commands_allow)}")
         token = str(director.json("POST", "/tokens", {"name": TOKEN_NAME})["token"])
         self.done(f"MCP token {TOKEN_NAME!r} created (shown once; an IDE keeps it in "
                   "AURA_MCP_TOKEN)")

@@ -16,7 +16,7 @@ import typer.main
 
 from mcp_server.cli.app import build_app, main
 from mcp_server.settings import Settings
-from tests.docs_claims import ROOT, USER_DOCS, Claim, commands, links, settings
+from tests.docs_claims import ROOT, USER_DOCS, Claim, anchors, commands, links, settings
 
 # Read outside Settings, each by the part named: the CLI (where the API is; the key file), an
 # MCP client over stdio (its token), the test suite (its database).
@@ -83,7 +83,9 @@ def test_every_aura_variable_named_is_a_setting(claim: Claim, name: str) -> None
     assert name in fields | NOT_SETTINGS, f"{claim}: no such setting"
 
 
-@pytest.mark.parametrize(("claim", "target"),
+@pytest.mark.parametrize(("claim", "target", "anchor"),
                          [found for doc in USER_DOCS for found in links(doc)], ids=str)
-def test_every_relative_link_resolves(claim: Claim, target: Path) -> None:
+def test_every_relative_link_resolves(claim: Claim, target: Path, anchor: str) -> None:
     assert target.exists(), f"{claim}: {target} does not exist"
+    if anchor and target.suffix == ".md":
+        assert anchor in anchors(target), f"{claim}: {target.name} has no heading #{anchor}"
