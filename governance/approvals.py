@@ -156,15 +156,17 @@ class Approvals:
         return _decision(approval)
 
     async def record_director_action(
-        self, *, action: str, subject: str, params: Mapping[str, Any], summary: str
+        self, *, action: str, subject: str, params: Mapping[str, Any], summary: str,
+        conn: Connection | None = None,
     ) -> Approval:
         """An action the Director took directly with the Director key (reinstating): the
         call is itself the decision, recorded as approved by the Director, or by the policy
-        when the policy does not make this action wait."""
+        when the policy does not make this action wait. With `conn`, in the caller's
+        transaction (with the action itself)."""
         decided_by = DIRECTOR if self._waits(action) else self.policy.approver
         return await self.insert(Ask(action=action, subject=subject, summary=summary,
                                      params=params, requested_by=DIRECTOR),
-                                 pending=False, decided_by=decided_by)
+                                 pending=False, decided_by=decided_by, conn=conn)
 
     def _waits(self, action: str) -> bool:
         key = POLICY_KEYS.get(action)

@@ -9,7 +9,11 @@ Every label set is bounded, so no caller can grow a scrape: a tool label is a to
 server has (any other name a client sends is `unknown`), an outcome one of `OUTCOMES`, and
 the labels read from the database (employees, budgets: names the Director created, checked
 by the schema to 63 characters) are cut to `MAX_SERIES` per family, the rest summed into
-`other` (money and tokens) or left out (a budget's gauge, keeping the ones closest to empty).
+`other` (money and tokens) or left out (a budget's gauge, keeping the ones closest to empty;
+a worker's heartbeat age, keeping the most silent).
+
+The audit chain's verification is too long for a scrape (it reads every entry): a periodic task
+of the serving process (`mcp_server.runner.verify_audit`) reports its outcome here.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ class _SystemCollector(Collector):
         self.slots: dict[str, int] = {}
         self.workers: dict[str, int] = {}
         self.ledger: list[tuple[str, int, int, float]] = []
-        self.budgets: dict[str, float] = {}
+        self.budgets: dict[str, tuple[float, float]] = {}  # name → (remaining, limit)
+        self.queue_oldest_s = 0.0
+        self.heartbeat_ages: dict[str, float] = {}
+        self.audit_verify: tuple[bool, float] | None = None  # (chain holds, when, Unix time)
         self.approvals_pending = 0
         self.durations: dict[int, tuple[int, float]] = {}  # width_bucket → (count, seconds)
 
@@ -78,13 +85,37 @@ class _SystemCollector(Collector):
             "aura_budget_remaining_usd", "Money left in each budget this period (limit minus "
             "spent and reserved)", labels=["budget"],
         )
-        for name, usd in self.budgets.items():
+        limit = GaugeMetricFamily("aura_budget_limit_usd", "Each budget's limit per period",
+                                  labels=["budget"])
+        for name, (usd, limit_usd) in self.budgets.items():
             remaining.add_metric([name], usd)
+            limit.add_metric([name], limit_usd)
         pending = GaugeMetricFamily("aura_approvals_pending",
                                     "Approvals waiting for the Director")
         pending.add_metric([], self.approvals_pending)
-        return [jobs, finished, slots, workers, tokens, cost, remaining, pending,
-                self._duration_histogram()]
+        oldest = GaugeMetricFamily("aura_queue_oldest_seconds",
+                                   "Seconds the oldest queued job has waited (0 with none)")
+        oldest.add_metric([], self.queue_oldest_s)
+        ages = GaugeMetricFamily("aura_worker_heartbeat_age_seconds",
+                                 "Seconds since each running worker's last heartbeat",
+                                 labels=["worker"])
+        for worker, age in self.heartbeat_ages.items():
+            ages.add_metric([worker], age)
+        return [jobs, finished, slots, workers, tokens, cost, remaining, limit, pending, oldest,
+                ages, *self._audit_verify(), self._duration_histogram()]
+
+    def _audit_verify(self) -> list[Metric]:
+        # Absent until this process has verified once: "unknown" is not "failing".
+        if self.audit_verify is None:
+            return []
+        ok, at = self.audit_verify
+        holds = GaugeMetricFamily("aura_audit_verify_ok",
+                                  "1 when the last audit chain verification held, else 0")
+        holds.add_metric([], 1 if ok else 0)
+        when = GaugeMetricFamily("aura_audit_verify_timestamp_seconds",
+                                 "Unix time of the last audit chain verification")
+        when.add_metric([], at)
+        return [holds, when]
 
     def _duration_histogram(self) -> Metric:
         buckets: list[tuple[str, float]] = []
@@ -134,6 +165,10 @@ class Metrics:
         self.tool_calls.labels(tool, outcome).inc()
         self.tool_seconds.labels(tool).observe(seconds)
 
+    def audit_verified(self, ok: bool, at: float) -> None:
+        """The outcome of the latest audit chain verification, and when it ran."""
+        self._system.audit_verify = (ok, at)
+
     async def render(self) -> bytes:
         async with self.db.connection() as conn:
             jobs = await conn.fetch(_Q["jobs_by_status"])
@@ -143,15 +178,20 @@ class Metrics:
             durations = await conn.fetch(_Q["job_durations"], list(DURATION_BOUNDS_S))
             budgets = await conn.fetch(_Q["budgets_remaining"], self.timezone)
             pending = await conn.fetchval(_Q["approvals_pending"])
+            oldest = await conn.fetchval(_Q["queue_oldest"])
+            beats = await conn.fetch(_Q["worker_heartbeats"], MAX_SERIES)
         self._system.jobs = {r["status"]: r["n"] for r in jobs}
         self._system.slots = {r["state"]: r["n"] for r in slots}
         self._system.workers = {r["status"]: r["n"] for r in workers}
         self._system.ledger = _fold_ledger(
             [(r["employee"], int(r["tin"]), int(r["tout"]), float(r["cost"])) for r in ledger])
         self._system.budgets = dict(nsmallest(
-            MAX_SERIES, ((r["name"], float(r["remaining"])) for r in budgets),
-            key=lambda item: item[1]))
+            MAX_SERIES, ((r["name"], (float(r["remaining"]), float(r["limit_usd"])))
+                         for r in budgets),
+            key=lambda item: item[1][0]))
         self._system.approvals_pending = int(pending)
+        self._system.queue_oldest_s = float(oldest)
+        self._system.heartbeat_ages = {r["id"]: float(r["age"]) for r in beats}
         self._system.durations = {
             r["bucket"]: (int(r["n"]), float(r["total"])) for r in durations
         }

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,10 +25,13 @@ from mcp_server.app import System, build_system
 from mcp_server.banner import Readiness, print_banner, seconds_since_process_start
 from mcp_server.home import Running, occupy
 from mcp_server.logging import configure
+from mcp_server.operations import schedule as scheduled_backups
+from mcp_server.operations.tools import pg_tool
 from mcp_server.ports import ensure_free
 from mcp_server.settings import Settings
 from mcp_server.stdio import client_for_token, presented_token, serve_stdio
 from orchestra import backups, migrations
+from orchestra.schedule import parse_schedule
 from orchestra.store.db import Database
 
 log = logging.getLogger("mcp_server.runner")
@@ -52,7 +56,7 @@ class DatabaseServer:
     embedded: embedded_pg.EmbeddedPostgres | None
 
     def pg_dump(self) -> str:
-        return backups.find_pg_dump([embedded_pg.pg_bin_dir()])
+        return pg_tool("pg_dump")
 
 
 def open_database(settings: Settings) -> DatabaseServer:
@@ -66,12 +70,11 @@ async def migrate_and_backup(settings: Settings, database: DatabaseServer) -> li
     applied = await migrations.migrate(database.dsn)
     names = [f"{m.version:03d}_{m.name}" for m in applied]
     if applied and settings.backup_after_migrate:
-        path = await backups.dump(
+        path, anchor = await backups.backup(
             database.dsn, settings.backup_dir, database.pg_dump(), label="post-migrate"
         )
-        anchor = await backups.write_audit_anchor(database.dsn, path)
         log.info("backup written after migrations", extra={"path": str(path),
-                                                           "audit_anchor": str(anchor)})
+                                                           "audit_anchor": anchor.seq})
     return names
 
 
@@ -200,9 +203,15 @@ async def _serve(
     tasks = [asyncio.create_task(s.serve(), name=f"http:{s.config.port}") for s in servers]
     if worker:
         tasks.append(asyncio.create_task(system.manager.run(stop), name="worker"))
+        plan = backup_schedule(system)
+        if plan is not None:
+            tasks.append(asyncio.create_task(scheduled_backups.run(plan, stop),
+                                             name="backup-schedule"))
     tasks.append(asyncio.create_task(anchor_audit_head(system, stop), name="anchors"))
     tasks.append(asyncio.create_task(prune_events(system, stop), name="events-pruning"))
     tasks.append(asyncio.create_task(expire_approvals(system, stop), name="approvals"))
+    if api or mcp:  # the processes that serve `/metrics`
+        tasks.append(asyncio.create_task(verify_audit(system, stop), name="audit-verify"))
     while servers and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
@@ -226,6 +235,25 @@ async def _serve(
             raise SystemExit(f"{task.get_name()} failed: {task.exception()}")
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
+
+
+def backup_schedule(system: System) -> scheduled_backups.BackupSchedule | None:
+    """The worker's scheduled backup, or None when AURA_BACKUP_SCHEDULE is off."""
+    settings = system.settings
+    schedule = parse_schedule(settings.backup_schedule, settings.timezone)
+    if schedule is None:
+        return None
+    dsn = system.db.dsn
+
+    async def take() -> Path:
+        path, _ = await backups.backup(dsn, settings.backup_dir, pg_tool("pg_dump"),
+                                       label=scheduled_backups.LABEL)
+        return path
+
+    return scheduled_backups.BackupSchedule(
+        db=system.db, auditor=system.auditor, schedule=schedule, take=take,
+        worker=f"{socket.gethostname()}:{os.getpid()}", backup_dir=settings.backup_dir,
+        keep=settings.backup_keep, started=datetime.now(UTC))
 
 
 ANCHOR_EVERY_S = 10.0
@@ -275,6 +303,30 @@ async def expire_approvals(system: System, stop: asyncio.Event) -> None:
             log.exception("could not expire approvals; will try again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), EXPIRE_EVERY_S)
+
+
+VERIFY_AUDIT_EVERY_S = 3600.0
+
+
+async def verify_audit(system: System, stop: asyncio.Event) -> None:
+    """Recompute the audit chain against this host's anchors at start and then hourly, for
+    `aura_audit_verify_ok` (an alert rule watches it). Hourly, not per scrape: it reads every
+    entry. A run the database is down for keeps the last outcome."""
+    while not stop.is_set():
+        try:
+            await verify_audit_once(system)
+        except Exception:
+            log.exception("could not verify the audit chain; will try again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), VERIFY_AUDIT_EVERY_S)
+
+
+async def verify_audit_once(system: System) -> None:
+    anchors = await asyncio.to_thread(system.anchors.read)
+    report = await system.auditor.verify(system.db, anchors=anchors)
+    system.metrics.audit_verified(report.ok, time.time())
+    if not report.ok:
+        log.error("the audit chain does not verify", extra=report.as_dict())
 
 
 def _uvicorn(app: Any, host: str, port: int) -> SignalFreeServer:

@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_server.home import locate_home, project_local
+from orchestra.errors import InvalidInput
+from orchestra.schedule import parse_schedule
 
 # Secrets that may also arrive as `<NAME>_FILE` (docker secrets).
 _FILE_SECRETS = ("director_key", "database_url", "metrics_token")
@@ -63,6 +65,10 @@ class Settings(BaseSettings):
     job_tmp_mb: int = Field(512, ge=1)
     job_pids: int = Field(256, ge=8)
     backup_after_migrate: bool = True
+    # The worker's daily backup: `daily@HH:MM` in AURA_TIMEZONE, or `off`; the newest
+    # AURA_BACKUP_KEEP scheduled dumps are kept (docs/decisions.md, "Backups and restore").
+    backup_schedule: str = "daily@03:00"
+    backup_keep: int = Field(7, ge=1, le=1000)
     # Where approval notices are POSTed (ntfy, a chat webhook); unset: none are sent.
     notify_url: str | None = None
     # Budget periods are calendar months in this IANA time zone (DESIGN §8).
@@ -93,6 +99,14 @@ class Settings(BaseSettings):
                 f"AURA_TIMEZONE {value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _known_schedule(self) -> Settings:
+        try:
+            parse_schedule(self.backup_schedule, self.timezone)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="before")
     @classmethod

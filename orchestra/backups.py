@@ -1,31 +1,53 @@
-"""Database dumps with `pg_dump` into the backup directory."""
+"""Database dumps with `pg_dump` into the backup directory, their audit anchors, and restores.
+
+A backup is two files: `aura-<label>-<UTC time>.dump` (pg_dump's custom format) and beside it
+`<dump>.anchor.json`, the audit head `{"seq", "hash", "dump"}` read *before* the dump started,
+so the dump always holds the anchored entry (DESIGN §8). Restoring checks the restored chain
+against that anchor (the caller does, with the auditor).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
-from orchestra.errors import Unavailable
+from orchestra.errors import Conflict, InvalidInput, Unavailable
 from orchestra.store.queries import load
+
+Progress = Callable[[str], None]
+ANCHOR_SUFFIX = ".anchor.json"
+_NAME = re.compile(r"^aura-(?P<label>[a-z0-9-]+?)-(?P<stamp>\d{8}T\d{12}Z)\.dump$")
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def find_pg_tool(name: str, extra_dirs: list[Path] | None = None) -> str:
+    """`name` (pg_dump, pg_restore) from the given directories first (the embedded
+    server's), then PATH."""
+    for directory in extra_dirs or []:
+        candidate = directory / name
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise Unavailable(f"{name} is not installed; install the PostgreSQL client tools")
+    return found
 
 
 def find_pg_dump(extra_dirs: list[Path] | None = None) -> str:
-    """`pg_dump` from the given directories first (the embedded server's), then PATH."""
-    for directory in extra_dirs or []:
-        candidate = directory / "pg_dump"
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("pg_dump")
-    if found is None:
-        raise Unavailable("pg_dump is not installed; cannot write a backup")
-    return found
+    return find_pg_tool("pg_dump", extra_dirs)
 
 
 def split_password(dsn: str) -> tuple[str, str | None]:
@@ -38,31 +60,52 @@ def split_password(dsn: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}")), unquote(parts.password)
 
 
-async def dump(dsn: str, backup_dir: Path, pg_dump: str, *, label: str = "backup") -> Path:
-    """Write a custom-format dump named `aura-<label>-<UTC time>.dump`; returns its path."""
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = backup_dir / f"aura-{label}-{stamp}.dump"
-    partial = target.with_suffix(".partial")
+async def _run_tool(tool: str, args: list[str], dsn: str, progress: Progress) -> None:
+    """Run pg_dump/pg_restore with `--verbose`, each of its lines handed to `progress`."""
     dbname, password = split_password(dsn)
     env = dict(os.environ)
     if password is not None:
         env["PGPASSWORD"] = password  # not on the command line, where `ps` would show it
     proc = await asyncio.create_subprocess_exec(
-        pg_dump, "--format=custom", f"--file={partial}", f"--dbname={dbname}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        tool, "--verbose", *args, f"--dbname={dbname}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
     )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
+    assert proc.stderr is not None
+    tail: list[str] = []
+    async for raw in proc.stderr:
+        line = raw.decode(errors="replace").rstrip()
+        tail = [*tail[-20:], line]
+        progress(line)
+    if await proc.wait() != 0:
+        errors = [t for t in tail if "error" in t.lower()] or tail[-3:]
+        raise Unavailable(f"{Path(tool).name} failed ({proc.returncode}): {' | '.join(errors)}")
+
+
+async def dump(dsn: str, backup_dir: Path, pg_dump: str, *, label: str = "backup",
+               progress: Progress = _quiet) -> Path:
+    """Write a custom-format dump named `aura-<label>-<UTC time>.dump`; returns its path."""
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = backup_dir / f"aura-{label}-{stamp}.dump"
+    partial = target.with_suffix(".partial")
+    try:
+        await _run_tool(pg_dump, ["--format=custom", f"--file={partial}"], dsn, progress)
+    except BaseException:
         partial.unlink(missing_ok=True)
-        raise Unavailable(f"pg_dump failed ({proc.returncode}): {err.decode(errors='replace')}")
+        raise
     os.replace(partial, target)
     return target
 
 
-async def write_audit_anchor(dsn: str, dump_path: Path) -> Path:
-    """Beside a dump, the audit head `(seq, hash)` it holds (DESIGN §8): restoring an old dump
-    over a newer log, or a dump whose log was rewritten, shows against this record."""
+@dataclass(frozen=True, slots=True)
+class BackupAnchor:
+    """The audit head a dump holds."""
+
+    seq: int
+    hash: str
+
+
+async def read_audit_head(dsn: str) -> BackupAnchor:
     conn = await asyncpg.connect(dsn)
     try:
         head = await conn.fetchrow(load("audit")["read_head"])
@@ -70,7 +113,110 @@ async def write_audit_anchor(dsn: str, dump_path: Path) -> Path:
         await conn.close()
     if head is None:
         raise Unavailable("the database has no audit head; are the migrations applied?")
-    target = dump_path.with_name(dump_path.name + ".anchor.json")
-    target.write_text(json.dumps({"seq": head["seq"], "hash": head["hash"],
+    return BackupAnchor(int(head["seq"]), str(head["hash"]))
+
+
+def anchor_path(dump_path: Path) -> Path:
+    return dump_path.with_name(dump_path.name + ANCHOR_SUFFIX)
+
+
+def write_anchor(dump_path: Path, anchor: BackupAnchor) -> Path:
+    target = anchor_path(dump_path)
+    target.write_text(json.dumps({"seq": anchor.seq, "hash": anchor.hash,
                                   "dump": dump_path.name}) + "\n", "utf-8")
     return target
+
+
+def read_anchor(dump_path: Path) -> BackupAnchor:
+    """The anchor beside a dump; a clear error when it is missing or unreadable."""
+    path = anchor_path(dump_path)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return BackupAnchor(int(data["seq"]), str(data["hash"]))
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} is missing: a backup is the dump and its audit anchor "
+                           "beside it; without the anchor the restore cannot be verified"
+                           ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"{path} is not an audit anchor ({exc})") from None
+
+
+async def write_audit_anchor(dsn: str, dump_path: Path) -> Path:
+    """Beside a dump, the database's audit head now (for a dump just written with nothing
+    appended since, as after migrations). `backup` reads the head before dumping instead."""
+    return write_anchor(dump_path, await read_audit_head(dsn))
+
+
+async def backup(dsn: str, backup_dir: Path, pg_dump: str, *, label: str = "backup",
+                 progress: Progress = _quiet) -> tuple[Path, BackupAnchor]:
+    """A dump and its anchor. The head is read first: entries appended while pg_dump runs are
+    in the dump or not, but the anchored one always is."""
+    anchor = await read_audit_head(dsn)
+    path = await dump(dsn, backup_dir, pg_dump, label=label, progress=progress)
+    write_anchor(path, anchor)
+    return path, anchor
+
+
+@dataclass(frozen=True, slots=True)
+class BackupFile:
+    path: Path
+    label: str
+    taken_at: datetime
+    size: int
+    anchored: bool
+
+
+def list_backups(backup_dir: Path) -> list[BackupFile]:
+    """Aura's dumps in `backup_dir`, oldest first (other files are ignored)."""
+    found = []
+    for path in backup_dir.glob("aura-*.dump") if backup_dir.is_dir() else []:
+        match = _NAME.match(path.name)
+        if match is None:
+            continue
+        taken = datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        found.append(BackupFile(path, match["label"], taken, path.stat().st_size,
+                                anchor_path(path).exists()))
+    return sorted(found, key=lambda b: b.taken_at)
+
+
+def remove_backup(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    anchor_path(path).unlink(missing_ok=True)
+
+
+def keep_last(backup_dir: Path, label: str, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` dumps with `label` (and their anchors); the removed."""
+    ours = [b.path for b in list_backups(backup_dir) if b.label == label]
+    doomed = ours[:-keep] if keep > 0 else ours
+    for path in doomed:
+        remove_backup(path)
+    return doomed
+
+
+_USER_TABLES = """
+SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%'
+"""
+
+
+async def restore(dsn: str, dump_path: Path, pg_restore: str, *, force: bool = False,
+                  progress: Progress = _quiet) -> None:
+    """Load a dump into the database at `dsn`. A database that has any table is refused
+    unless `force`, which drops the `public` schema (everything Aura keeps) first."""
+    if not dump_path.is_file():
+        raise InvalidInput(f"{dump_path} is not a file")
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = int(await conn.fetchval(_USER_TABLES))
+        if tables and not force:
+            raise Conflict(f"the database is not empty ({tables} tables); restoring would mix "
+                           "two histories. Use --force to replace everything in it")
+        if tables:
+            progress("dropping the database's current contents (--force)")
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+    # One transaction: a restore that fails leaves the (now empty) database empty, not half.
+    await _run_tool(pg_restore, ["--no-owner", "--exit-on-error", "--single-transaction",
+                                 str(dump_path)], dsn, progress)

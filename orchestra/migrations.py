@@ -1,17 +1,31 @@
-"""Applies `infra/migrations/NNN_name.sql` in order, each once, under an advisory lock."""
+"""Applies `infra/migrations/NNN_name.sql` in order, each once, under an advisory lock.
+
+The files live in `infra/migrations/` (DESIGN §5); `orchestra/sql_migrations` is a symlink to
+that folder, so the build copies them into the wheel as package data and an installed Aura
+finds them beside its code (docs/decisions.md, "Migrations ship inside the package").
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import asyncpg
 
 from orchestra.errors import Conflict, InvalidInput
 
-DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "infra" / "migrations"
+
+def _shipped_dir() -> Path:
+    """The migrations inside the installed package (a checkout resolves the symlink)."""
+    shipped = resources.files("orchestra").joinpath("sql_migrations")
+    # A package installed from a wheel or a checkout is a directory on disk, never a zip.
+    return Path(str(shipped))
+
+
+DEFAULT_MIGRATIONS_DIR = _shipped_dir()
 # Any constant works; it only has to be the same for every runner of this schema.
 _ADVISORY_LOCK_KEY = 0x4155_5241  # "AURA"
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")

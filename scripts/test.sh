@@ -33,6 +33,16 @@ if ! command -v bwrap >/dev/null 2>&1; then
     fi
 fi
 
+# promtool (Debian's prometheus package) checks infra/prometheus/ and runs its alert rules'
+# unit tests (tests/integration/test_observability.py); without it those checks are skipped.
+if ! command -v promtool >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]] \
+        && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing promtool (apt-get: prometheus)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+        >/dev/null || echo "warning: prometheus could not be installed; promtool checks skipped" >&2
+fi
+
 # The e2e test of a Node MCP client with the Tasks extension's package (tests/e2e/test_tasks.py)
 # needs its pinned packages; without node at all that test is skipped.
 node_client=tests/e2e/node_tasks

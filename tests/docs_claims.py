@@ -24,7 +24,13 @@ USER_DOCS = (
 _PENDING = re.compile(r"<!-- pending:.*?-->.*?<!-- /pending -->", re.DOTALL)
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _INLINE = re.compile(r"`([^`\n]+)`")
-_COMMAND = re.compile(r"(?:^|[\s;&|(\"'])(?:\S*/)?aura\s+([^\n`]*)")
+# `aura` (or `…bin/aura`) in a command's place: at the start, after `;`, `&&`, `|`, `(`,
+# environment assignments, `sudo`, or `exec` (with a compose service between, as in
+# `docker compose exec serve aura doctor`); not `aura` as a user, group or database name.
+_COMMAND = re.compile(
+    r"(?:^|[;&|(]\s*|\bsudo\s+|\bexec\s+(?:[a-z][\w-]*\s+(?=\S*aura\s))?"
+    r"|(?:^|\s)(?:[A-Z_][A-Z0-9_]*=\S*\s+)+)"
+    r"(?:\S*bin/)?aura\s+([^\n`]*)")
 _SETTING = re.compile(r"\bAURA_[A-Z0-9_]*[A-Z0-9]\b")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _TOOLS_NAMED = re.compile(r"MCP tools? ((?:`[a-z_]+`(?:,\s*|\s+and\s+|\s+or\s+)?)+)")
@@ -63,8 +69,8 @@ def commands(doc: str) -> list[tuple[Claim, list[str]]]:
             rest = re.split(r"\s*[|>;&)]", match.group(1))[0].strip()
             try:
                 argv = shlex.split(rest)
-            except ValueError:
-                argv = rest.split()
+            except ValueError:  # a quote opened before `aura`, closed after it
+                argv = [word.strip("'\"") for word in rest.split()]
             found.append((Claim(doc, "aura " + rest), argv))
     return found
 

@@ -12,9 +12,11 @@ from mcp_server.cli import (
     audit,
     budgets,
     demo,
+    doctor,
     employees,
     jobs,
     mcp_config,
+    operations,
     pool,
     server,
     threads,
@@ -62,7 +64,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
-                  threads, demo):
+                  threads, doctor, operations, demo):
         verbs.register(app)
     return app
 

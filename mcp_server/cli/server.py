@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mcp_server.settings import Settings
 
 
-def _settings() -> Settings:
+def load_settings() -> Settings:
     """The server's settings, a bad one reported by name in one line."""
     from pydantic import ValidationError
 
@@ -38,7 +38,7 @@ def up() -> None:
 
     from mcp_server import runner
 
-    asyncio.run(runner.run(_settings(), api=True, mcp=True, worker=True))
+    asyncio.run(runner.run(load_settings(), api=True, mcp=True, worker=True))
 
 
 def serve() -> None:
@@ -47,7 +47,7 @@ def serve() -> None:
 
     from mcp_server import runner
 
-    asyncio.run(runner.run(_settings(), api=True, mcp=True, worker=False))
+    asyncio.run(runner.run(load_settings(), api=True, mcp=True, worker=False))
 
 
 def worker() -> None:
@@ -56,7 +56,7 @@ def worker() -> None:
 
     from mcp_server import runner
 
-    asyncio.run(runner.run(_settings(), api=False, mcp=False, worker=True))
+    asyncio.run(runner.run(load_settings(), api=False, mcp=False, worker=True))
 
 
 def migrate() -> None:
@@ -65,7 +65,7 @@ def migrate() -> None:
 
     from mcp_server import runner
 
-    settings = _settings()
+    settings = load_settings()
     database = runner.open_database(settings)
     try:
         applied = asyncio.run(runner.migrate_and_backup(settings, database))
@@ -89,7 +89,7 @@ def mcp(
 
     from mcp_server import runner
 
-    asyncio.run(runner.run_stdio(_settings()))
+    asyncio.run(runner.run_stdio(load_settings()))
 
 
 def register(app: typer.Typer) -> None:

@@ -68,10 +68,13 @@ class Database:
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 
-    async def is_reachable(self) -> bool:
+    async def is_reachable(self, timeout: float = 2.0) -> bool:
+        """Whether PostgreSQL answers within `timeout` s. A server behind a broken network
+        path accepts nothing and refuses nothing: without the bound, a probe would hang for
+        the driver's connect timeout (a minute) instead of saying "not ready"."""
         try:
-            async with self.connection() as conn:
+            async with asyncio.timeout(timeout), self.connection() as conn:
                 await conn.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError, Unavailable):
+        except (OSError, asyncpg.PostgresError, Unavailable, TimeoutError):
             return False
         return True

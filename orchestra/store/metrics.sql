@@ -16,7 +16,7 @@ FROM ledger WHERE kind = 'call' GROUP BY employee;
 
 -- budgets_remaining --
 -- Every budget's remaining money this period ($1: AURA_TIMEZONE), as `Budgets.status` has it.
-SELECT b.name,
+SELECT b.name, b.limit_usd,
        greatest(0, b.limit_usd - ledger_spent(b.employee, p.period_start, p.period_end)
                    - reserved_now(b.employee)) AS remaining
 FROM budgets b CROSS JOIN budget_period(now(), $1) AS p;
@@ -32,3 +32,13 @@ GROUP BY 1;
 -- approvals_pending --
 -- Undecided and not yet past their time (an overdue one is expired at its next read).
 SELECT count(*) FROM approvals WHERE status = 'pending' AND expires_at > now();
+
+-- queue_oldest --
+-- Seconds the oldest queued job has waited (0 with none): a queue nobody drains grows it.
+SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+FROM jobs WHERE status = 'queued';
+
+-- worker_heartbeats --
+-- Running workers by the age of their last heartbeat, oldest first ($1: how many).
+SELECT id, extract(epoch FROM now() - heartbeat_at)::float8 AS age
+FROM workers WHERE status = 'running' ORDER BY heartbeat_at LIMIT $1;

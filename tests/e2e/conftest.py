@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,18 +35,21 @@ def free_port() -> int:
 
 @dataclass
 class Ports:
-    """A server's two loopback ports, free when chosen: the API's and the MCP endpoint's."""
+    """A server's two ports, free on loopback when chosen: the API's and the MCP endpoint's.
+    `host` is the address it serves on (another network namespace's, in the several-hosts
+    test)."""
 
     api_port: int = field(default_factory=free_port, kw_only=True)
     mcp_port: int = field(default_factory=free_port, kw_only=True)
+    host: str = field(default="127.0.0.1", kw_only=True)
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"http://{self.host}:{self.api_port}"
 
     @property
     def mcp(self) -> str:
-        return f"http://127.0.0.1:{self.mcp_port}"
+        return f"http://{self.host}:{self.mcp_port}"
 
 
 @dataclass
@@ -79,24 +82,28 @@ class Workers(Ports):
         env.update(self.extra_env)
         return env
 
-    def start(self, count: int) -> None:
+    def start(self, count: int, prefix: Sequence[str] = (), **env: str) -> None:
+        """`count` more workers; `prefix` runs each inside something (another network
+        namespace), `env` adds settings."""
         for _ in range(count):
             index = len(self.procs)
             with (self.root / f"worker-{index}.log").open("wb") as log:
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "mcp_server.cli", "worker"],
-                    cwd=REPO_ROOT, env=self.env(index), stdout=log, stderr=subprocess.STDOUT,
+                    [*prefix, sys.executable, "-m", "mcp_server.cli", "worker"],
+                    cwd=REPO_ROOT, env={**self.env(index), **env}, stdout=log,
+                    stderr=subprocess.STDOUT,
                 ))
 
-    def serve(self) -> None:
+    def serve(self, prefix: Sequence[str] = ()) -> None:
         """Start `aura serve` (the API and the MCP endpoint, no worker) on this database and
-        return once its `/ready` answers 200."""
+        return once its `/ready` answers 200; `prefix` as for `start`."""
         env = {**self.env("serve"), "AURA_API_PORT": str(self.api_port),
-               "AURA_MCP_PORT": str(self.mcp_port)}
+               "AURA_MCP_PORT": str(self.mcp_port), "AURA_API_HOST": self.host,
+               "AURA_MCP_HOST": self.host}
         log_path = self.root / "worker-serve.log"  # a name `logs()` shows with the workers'
         with log_path.open("wb") as log:
             self.server = subprocess.Popen(
-                [sys.executable, "-m", "mcp_server.cli", "serve"],
+                [*prefix, sys.executable, "-m", "mcp_server.cli", "serve"],
                 cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + READY_WITHIN_S

@@ -1,0 +1,1 @@
+"""Operations on a home: backups and restores, the backup schedule, retention pruning."""

@@ -1,0 +1,87 @@
+"""`aura backup`, `aura backup list`, `aura restore`, `aura retention prune` as a user runs
+them: on the host, against the home's database (here AURA_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_server.cli.app import main
+from tests.integration.helpers import TEST_POLICY
+
+
+async def _aura(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, value in {"HOME": tmp_path / "home", "BACKUP_DIR": tmp_path / "backups",
+                        "SANDBOX_DIR": tmp_path / "sandboxes",
+                        "SNAPSHOT_DIR": tmp_path / "snapshots",
+                        "POLICY_FILE": TEST_POLICY}.items():
+        monkeypatch.setenv(f"AURA_{name}", str(value))
+    monkeypatch.setenv("AURA_DIRECTOR_KEY", "test-director-key")
+    return tmp_path
+
+
+async def _backed_up(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`aura backup --json` on AURA_DATABASE_URL; what it wrote."""
+    code, out, err = await _aura(capsys, "backup", "--json")
+    assert code == 0 and "dumping contents of table" in err  # progress on stderr
+    written: dict[str, Any] = json.loads(out)
+    assert Path(written["path"]).exists() and Path(written["anchor"]).exists()
+    return written
+
+
+async def test_backup_list_and_restore_say_what_happened(
+    home: Path, db_url: str, empty_db_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AURA_DATABASE_URL", db_url)
+    written = await _backed_up(capsys)
+
+    code, out, _ = await _aura(capsys, "backup", "list", "--json")
+    assert code == 0 and [b["path"] for b in json.loads(out)] == [written["path"]]
+
+    # Into the same, non-empty database: refused in one line, exit code 2.
+    code, _, err = await _aura(capsys, "restore", written["path"])
+    assert code == 2 and "not empty" in err and "--force" in err
+
+    monkeypatch.setenv("AURA_DATABASE_URL", empty_db_url)
+    code, out, _ = await _aura(capsys, "restore", written["path"], "--human")
+    assert code == 0 and "audit chain verified against the backup's anchor" in out
+
+
+async def test_a_restore_that_does_not_verify_exits_1_and_says_so(
+    home: Path, db_url: str, empty_db_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AURA_DATABASE_URL", db_url)
+    anchor = Path((await _backed_up(capsys))["anchor"])
+    anchor.write_text(json.dumps({"seq": 0, "hash": "f" * 64}))
+    monkeypatch.setenv("AURA_DATABASE_URL", empty_db_url)
+    code, out, _ = await _aura(capsys, "restore", str(anchor).removesuffix(".anchor.json"),
+                               "--human")
+    assert code == 1 and "does NOT verify" in out
+
+
+async def test_prune_is_a_dry_run_unless_yes(
+    home: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AURA_DATABASE_URL", db_url)
+    code, out, _ = await _aura(capsys, "retention", "prune", "--older-than", "365d", "--human")
+    assert code == 0 and "dry run" in out and "never pruned: the audit log, the ledger" in out
+    code, out, _ = await _aura(capsys, "retention", "prune", "--older-than", "365d", "--yes",
+                               "--json")
+    assert code == 0 and json.loads(out)["pruned"] is True
+    code, _, err = await _aura(capsys, "retention", "prune", "--older-than", "a year")
+    assert code == 2 and "not an age" in err
