@@ -16,7 +16,16 @@ import typer.main
 
 from mcp_server.cli.app import build_app, main
 from mcp_server.settings import Settings
-from tests.docs_claims import ROOT, USER_DOCS, Claim, anchors, commands, links, settings
+from tests.docs_claims import (
+    ROOT,
+    USER_DOCS,
+    Claim,
+    anchors,
+    commands,
+    links,
+    settings,
+    text_of,
+)
 
 # Read outside Settings, each by the part named: the CLI (where the API is; the key file), an
 # MCP client over stdio (its token), the test suite (its database).
@@ -57,6 +66,13 @@ def _all_commands() -> list[tuple[Claim, list[str]]]:
     """Every command shown; `aura …` (any verb) is prose, not a command."""
     return [(claim, argv) for doc in USER_DOCS for claim, argv in commands(doc)
             if not argv or not argv[0].startswith("…")]
+
+
+def test_the_readme_quick_start_is_the_two_commands() -> None:
+    readme = text_of("README.md")
+    section = readme[readme.index("## Quick start"):]
+    first_block = section[section.index("```sh\n") + 6:section.index("\n```")]
+    assert first_block.splitlines() == ["scripts/dev_up.sh", "scripts/test.sh"]
 
 
 def test_the_docs_show_aura_commands() -> None:
