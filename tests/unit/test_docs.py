@@ -71,7 +71,8 @@ def _all_commands() -> list[tuple[Claim, list[str]]]:
 def test_the_readme_quick_start_is_the_two_commands() -> None:
     readme = text_of("README.md")
     section = readme[readme.index("## Quick start"):]
-    first_block = section[section.index("```sh\n") + 6:section.index("\n```")]
+    start = section.index("```sh\n") + len("```sh\n")
+    first_block = section[start:section.index("\n```", start)]
     assert first_block.splitlines() == ["scripts/dev_up.sh", "scripts/test.sh"]
 
 
