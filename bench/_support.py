@@ -9,11 +9,13 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -269,3 +271,36 @@ def print_result(
         parser.error("--n must be at least 2, --block at least 1, --warmup not negative")
     print(json.dumps(asyncio.run(run(args))), flush=True)
     return 0
+
+
+def latency_summary(values: list[float]) -> dict[str, float]:
+    """p50, p99, mean and max of samples in milliseconds."""
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50_ms": round(cuts[49], 3), "p99_ms": round(cuts[98], 3),
+            "mean_ms": round(statistics.fmean(values), 3), "max_ms": round(max(values), 3)}
+
+
+@contextlib.asynccontextmanager
+async def scratch(prefix: str, admin_url: str | None) -> AsyncIterator[tuple[Path, str]]:
+    """A temporary directory and a fresh database (`database`), both gone afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        async with database(admin_url, workdir) as dsn:
+            yield workdir, dsn
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def api_system(workdir: Path, dsn: str, api_port: int, director_key: str) -> Any:
+    """The real System (`mcp_server.app.build_system`, no worker) on `dsn`, with its
+    directories under `workdir`, for serving the Director API on `api_port`."""
+    from mcp_server.app import build_system
+    from mcp_server.settings import Settings
+
+    settings = Settings(
+        data_dir=workdir / "data", sandbox_dir=workdir / "sandboxes",
+        snapshot_dir=workdir / "snapshots", backup_dir=workdir / "backups",
+        workspaces=str(workdir), api_port=api_port, director_key=director_key,
+        log_level="WARNING",
+    )
+    return await build_system(settings, dsn)

@@ -21,48 +21,29 @@ import argparse
 import asyncio
 import json
 import logging
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import database, free_port, serve
+from _support import api_system, free_port, latency_summary, scratch, serve
 
 from mcp_server.api.sse import read_events
-from mcp_server.app import System, build_system
-from mcp_server.settings import Settings
+from mcp_server.app import System
 from orchestra.models import NewJob
 
 KEY = "bench-director-key"
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49], 3), "p99_ms": round(cuts[98], 3),
-            "mean_ms": round(statistics.fmean(values), 3), "max_ms": round(max(values), 3)}
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="aura-bench-events-"))
-    try:
-        async with database(args.database_url, workdir) as dsn:
-            return await _bench(args, workdir, dsn)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with scratch("aura-bench-events-", args.database_url) as (workdir, dsn):
+        return await _bench(args, workdir, dsn)
 
 
 async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str, Any]:
     port = free_port()
-    settings = Settings(
-        data_dir=workdir / "data", sandbox_dir=workdir / "sandboxes",
-        snapshot_dir=workdir / "snapshots", backup_dir=workdir / "backups",
-        workspaces=str(workdir), api_port=port, director_key=KEY, log_level="WARNING",
-    )
-    system: System = await build_system(settings, dsn)
+    system: System = await api_system(workdir, dsn, port, KEY)
     samples: list[float] = []
     try:
         async with (
@@ -95,7 +76,7 @@ async def _bench(args: argparse.Namespace, workdir: Path, dsn: str) -> dict[str,
     return {"bench": "event_latency", "events": args.n, "warmup": args.warmup,
             "measured": "statement start (the commit of a job status change) to the SSE "
                         "client's parsed event, one change at a time",
-            **summary(samples)}
+            **latency_summary(samples)}
 
 
 def main(argv: list[str] | None = None) -> int:

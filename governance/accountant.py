@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -166,6 +166,29 @@ class Accountant:
             "next_cursor": str(rows[-1]["id"]) if more else None,
         }
 
+
+    async def spend(self, db: Database, days: int, now: datetime) -> dict[str, Any]:
+        """Charges over the last `days` calendar days (today included, in `timezone`): per
+        employee and per day, with their total."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        today = now.astimezone(zone).date()
+        first = today - timedelta(days=days - 1)
+        since = datetime.combine(first, time(0), tzinfo=zone)
+        async with db.connection() as conn:
+            people = await conn.fetch(_L["spend_by_employee"], since)
+            dated = await conn.fetch(_L["spend_by_day"], since, self.timezone)
+        return {
+            "since": first.isoformat(), "until": today.isoformat(),
+            "total_usd": usd_text(sum((r["spent"] for r in people), Decimal(0))),
+            "by_employee": [{
+                "employee": r["employee"], "calls": r["calls"], "tokens_in": int(r["tokens_in"]),
+                "tokens_out": int(r["tokens_out"]), "spent_usd": usd_text(r["spent"]),
+                "unpriced_calls": r["unpriced_calls"],
+            } for r in people],
+            "by_day": [{"day": r["day"].isoformat(), "calls": r["calls"],
+                        "spent_usd": usd_text(r["spent"]),
+                        "unpriced_calls": r["unpriced_calls"]} for r in dated],
+        }
 
     def _zoned(self, moment: datetime | None) -> datetime | None:
         """A time without an offset is the Director's wall clock (`AURA_TIMEZONE`)."""

@@ -71,6 +71,18 @@ class VerifyReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which entries `Auditor.tail` reads: every filter optional, `limit` the newest."""
+
+    actor: str | None = None
+    action: str | None = None
+    subject: str | None = None
+    before_seq: int | None = None
+    seq: int | None = None
+    limit: int = 50
+
+
 class Auditor:
     """Appends audit entries inside the caller's transaction and verifies the chain."""
 
@@ -93,6 +105,13 @@ class Auditor:
         """One actor's entries, newest first (`before_seq` pages on)."""
         async with db.connection() as conn:
             rows = await conn.fetch(_Q["entries_of_actor"], actor, before_seq, limit)
+        return [dict(r) for r in rows]
+
+    async def tail(self, db: Database, query: AuditQuery) -> list[dict[str, Any]]:
+        """The newest entries matching `query`, newest first (`before_seq` pages on)."""
+        async with db.connection() as conn:
+            rows = await conn.fetch(_Q["tail"], query.actor, query.action, query.subject,
+                                    query.before_seq, query.limit, query.seq)
         return [dict(r) for r in rows]
 
     async def head(self, db: Database) -> Anchor:

@@ -77,8 +77,19 @@ class EventFeed:
     async def after(self, after: int, limit: int = BATCH) -> list[FeedEvent]:
         async with self.db.connection() as conn:
             rows = await conn.fetch(_Q["events_after"], after, limit)
-        return [FeedEvent(r["id"], r["ts"], r["kind"], r["subject"], r["status"], r["data"])
-                for r in rows]
+        return [_event(r) for r in rows]
+
+    async def recent(self, limit: int) -> list[FeedEvent]:
+        """The newest `limit` events, oldest first: what a live view shows before it follows."""
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(_Q["events_recent"], limit)
+        return [_event(r) for r in reversed(rows)]
+
+    async def history(self, kind: str, subject: str, limit: int = BATCH) -> list[FeedEvent]:
+        """One object's kept events, oldest first (a job's status changes)."""
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(_Q["events_of_subject"], kind, subject, limit)
+        return [_event(r) for r in rows]
 
     async def follow(self, after: int | None, heartbeat_s: float) -> AsyncIterator[Item]:
         """Events after `after` (None: from now on), then new ones as they commit, with a
@@ -113,3 +124,7 @@ class EventFeed:
         """Drop events older than `max_age` and all but the newest `keep`; returns how many."""
         async with self.db.connection() as conn:
             return int(await conn.fetchval(_Q["prune_events"], max_age.total_seconds(), keep))
+
+
+def _event(row: Any) -> FeedEvent:
+    return FeedEvent(row["id"], row["ts"], row["kind"], row["subject"], row["status"], row["data"])

@@ -275,6 +275,13 @@ class JobQueue:
             )
         return [job_from_row(r) for r in rows]
 
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status, every status present (zero when none)."""
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(_Q["count_jobs_by_status"])
+        found = {JobStatus(r["status"]): int(r["jobs"]) for r in rows}
+        return {status: found.get(status, 0) for status in JobStatus}
+
     async def claim(self, worker: str, lease_seconds: float, pool_size: int) -> Claim | None:
         """Lease the best runnable job to `worker` together with a pool slot it can run in.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole check: venv set-up as in dev_up.sh, bubblewrap if missing (as root, via apt-get),
-# then ruff, mypy, import-linter and pytest, stopping at the first failure. Extra arguments go
-# to pytest (e.g. scripts/test.sh -k audit). AURA_TEST_DATABASE_URL selects an external
+# The whole check: venv set-up as in dev_up.sh, bubblewrap and chromium if missing (as root, via
+# apt-get), then ruff, mypy, import-linter and pytest, stopping at the first failure. Extra
+# arguments go to pytest (e.g. scripts/test.sh -k audit). AURA_TEST_DATABASE_URL selects an external
 # PostgreSQL instead of the embedded one.
 set -euo pipefail
 
@@ -22,16 +22,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 aura_cd_root
 aura_ensure_venv
 
-if ! command -v bwrap >/dev/null 2>&1; then
-    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing bubblewrap (apt-get)"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-    else
-        echo "warning: bubblewrap (bwrap) is not installed and this is not root with apt-get;" >&2
-        echo "warning: the acceptance-check (validation) tests will be skipped." >&2
+# ensure_installed COMMAND PACKAGE CONSEQUENCE: install PACKAGE with apt-get when COMMAND is
+# missing and this is root; otherwise say what CONSEQUENCE its absence has.
+ensure_installed() {
+    if command -v "$1" >/dev/null 2>&1; then
+        return
     fi
-fi
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing $2 (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+        echo "warning: $2 ($1) is not installed and this is not root with apt-get;" >&2
+        echo "warning: $3" >&2
+    fi
+}
+
+ensure_installed bwrap bubblewrap "the acceptance-check (validation) tests will be skipped."
+# The console's browser test loads `aura tui --web` in headless Chromium (Debian's package).
+ensure_installed chromium chromium "the web console's browser test will fail."
 
 # promtool (Debian's prometheus package) checks infra/prometheus/ and runs its alert rules'
 # unit tests (tests/integration/test_observability.py); without it those checks are skipped.

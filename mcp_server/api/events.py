@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from mcp_server.api.models import Event, RecentEvents, RecentQuery
+from mcp_server.api.payloads import read_query
 from mcp_server.api.routing import ApiRoute, ApiServices, Operation
 from orchestra.errors import InvalidInput
 from orchestra.feed import FeedEvent, Gap, Item, Quiet
@@ -53,6 +55,13 @@ def _payload(event: FeedEvent) -> dict[str, object]:
             "at": event.ts.isoformat()}
 
 
+def event_view(event: FeedEvent) -> Event:
+    """An event as `/events/recent` and `/jobs/{id}/history` answer it: the same `data` the
+    stream sends."""
+    return Event(id=event.id, kind=event.kind, subject=event.subject, status=event.status,
+                 at=event.ts.isoformat(), data=_payload(event))
+
+
 def _json(value: object) -> str:
     # One line: json.dumps escapes every newline inside strings.
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -71,7 +80,19 @@ def routes(s: ApiServices) -> list[ApiRoute]:
         return StreamingResponse(body(), media_type=EVENT_STREAM, headers={
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    return [ApiRoute("/events", {
+    async def recent(request: Request) -> RecentEvents:
+        limit = read_query(request, RecentQuery).limit
+        # The window first: an event committed between the two reads is then sent again by
+        # the stream rather than missed.
+        _, newest = await s.feed.window()
+        events = [e for e in await s.feed.recent(limit) if e.id <= newest]
+        return RecentEvents(events=[event_view(e) for e in events], last_id=newest)
+
+    return [ApiRoute("/events/recent", {
+        "GET": Operation(recent, "The newest events, oldest first, and the id to send as "
+                         "Last-Event-ID to follow on from them.", query=RecentQuery,
+                         answer=RecentEvents),
+    }), ApiRoute("/events", {
         "GET": Operation(stream, "Live changes of jobs, slots, employees, budgets and approvals "
                          "as server-sent events; send Last-Event-ID to resume without loss.",
                          media_type=EVENT_STREAM),

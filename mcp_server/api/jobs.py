@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from mcp_server.api import models
+from mcp_server.api.events import event_view
 from mcp_server.api.fields import JOB_REF
-from mcp_server.api.models import ExportQuery, JobFilter, JobList
+from mcp_server.api.models import ExportQuery, JobFilter, JobHistory, JobList, QueueCounts
 from mcp_server.api.payloads import read_query
 from mcp_server.api.routing import DIRECTOR, ApiRoute, ApiServices, Operation
 from orchestra.errors import NotFound
@@ -77,6 +78,16 @@ def routes(s: ApiServices) -> list[ApiRoute]:
     async def runlog(request: Request) -> Response:
         return PlainTextResponse(await s.tools.runlogs.text((await job_of(request)).id))
 
+    async def history(request: Request) -> JobHistory:
+        job = await job_of(request)
+        changes = await s.feed.history("job", str(job.id))
+        return JobHistory(job_id=str(job.id), changes=[event_view(e) for e in changes])
+
+    async def counts(_: Request) -> QueueCounts:
+        found = await s.queue.count_by_status()
+        return QueueCounts(counts={k.value: v for k, v in found.items()},
+                           total=sum(found.values()))
+
     async def export(request: Request) -> Response:
         """The job's before or after state as a tar, written by git and streamed from disk."""
         job = await job_of(request)
@@ -127,6 +138,13 @@ def routes(s: ApiServices) -> list[ApiRoute]:
                               "(409) when a file it touches changed since the job began.",
                               answer=models.ApplyResult),
         }, params=job_id),
+        ApiRoute("/jobs/{job_id}/history", {
+            "GET": Operation(history, "The job's status changes, oldest first (as long as the "
+                             "event feed keeps them).", answer=JobHistory),
+        }, params=job_id),
+        ApiRoute("/queue", {
+            "GET": Operation(counts, "How many jobs are in each status.", answer=QueueCounts),
+        }),
         ApiRoute("/jobs/{job_id}/output", {
             "GET": Operation(output, "The employee's whole output.", media_type=TEXT),
         }, params=job_id),

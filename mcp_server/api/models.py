@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_server.api.fields import (
     MAX_CONTEXT_TOKENS,
@@ -38,6 +38,7 @@ from mcp_server.api.fields import (
     JobKindName,
     JobStatusName,
     LedgerKindName,
+    Line,
     ModelTag,
     Money,
     Note,
@@ -181,6 +182,22 @@ class LedgerFilter(Page):
     cursor: Cursor | None = None
 
 
+class AuditFilter(Page):
+    """`GET /api/v1/audit?actor=&action=&subject=&seq=&cursor=&limit=`: the log's tail."""
+
+    actor: Annotated[Line, Field(min_length=1, max_length=200)] | None = None
+    action: Annotated[Line, Field(min_length=1, max_length=200)] | None = None
+    subject: Annotated[Line, Field(min_length=1, max_length=200)] | None = None
+    seq: Annotated[int, Field(ge=1, description="exactly this entry")] | None = None
+    cursor: Cursor | None = None
+
+
+class SpendQuery(Query):
+    """`GET /api/v1/ledger/spend?days=`: the last `days` calendar days, today included."""
+
+    days: Annotated[int, Field(ge=1, le=366)] = 30
+
+
 class ApprovalFilter(Page):
     """`GET /api/v1/approvals?status=&limit=`."""
 
@@ -202,6 +219,12 @@ class DenyBody(StrictBody):
         "note": "a denial needs a note saying why; it is returned to the caller"}
 
 
+class RecentQuery(Query):
+    """`GET /api/v1/events/recent?limit=`."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 20
+
+
 class ExportQuery(Query):
     """`GET /api/v1/jobs/{id}/export?state=before|after`."""
 
@@ -209,6 +232,25 @@ class ExportQuery(Query):
 
 
 # ---- answers -----------------------------------------------------------------------------
+
+
+class AnswerMismatch(ValueError):
+    """An answer is not the model a client expected (a server of another version)."""
+
+
+A = TypeVar("A", bound=BaseModel)
+
+
+def read_answer(model: type[A], answer: Any) -> A:
+    """An answer as its model; a shape the client does not know is one line, not a traceback
+    (for the CLI and the console alike)."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        raise AnswerMismatch(f"the API's answer is not a {model.__name__} ({where}: "
+                             f"{first['msg']}); is the server another version of Aura?") from None
 
 
 class Answer(BaseModel):
@@ -397,6 +439,23 @@ class AuditReport(Answer):
     head_seq: int
 
 
+class AuditEntry(Answer):
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(Answer):
+    """`GET /api/v1/audit`: entries, newest first."""
+
+    entries: list[AuditEntry]
+    next_cursor: str | None = Field(description="pass as cursor for the next (older) page; "
+                                    "null at the end")
+
+
 class Budget(Answer):
     """A budget this period (DESIGN §10): money as decimal strings."""
 
@@ -460,6 +519,33 @@ class LedgerPage(Answer):
                                     "the end")
 
 
+class EmployeeSpend(Answer):
+    employee: str
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    spent_usd: Money
+    unpriced_calls: int = Field(description="calls with no price, left out of spent_usd")
+
+
+class DaySpend(Answer):
+    day: str = Field(description="a calendar day in AURA_TIMEZONE, YYYY-MM-DD")
+    calls: int
+    spent_usd: Money
+    unpriced_calls: int = Field(description="calls with no price, left out of spent_usd")
+
+
+class Spend(Answer):
+    """`GET /api/v1/ledger/spend`: charges per employee (biggest first) and per day (days
+    without charges left out), over `since`..`until` inclusive."""
+
+    since: str
+    until: str
+    total_usd: Money
+    by_employee: list[EmployeeSpend]
+    by_day: list[DaySpend]
+
+
 class Approval(Answer):
     """An approval (DESIGN §10): what waits for the Director, or was decided."""
 
@@ -515,3 +601,38 @@ class Thread(ThreadSummary):
     """`GET /api/v1/threads/{id}`: the thread and all its messages, oldest first."""
 
     messages: list[ThreadMessage]
+
+
+class QueueCounts(Answer):
+    """`GET /api/v1/queue`: how many jobs are in each status (every status, zeros included)."""
+
+    counts: dict[str, int] = Field(description="jobs per status, every status present")
+    total: int
+
+
+class Event(Answer):
+    """One event of the live feed, as `/events` sends it (`data` holds at least `id` and
+    `status`)."""
+
+    id: int
+    kind: str = Field(description="job, slot, employee, budget or approval")
+    subject: str = Field(description="the object's id (a job id, a slot index, a name)")
+    status: str | None
+    at: str
+    data: dict[str, Any]
+
+
+class RecentEvents(Answer):
+    """`GET /api/v1/events/recent`: the newest events, oldest first, and the feed's newest id,
+    to send as Last-Event-ID so that following misses nothing after this picture."""
+
+    events: list[Event]
+    last_id: int
+
+
+class JobHistory(Answer):
+    """`GET /api/v1/jobs/{id}/history`: the job's status changes the feed still keeps, oldest
+    first (each event's data has `previous`, `attempts` and `employee`)."""
+
+    job_id: str
+    changes: list[Event]

@@ -11,6 +11,7 @@ from mcp_server.cli import (
     approvals,
     audit,
     budgets,
+    console,
     demo,
     doctor,
     employees,
@@ -64,7 +65,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
-                  threads, doctor, operations, demo):
+                  threads, doctor, operations, console, demo):
         verbs.register(app)
     return app
 

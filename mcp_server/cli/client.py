@@ -78,15 +78,12 @@ def parsed(model: type[M], answer: Any) -> M:
     """An answer as its wire model (`mcp_server.api.models`); a shape this CLI does not know
     (a server of another version) is one line, not a traceback. pydantic and the models are
     imported by the verbs that parse (about 80 ms), not by every verb."""
-    from pydantic import ValidationError
+    from mcp_server.api.models import AnswerMismatch, read_answer
 
     try:
-        return model.model_validate(answer)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the answer"
-        raise CliError(f"the API's answer is not a {model.__name__} ({where}: {first['msg']}); "
-                       "is the server another version of Aura?") from None
+        return read_answer(model, answer)
+    except AnswerMismatch as exc:
+        raise CliError(str(exc)) from None
 
 
 class ApiClient:

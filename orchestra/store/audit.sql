@@ -20,3 +20,12 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS e(actor, action,
 SELECT seq, ts, action, subject, details FROM audit_log
 WHERE actor = $1 AND ($2::bigint IS NULL OR seq < $2)
 ORDER BY seq DESC LIMIT $3;
+
+-- tail --
+-- The newest entries first, each filter optional: actor ($1), action ($2), subject ($3), and
+-- seq below $4 when paging; $5 rows. An exact seq ($6) finds one entry (verify's first bad).
+SELECT seq, ts, actor, action, subject, details FROM audit_log
+WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2)
+  AND ($3::text IS NULL OR subject = $3) AND ($4::bigint IS NULL OR seq < $4)
+  AND ($6::bigint IS NULL OR seq = $6)
+ORDER BY seq DESC LIMIT $5;

@@ -12,3 +12,13 @@ FROM events_head h;
 
 -- prune_events --
 SELECT prune_events(make_interval(secs => $1), $2);
+
+-- events_recent --
+-- The newest $1 events, newest first (a live view's starting picture; it then follows from
+-- the first of them with Last-Event-ID).
+SELECT id, ts, kind, subject, status, data FROM events ORDER BY id DESC LIMIT $1;
+
+-- events_of_subject --
+-- One object's kept events, oldest first: a job's status history. At most $3 rows.
+SELECT id, ts, kind, subject, status, data FROM events
+WHERE kind = $1 AND subject = $2 ORDER BY id LIMIT $3;

@@ -251,3 +251,7 @@ WITH waiting AS (
     FROM waiting, (SELECT count(*) FROM freed) AS released
 )
 SELECT waiting.* FROM waiting, audited;
+
+-- count_jobs_by_status --
+-- How many jobs are in each status (statuses with none are absent).
+SELECT status::text AS status, count(*) AS jobs FROM jobs GROUP BY status;

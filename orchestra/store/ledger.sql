@@ -79,3 +79,18 @@ SELECT * FROM (
 ) AS applying
 ORDER BY scope = 'job', budget
 LIMIT 1;
+
+-- spend_by_employee --
+-- Charges since $1, per employee, the biggest spender first. `spent` sums the priced calls;
+-- unpriced ones (cost NULL, migration 011) are counted apart, never as $0.
+SELECT employee, count(*) AS calls, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out,
+       coalesce(sum(cost), 0) AS spent, count(*) FILTER (WHERE cost IS NULL) AS unpriced_calls
+FROM ledger WHERE kind = 'call' AND ts >= $1
+GROUP BY employee ORDER BY spent DESC, employee;
+
+-- spend_by_day --
+-- Charges since $1, per calendar day in the zone $2 (the Director's days, not UTC's).
+SELECT (ts AT TIME ZONE $2)::date AS day, count(*) AS calls, coalesce(sum(cost), 0) AS spent,
+       count(*) FILTER (WHERE cost IS NULL) AS unpriced_calls
+FROM ledger WHERE kind = 'call' AND ts >= $1
+GROUP BY day ORDER BY day;

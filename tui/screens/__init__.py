@@ -1,0 +1,1 @@
+"""The console's screens, one per file; `base.ConsoleScreen` is what they share."""
