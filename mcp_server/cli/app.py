@@ -12,6 +12,7 @@ from mcp_server.cli import (
     audit,
     budgets,
     console,
+    demo,
     doctor,
     employees,
     jobs,
@@ -64,7 +65,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for verbs in (server, jobs, employees, tokens, pool, budgets, approvals, audit, mcp_config,
-                  threads, doctor, operations, console):
+                  threads, doctor, operations, console, demo):
         verbs.register(app)
     return app
 
