@@ -4,6 +4,8 @@ same rows and the same audit chain, verified against the anchor written beside t
 from __future__ import annotations
 
 import json
+import os
+import stat
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,3 +155,17 @@ async def test_backups_are_listed_and_only_the_newest_scheduled_ones_kept(
     assert backups.keep_last(settings.backup_dir, "scheduled", 2) == [made[0]]
     assert not backups.anchor_path(made[0]).exists()
     assert [b.path for b in backups.list_backups(settings.backup_dir)] == [*made[1:], manual]
+
+
+async def test_backups_are_private_to_their_owner_whatever_the_umask(
+    settings: Settings, db_url: str
+) -> None:
+    backup_dir = settings.backup_dir / "fresh"
+    previous = os.umask(0o000)  # the most permissive: without the fix, everything is 0777/0666
+    try:
+        path, _ = await backups.backup(db_url, backup_dir, pg_tool("pg_dump"), label="manual")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backups.anchor_path(path).stat().st_mode) == 0o600
