@@ -99,17 +99,27 @@ def restore(
     with _database(settings) as database:
         done = asyncio.run(restore_home(database.dsn, file, settings.data_dir, force=force,
                                         progress=_progress))
-    report = done.report
+    report, home = done.report, done.home_report
     answer = {"restored": str(file), "anchor_seq": done.anchor.seq, **report.as_dict(),
+              "home_anchors": home.as_dict() if home else None,
               "replaced_anchors": str(done.replaced_anchors) if done.replaced_anchors else None}
-    if report.ok:
+    if done.ok:
+        also = " and the home's anchors" if home else ""
         out.done(answer, f"[green]restored[/] {file.name}; audit chain verified against the "
-                         f"backup's anchor ({report.entries} entries, anchor at "
+                         f"backup's anchor{also} ({report.entries} entries, anchor at "
                          f"{done.anchor.seq})")
         return
-    out.done(answer, f"[red]restored[/] {file.name}, but the audit chain does NOT verify "
-                     f"against the backup's anchor: entry {report.first_bad_seq} "
-                     f"({report.kind}). Do not trust this backup; try an older one")
+    if not report.ok:
+        out.done(answer, f"[red]restored[/] {file.name}, but the audit chain does NOT verify "
+                         f"against the backup's anchor: entry {report.first_bad_seq} "
+                         f"({report.kind}). Do not trust this backup; try an older one")
+    else:
+        assert home is not None  # done.ok is false, report.ok is true: the home's disagreed
+        out.done(answer, f"[red]restored[/] {file.name}, but the audit chain does NOT verify "
+                         f"against the home's anchor at entry {home.first_bad_seq} "
+                         f"({home.kind}; kept in {done.replaced_anchors}): the backup's "
+                         "history differs from the one this home recorded. Do not trust "
+                         "this backup; try an older one")
     raise typer.Exit(EXIT_UNVERIFIED)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from governance.anchors import Anchor, AnchorFile
 from mcp_server.app import System
 from mcp_server.operations.restore import HOME_ANCHORS, restore_home
 from mcp_server.operations.tools import pg_tool
@@ -169,3 +170,45 @@ async def test_backups_are_private_to_their_owner_whatever_the_umask(
     assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(backups.anchor_path(path).stat().st_mode) == 0o600
+
+
+async def test_restore_checks_the_home_anchors_up_to_the_restored_head(
+    system: System, settings: Settings, db_url: str, empty_db_url: str
+) -> None:
+    await _history(system)
+    seq, good = await _head(db_url)
+    home = AnchorFile(settings.data_dir / HOME_ANCHORS)
+    home.record(Anchor(seq, good))
+    path, _ = await _backup(db_url, settings.backup_dir)
+    # Anchors past the backup's head are of the history the restore replaces: not checked.
+    home.record(Anchor(seq + 1000, "e" * 64))
+    restored = await restore_home(empty_db_url, path, settings.data_dir, force=False,
+                                  progress=lambda _: None)
+    assert restored.ok and restored.home_report is not None and restored.home_report.ok
+
+
+async def test_a_home_anchor_that_disagrees_with_the_restored_chain_fails_the_restore(
+    system: System, settings: Settings, db_url: str, empty_db_url: str
+) -> None:
+    await _history(system)
+    seq, _ = await _head(db_url)
+    # The home recorded another hash at `seq` than the backup holds (a dump and its
+    # anchor.json forged together would look exactly like this).
+    AnchorFile(settings.data_dir / HOME_ANCHORS).record(Anchor(seq, "d" * 64))
+    path, _ = await _backup(db_url, settings.backup_dir)
+    restored = await restore_home(empty_db_url, path, settings.data_dir, force=False,
+                                  progress=lambda _: None)
+    assert restored.report.ok and not restored.ok  # the backup's own anchor holds
+    assert restored.home_report is not None
+    assert (restored.home_report.first_bad_seq, restored.home_report.kind) == (
+        seq, "head_mismatch")
+    # Kept aside, not lost: the evidence of the disagreement.
+    assert restored.replaced_anchors is not None
+    assert AnchorFile(restored.replaced_anchors).read()[-1] == Anchor(seq, "d" * 64)
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        details = await conn.fetchval(
+            "SELECT details FROM audit_log WHERE action = 'backup.restored'")
+        assert json.loads(details)["verified"] is False
+    finally:
+        await conn.close()

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from governance.auditor import Auditor
 from mcp_server.cli.app import main
+from orchestra.store.db import Database
 from tests.integration.helpers import TEST_POLICY
 
 
@@ -85,3 +87,26 @@ async def test_prune_is_a_dry_run_unless_yes(
     assert code == 0 and json.loads(out)["pruned"] is True
     code, _, err = await _aura(capsys, "retention", "prune", "--older-than", "a year")
     assert code == 2 and "not an age" in err
+
+
+async def test_a_restore_the_home_anchors_disagree_with_exits_1_naming_the_anchor(
+    home: Path, db_url: str, empty_db_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AURA_DATABASE_URL", db_url)
+    db = Database(db_url, min_size=1, max_size=1)
+    await db.open()
+    try:  # a history to anchor: seq 0 is never anchored
+        async with db.transaction() as conn:
+            await Auditor().record(conn, actor="director", action="test.history")
+    finally:
+        await db.close()
+    written = await _backed_up(capsys)
+    seq = json.loads(Path(written["anchor"]).read_text())["seq"]
+    assert seq > 0
+    (home / "home").mkdir(parents=True, exist_ok=True)
+    (home / "home" / "audit-anchors.jsonl").write_text(
+        json.dumps({"seq": seq, "hash": "d" * 64, "at": "2026-01-01T00:00:00+00:00"}) + "\n")
+    monkeypatch.setenv("AURA_DATABASE_URL", empty_db_url)
+    code, out, _ = await _aura(capsys, "restore", written["path"], "--human")
+    assert code == 1 and f"home's anchor at entry {seq}" in out, out
