@@ -128,20 +128,24 @@ def prune(
         "--older-than", help="What jobs finished longer ago than this left behind: "
         "a whole number with h, d or w (e.g. 365d).")],
     yes: Annotated[bool, typer.Option(
-        "--yes", help="Prune (as the Director; recorded as an approval and audited). "
-        "Without it, only list what would go.")] = False,
+        "--yes", help="Prune as the Director (recorded as an approval and audited): needs "
+        "the Director key (AURA_DIRECTOR_KEY, else the home's key file). Without it, only "
+        "list what would go.")] = False,
     as_json: JsonOption = None,
 ) -> None:
     """List what old jobs left behind (output, diffs, run logs, sandboxes, snapshots, old
     backups); with --yes, remove it. The audit log and the ledger are never pruned."""
+    from mcp_server.cli.client import director_key, environment
     from mcp_server.operations.prune import parse_age, prune_home
 
     age_limit = parse_age(older_than)
     cutoff = datetime.now(UTC) - age_limit
     out = Output(as_json)
+    # The same lookup as the API verbs; no key, no prune (exit 2), before the database opens.
+    key = director_key(environment()) if yes else None
     settings = load_settings()
     with _database(settings) as database:
-        result = asyncio.run(prune_home(settings, database.dsn, cutoff, yes=yes,
+        result = asyncio.run(prune_home(settings, database.dsn, cutoff, key=key,
                                         progress=_progress))
     plan = result.plan
     what = (f"{plan.jobs_with_output} jobs' output/diff/validation ({plan.job_bytes} bytes), "
