@@ -16,6 +16,7 @@ from governance.anchors import Anchor, AnchorFile
 from governance.auditor import GENESIS_HASH, Auditor, VerifyReport
 from mcp_server.operations.tools import pg_tool
 from orchestra import backups
+from orchestra.errors import InvalidInput
 from orchestra.store.db import Database
 
 
@@ -43,7 +44,12 @@ async def restore(dsn: str, dump_path: Path, anchors: AnchorFile, *, force: bool
     every later `aura audit verify` fail, so it is kept aside (renamed) and started again
     from the backup's anchor."""
     anchor = backups.read_anchor(dump_path)  # before anything is touched: no anchor, no restore
-    home_anchors = anchors.read()
+    try:
+        home_anchors = anchors.read()
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"{anchors.path} is not an anchor file ({exc}); nothing was "
+                           "restored. Move it aside to restore without the home's anchors"
+                           ) from None
     await backups.restore(dsn, dump_path, pg_tool("pg_restore"), force=force,
                           progress=progress)
     progress("verifying the restored audit chain against the backup's anchor")

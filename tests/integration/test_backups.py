@@ -212,3 +212,15 @@ async def test_a_home_anchor_that_disagrees_with_the_restored_chain_fails_the_re
         assert json.loads(details)["verified"] is False
     finally:
         await conn.close()
+
+
+async def test_an_unreadable_home_anchor_file_stops_the_restore_before_it_starts(
+    settings: Settings, db_url: str, empty_db_url: str
+) -> None:
+    path, _ = await _backup(db_url, settings.backup_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / HOME_ANCHORS).write_text("not json\n")
+    with pytest.raises(InvalidInput, match=r"audit-anchors\.jsonl is not an anchor file"):
+        await restore_home(empty_db_url, path, settings.data_dir, force=False,
+                           progress=lambda _: None)
+    assert await _counts(empty_db_url) == {}
