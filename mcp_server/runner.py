@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from governance import director_key
 from governance.auditor import Auditor
 from governance.policy import GovernanceOff, Policy, load_policy
 from mcp_server import embedded_pg
@@ -79,6 +80,13 @@ async def migrate_and_backup(settings: Settings, database: DatabaseServer) -> li
 
 
 FIRST_TOKEN_NAME = "first"
+
+
+async def record_director_key(system: System) -> None:
+    """Only a process that serves the API is given the Director key: it records the key's
+    digest, which `aura retention prune --yes` checks (a worker has no key to record)."""
+    async with system.db.transaction() as conn:
+        await director_key.record(conn, system.director_key, system.auditor)
 
 
 async def ensure_first_token(system: System) -> Path:
@@ -161,6 +169,8 @@ async def _run(
         if applied:
             log.info("migrations applied", extra={"migrations": applied})
         system = await build_system(settings, database.dsn, policy)
+        if api:
+            await record_director_key(system)
         log.info("policy %s in force", policy.version,
                  extra={"policy_file": str(policy.source or "(shipped defaults)")})
         # Only a process that serves MCP hands out the first token; workers never race for it.

@@ -81,13 +81,36 @@ async def _run_tool(tool: str, args: list[str], dsn: str, progress: Progress) ->
         raise Unavailable(f"{Path(tool).name} failed ({proc.returncode}): {' | '.join(errors)}")
 
 
+# A dump holds every prompt, output and token name: only the owner may read it, whatever the
+# umask of the process that wrote it.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def _private_dir(path: Path) -> None:
+    """Create the backup directory owner-only; one that exists already is left as the
+    operator made it (it may be a mount they manage)."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask; chmod is not
+
+
+def _private_file(path: Path) -> int:
+    """Open `path` for writing, created owner-only; the descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # O_CREAT's mode is filtered by the umask; an old file kept its own
+    return fd
+
+
 async def dump(dsn: str, backup_dir: Path, pg_dump: str, *, label: str = "backup",
                progress: Progress = _quiet) -> Path:
     """Write a custom-format dump named `aura-<label>-<UTC time>.dump`; returns its path."""
-    backup_dir.mkdir(parents=True, exist_ok=True)
+    _private_dir(backup_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = backup_dir / f"aura-{label}-{stamp}.dump"
     partial = target.with_suffix(".partial")
+    # Created 0600 before pg_dump opens it: pg_dump truncates it and keeps its mode.
+    os.close(_private_file(partial))
     try:
         await _run_tool(pg_dump, ["--format=custom", f"--file={partial}"], dsn, progress)
     except BaseException:
@@ -122,8 +145,9 @@ def anchor_path(dump_path: Path) -> Path:
 
 def write_anchor(dump_path: Path, anchor: BackupAnchor) -> Path:
     target = anchor_path(dump_path)
-    target.write_text(json.dumps({"seq": anchor.seq, "hash": anchor.hash,
-                                  "dump": dump_path.name}) + "\n", "utf-8")
+    with os.fdopen(_private_file(target), "w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"seq": anchor.seq, "hash": anchor.hash,
+                                 "dump": dump_path.name}) + "\n")
     return target
 
 

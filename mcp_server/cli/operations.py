@@ -99,17 +99,27 @@ def restore(
     with _database(settings) as database:
         done = asyncio.run(restore_home(database.dsn, file, settings.data_dir, force=force,
                                         progress=_progress))
-    report = done.report
+    report, home = done.report, done.home_report
     answer = {"restored": str(file), "anchor_seq": done.anchor.seq, **report.as_dict(),
+              "home_anchors": home.as_dict() if home else None,
               "replaced_anchors": str(done.replaced_anchors) if done.replaced_anchors else None}
-    if report.ok:
+    if done.ok:
+        also = " and the home's anchors" if home else ""
         out.done(answer, f"[green]restored[/] {file.name}; audit chain verified against the "
-                         f"backup's anchor ({report.entries} entries, anchor at "
+                         f"backup's anchor{also} ({report.entries} entries, anchor at "
                          f"{done.anchor.seq})")
         return
-    out.done(answer, f"[red]restored[/] {file.name}, but the audit chain does NOT verify "
-                     f"against the backup's anchor: entry {report.first_bad_seq} "
-                     f"({report.kind}). Do not trust this backup; try an older one")
+    if not report.ok:
+        out.done(answer, f"[red]restored[/] {file.name}, but the audit chain does NOT verify "
+                         f"against the backup's anchor: entry {report.first_bad_seq} "
+                         f"({report.kind}). Do not trust this backup; try an older one")
+    else:
+        assert home is not None  # done.ok is false, report.ok is true: the home's disagreed
+        out.done(answer, f"[red]restored[/] {file.name}, but the audit chain does NOT verify "
+                         f"against the home's anchor at entry {home.first_bad_seq} "
+                         f"({home.kind}; kept in {done.replaced_anchors}): the backup's "
+                         "history differs from the one this home recorded. Do not trust "
+                         "this backup; try an older one")
     raise typer.Exit(EXIT_UNVERIFIED)
 
 
@@ -118,20 +128,24 @@ def prune(
         "--older-than", help="What jobs finished longer ago than this left behind: "
         "a whole number with h, d or w (e.g. 365d).")],
     yes: Annotated[bool, typer.Option(
-        "--yes", help="Prune (as the Director; recorded as an approval and audited). "
-        "Without it, only list what would go.")] = False,
+        "--yes", help="Prune as the Director (recorded as an approval and audited): needs "
+        "the Director key (AURA_DIRECTOR_KEY, else the home's key file). Without it, only "
+        "list what would go.")] = False,
     as_json: JsonOption = None,
 ) -> None:
     """List what old jobs left behind (output, diffs, run logs, sandboxes, snapshots, old
     backups); with --yes, remove it. The audit log and the ledger are never pruned."""
+    from mcp_server.cli.client import director_key, environment
     from mcp_server.operations.prune import parse_age, prune_home
 
     age_limit = parse_age(older_than)
     cutoff = datetime.now(UTC) - age_limit
     out = Output(as_json)
+    # The same lookup as the API verbs; no key, no prune (exit 2), before the database opens.
+    key = director_key(environment()) if yes else None
     settings = load_settings()
     with _database(settings) as database:
-        result = asyncio.run(prune_home(settings, database.dsn, cutoff, yes=yes,
+        result = asyncio.run(prune_home(settings, database.dsn, cutoff, key=key,
                                         progress=_progress))
     plan = result.plan
     what = (f"{plan.jobs_with_output} jobs' output/diff/validation ({plan.job_bytes} bytes), "

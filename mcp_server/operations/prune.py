@@ -5,6 +5,10 @@ Director's decision, recorded as an approval decided by the Director (or by the 
 `[approvals] retention_prune = false`), like reinstating with the Director key. The approval,
 the rows pruned and the audit entry commit in one transaction; the folders and backups go
 after the commit (a file system has no rollback), and a second run finds any left over.
+
+Database credentials alone do not make the Director (the worker's container has them, not the
+key): `--yes` needs the Director key, checked against the digest the API's process recorded
+(`governance.director_key`); without a key that verifies, nothing is pruned.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from governance import director_key
 from governance.approvals import DIRECTOR, Approvals
 from governance.auditor import Auditor
 from mcp_server.app import build_system
 from mcp_server.settings import Settings
 from orchestra import retention
-from orchestra.errors import InvalidInput
+from orchestra.errors import Forbidden, InvalidInput
 from orchestra.store.db import Database
 
 ACTION = "retention_prune"
@@ -84,17 +89,32 @@ class Pruner:
         return Pruned(found, True, str(approval.id), cleared, deleted, removed)
 
 
-async def prune_home(settings: Settings, dsn: str, cutoff: datetime, *, yes: bool,
-                     progress: retention.Progress) -> Pruned:
-    """The home's prune: a dry run, or (`yes`) the prune, with a System for its approvals
-    and sandboxes."""
+async def check_director_key(db: Database, presented: str, source: str) -> None:
+    """Refuse (Forbidden) unless `presented` is the Director key the API's process recorded."""
+    async with db.connection() as conn:
+        verdict = await director_key.verified(conn, presented)
+    if verdict is None:
+        raise Forbidden("no Director key is recorded in the database: start Aura's API once "
+                        "(`aura up` or `aura serve`) so it records the key's digest; "
+                        "nothing was pruned")
+    if not verdict:
+        raise Forbidden(f"the Director key from {source} is not the one the API uses; "
+                        "--yes acts as the Director and needs the Director key; "
+                        "nothing was pruned")
+
+
+async def prune_home(settings: Settings, dsn: str, cutoff: datetime, *,
+                     key: tuple[str, str] | None, progress: retention.Progress) -> Pruned:
+    """The home's prune: a dry run (`key` None), or the prune as the Director, whose key and
+    where it came from are `key`, with a System for its approvals and sandboxes."""
     system = await build_system(settings, dsn)
     try:
         pruner = Pruner(system.db, system.auditor, system.approvals, retention.Places(
             settings.sandbox_dir.resolve(), settings.snapshot_dir.resolve(),
             settings.backup_dir))
-        if not yes:
+        if key is None:
             return Pruned(await pruner.dry_run(cutoff), pruned=False)
+        await check_director_key(system.db, *key)
         return await pruner.prune(cutoff, system.sandboxes.remove, progress)
     finally:
         await system.close()

@@ -4,6 +4,8 @@ same rows and the same audit chain, verified against the anchor written beside t
 from __future__ import annotations
 
 import json
+import os
+import stat
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from governance.anchors import Anchor, AnchorFile
 from mcp_server.app import System
 from mcp_server.operations.restore import HOME_ANCHORS, restore_home
 from mcp_server.operations.tools import pg_tool
@@ -153,3 +156,71 @@ async def test_backups_are_listed_and_only_the_newest_scheduled_ones_kept(
     assert backups.keep_last(settings.backup_dir, "scheduled", 2) == [made[0]]
     assert not backups.anchor_path(made[0]).exists()
     assert [b.path for b in backups.list_backups(settings.backup_dir)] == [*made[1:], manual]
+
+
+async def test_backups_are_private_to_their_owner_whatever_the_umask(
+    settings: Settings, db_url: str
+) -> None:
+    backup_dir = settings.backup_dir / "fresh"
+    previous = os.umask(0o000)  # the most permissive: without the fix, everything is 0777/0666
+    try:
+        path, _ = await backups.backup(db_url, backup_dir, pg_tool("pg_dump"), label="manual")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backups.anchor_path(path).stat().st_mode) == 0o600
+
+
+async def test_restore_checks_the_home_anchors_up_to_the_restored_head(
+    system: System, settings: Settings, db_url: str, empty_db_url: str
+) -> None:
+    await _history(system)
+    seq, good = await _head(db_url)
+    home = AnchorFile(settings.data_dir / HOME_ANCHORS)
+    home.record(Anchor(seq, good))
+    path, _ = await _backup(db_url, settings.backup_dir)
+    # Anchors past the backup's head are of the history the restore replaces: not checked.
+    home.record(Anchor(seq + 1000, "e" * 64))
+    restored = await restore_home(empty_db_url, path, settings.data_dir, force=False,
+                                  progress=lambda _: None)
+    assert restored.ok and restored.home_report is not None and restored.home_report.ok
+
+
+async def test_a_home_anchor_that_disagrees_with_the_restored_chain_fails_the_restore(
+    system: System, settings: Settings, db_url: str, empty_db_url: str
+) -> None:
+    await _history(system)
+    seq, _ = await _head(db_url)
+    # The home recorded another hash at `seq` than the backup holds (a dump and its
+    # anchor.json forged together would look exactly like this).
+    AnchorFile(settings.data_dir / HOME_ANCHORS).record(Anchor(seq, "d" * 64))
+    path, _ = await _backup(db_url, settings.backup_dir)
+    restored = await restore_home(empty_db_url, path, settings.data_dir, force=False,
+                                  progress=lambda _: None)
+    assert restored.report.ok and not restored.ok  # the backup's own anchor holds
+    assert restored.home_report is not None
+    assert (restored.home_report.first_bad_seq, restored.home_report.kind) == (
+        seq, "head_mismatch")
+    # Kept aside, not lost: the evidence of the disagreement.
+    assert restored.replaced_anchors is not None
+    assert AnchorFile(restored.replaced_anchors).read()[-1] == Anchor(seq, "d" * 64)
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        details = await conn.fetchval(
+            "SELECT details FROM audit_log WHERE action = 'backup.restored'")
+        assert json.loads(details)["verified"] is False
+    finally:
+        await conn.close()
+
+
+async def test_an_unreadable_home_anchor_file_stops_the_restore_before_it_starts(
+    settings: Settings, db_url: str, empty_db_url: str
+) -> None:
+    path, _ = await _backup(db_url, settings.backup_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / HOME_ANCHORS).write_text("not json\n")
+    with pytest.raises(InvalidInput, match=r"audit-anchors\.jsonl is not an anchor file"):
+        await restore_home(empty_db_url, path, settings.data_dir, force=False,
+                           progress=lambda _: None)
+    assert await _counts(empty_db_url) == {}

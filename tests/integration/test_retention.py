@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from governance import director_key
 from mcp_server.app import System
 from mcp_server.operations.prune import Pruner, parse_age
+from mcp_server.runner import record_director_key
 from mcp_server.settings import Settings
 from orchestra import retention
 from orchestra.errors import InvalidInput
@@ -137,3 +139,27 @@ def test_ages_are_whole_hours_days_or_weeks() -> None:
     for bad in ("365", "1y", "-3d", "0d", "d"):
         with pytest.raises(InvalidInput, match=r"not an age.*365d"):
             parse_age(bad)
+
+
+async def test_the_director_key_record_is_a_salted_digest_rewritten_only_on_change(
+    system: System,
+) -> None:
+    async with system.db.transaction() as conn:
+        assert await director_key.verified(conn, "k1") is None  # nothing recorded yet
+        assert await director_key.record(conn, "k1", system.auditor) is True
+        assert await director_key.record(conn, "k1", system.auditor) is False  # a restart
+        stored = await conn.fetchval("SELECT digest FROM director_key_record")
+        assert "k1" not in stored and stored.startswith("scrypt$")
+        assert await director_key.verified(conn, "k1") is True
+        assert await director_key.verified(conn, "k2") is False
+        assert await director_key.record(conn, "k2", system.auditor) is True  # key rotated
+        assert await director_key.verified(conn, "k1") is False
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'director_key.recorded'")
+    assert audited == 2
+
+
+async def test_the_process_serving_the_api_records_its_director_key(system: System) -> None:
+    await record_director_key(system)  # what `aura serve` does at start, before serving
+    async with system.db.connection() as conn:
+        assert await director_key.verified(conn, system.director_key) is True
