@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from governance.auditor import Auditor
-from governance.budgets import BudgetSpec, Budgets
+from governance.budgets import Budgets, BudgetSpec
 from orchestra.errors import Conflict, InvalidInput
 from orchestra.models import Employee, EmployeeStatus, Job, JobStatus, NewJob
 from orchestra.queue import HrRules, JobQueue
