@@ -87,7 +87,8 @@ class Consensuses:
         skills = _check(new)
         submitted: list[Submitted] = []
         async with self.db.transaction() as conn:
-            names = new.employees or await self._choose(conn, skills, new.size)
+            names = new.employees or await self._choose(conn, skills, new.size,
+                                                        new.max_cost_usd)
             row = await conn.fetchrow(_C["insert_consensus"], new.client, list(skills),
                                       new.timeout_s)
             for position, name in enumerate(names, start=1):
@@ -108,9 +109,13 @@ class Consensuses:
         return await self.get(row["id"])
 
     async def _choose(
-        self, conn: Connection, skills: tuple[str, ...], size: int
+        self, conn: Connection, skills: tuple[str, ...], size: int,
+        max_cost_usd: Decimal | None,
     ) -> tuple[str, ...]:
-        rows = await conn.fetch(_C["best_employees"], list(skills), self.pool_size, size)
+        """The best-ranked candidates; under a budget that applies, not those admission would
+        refuse as unpriceable (migration 017)."""
+        rows = await conn.fetch(_C["best_employees"], list(skills), self.pool_size, size,
+                                max_cost_usd)
         names = tuple(r["name"] for r in rows)
         if len(names) < MIN_MEMBERS:
             having = f" having the skills {', '.join(skills)}" if skills else ""

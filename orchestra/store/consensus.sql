@@ -9,8 +9,9 @@ INSERT INTO consensus_members (consensus_id, position, job_id) VALUES ($1, $2, $
 
 -- best_employees --
 -- The $3 best-ranked working employees having all the skills $1 (routing's rank, migration
--- 014), with $2 the pool's size.
-SELECT r.name FROM employee_ranks($1, $2) AS r
+-- 014), with $2 the pool's size; $4 is each member job's own ceiling (NULL: none), so those
+-- admission would refuse as unpriceable are left out (migration 017).
+SELECT r.name FROM employee_ranks($1, $2, $4) AS r
 ORDER BY r.rank DESC, r.created_at, r.name
 LIMIT $3;
 

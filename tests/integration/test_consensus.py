@@ -215,3 +215,27 @@ async def test_a_consensus_id_that_is_no_uuid_or_unknown_is_refused(system: Syst
         await system.tools.consensus.get("nope")
     with pytest.raises(NotFound, match="no consensus 00000000-"):
         await system.tools.consensus.get("00000000-0000-0000-0000-000000000000")
+
+
+async def test_members_by_skills_leave_out_the_unpriceable_under_a_budget(
+    system: System,
+) -> None:
+    # scribe, hired first, wins the ties; it is a command-line employee without a rate card,
+    # which admission refuses whenever a budget applies to its call.
+    await hire(system.db, "scribe", skills=["sql"])
+    await hire(system.db, "ada", "ollama", skills=["sql"])
+    await hire(system.db, "bob", "ollama", skills=["sql"])
+    async with Client(system.mcp_server()) as client:
+        free = await call(client, "consensus", prompt="who", skills=["sql"], timeout_s=0)
+        capped = await call(client, "consensus", prompt="who", skills=["sql"], timeout_s=0,
+                            max_cost_usd="1")
+        await system.budgets.put(BudgetSpec("monthly", "global", "1000"), actor="director")
+        budgeted = await call(client, "consensus", prompt="who", skills=["sql"], size=3,
+                              timeout_s=0)
+        named = await call(client, "consensus", prompt="who", employees=["scribe", "ada"],
+                           timeout_s=0)
+    assert [a["employee"] for a in free["answers"]] == ["scribe", "ada"]
+    assert [a["employee"] for a in capped["answers"]] == ["ada", "bob"]
+    assert [a["employee"] for a in budgeted["answers"]] == ["ada", "bob"]
+    # Named members are asked as named; admission refuses scribe's job saying why.
+    assert [a["employee"] for a in named["answers"]] == ["scribe", "ada"]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from decimal import Decimal
 
 import pytest
 
 from governance.auditor import Auditor
+from governance.budgets import Budgets, BudgetSpec
 from orchestra.errors import Conflict, InvalidInput
 from orchestra.models import Employee, EmployeeStatus, Job, JobStatus, NewJob
 from orchestra.queue import HrRules, JobQueue
@@ -200,3 +202,59 @@ async def test_a_resident_employee_loses_to_a_much_better_one(db: Database) -> N
         await conn.execute("UPDATE pool_slots SET state = 'empty', employee = NULL")
     await _make_resident(db, "near")
     assert await _route(queue, 1) == ["near"]  # 0.83 + 0.10 > good's 0.92
+
+
+async def test_under_a_budget_skills_route_past_an_unpriceable_employee(db: Database) -> None:
+    queue = queue_for(db)
+    budgets = Budgets(db, Auditor())
+    # A command-line employee without a rate card, hired first so it wins every tie; admission
+    # refuses it whenever a budget applies (governance.accountant.unpriceable).
+    await hire(db, "scribe", skills=["python"])
+    await hire(db, "priced", skills=["python"], price_in="1", price_out="2")
+
+    # No budget: both are candidates, and the earlier hire (then the better record) wins.
+    assert await _route(queue, 2, skills=("python",)) == ["scribe"] * 2
+    # Another employee's budget does not apply to scribe.
+    await budgets.put(BudgetSpec("priced-cap", "employee", "5", employee="priced"), actor="t")
+    assert await _route(queue, 1, skills=("python",)) == ["scribe"]
+    # A job's own ceiling applies to its calls, whoever makes them.
+    assert await _route(queue, 2, skills=("python",), max_cost_usd=Decimal("1")) == \
+        ["priced"] * 2
+    assert await _route(queue, 1, skills=("python",)) == ["scribe"]
+    # A global budget applies to everyone, whatever its figures.
+    await budgets.put(BudgetSpec("monthly", "global", "1000"), actor="t")
+    assert await _route(queue, 3, skills=("python",)) == ["priced"] * 3
+    assert await _route(queue, 1) == ["priced"]  # no skills asked: the same candidates
+
+    # Named, it is not routed: it is claimed, and admission refuses it saying why.
+    named = (await queue.submit(NewJob(prompt="x", employee="scribe"), actor="t")).job
+    claim = await queue.claim("w", 30, 3)
+    assert claim is not None and claim.job.id == named.id and claim.job.employee == "scribe"
+
+
+async def test_an_unpriceable_probationer_gets_no_turn_under_a_budget(db: Database) -> None:
+    await hire(db, "veteran", price_in="1", price_out="1")
+    await _record(queue_for(db), "veteran", [True] * 3)  # promoted after N = 3
+    await hire(db, "newbie")  # no rate card
+    queue = JobQueue(db, Auditor(), Workspaces([]), HrRules(probation_jobs=1000))
+    await Budgets(db, Auditor()).put(BudgetSpec("newbie-cap", "employee", "5",
+                                                employee="newbie"), actor="t")
+
+    # Without newbie's budget it would take the 1st routed job and about every 5th.
+    assert await _route(queue, 10) == ["veteran"] * 10
+
+
+async def test_a_job_left_without_a_priceable_candidate_fails_as_unstaffed(
+    db: Database,
+) -> None:
+    queue = queue_for(db)
+    await hire(db, "scribe", skills=["python"])
+    await hire(db, "priced", skills=["rust"], price_out="1")
+    await Budgets(db, Auditor()).put(BudgetSpec("monthly", "global", "10"), actor="t")
+    job = (await queue.submit(NewJob(prompt="x", skills=("python",)), actor="t")).job
+
+    assert await queue.claim("w", 30, 3) is None  # as when no employee has the skills
+    failed = await queue.get(job.id)
+    assert failed.status is JobStatus.FAILED and failed.employee is None
+    assert "no working employee has all the skills python" in (failed.error or "")
+    assert (await Auditor().verify(db)).ok
