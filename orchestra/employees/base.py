@@ -14,6 +14,22 @@ from orchestra.runlog import RunLog
 from orchestra.sandbox import JobCopy
 
 
+def is_service_variable(name: str) -> bool:
+    """True for the service's own variables (`AURA_*`), which no employee ever gets: not as
+    its environment, not as its API key. Settings are read case-insensitively, so
+    `aura_director_key` counts as well."""
+    return name.upper().startswith("AURA_")
+
+
+def refuse_service_key(describe: str, variable: str) -> None:
+    """Refuse, before anything is sent, an API key read from a service variable (the hire
+    refuses it too; this is the check at call time, for rows written before that)."""
+    if is_service_variable(variable):
+        raise EmployeeFailed(f"{describe} names api_key_env {variable}, a variable of the "
+                             "service itself: the service's own variables are never given to "
+                             "an employee, so nothing was sent")
+
+
 @dataclass(frozen=True, slots=True)
 class WorkRequest:
     """One piece of work for an employee.

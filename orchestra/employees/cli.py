@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestra.confine import Confiner
-from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest, WorkResult
+from orchestra.employees.base import (
+    EmployeeFailed,
+    EmployeeTimeout,
+    WorkRequest,
+    WorkResult,
+    is_service_variable,
+)
 from orchestra.employees.presets import UsageUnreadable, preset
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
@@ -35,11 +41,6 @@ MAX_OUTPUT_BYTES = 1024 * 1024  # stdout kept as the reply; the run log still ge
 # HOME is not taken from the service: it is the job's private home (see `CliEmployee`).
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME",
              "SHELL", "PYENV_ROOT", "PYENV_VERSION", "JAVA_HOME", "GOROOT")
-
-
-def _is_service_variable(name: str) -> bool:
-    # Settings are read case-insensitively, so `aura_director_key` counts as well.
-    return name.upper().startswith("AURA_")
 
 
 def _substitute(argv: Sequence[str], prompt: str, prompt_file: str) -> list[str]:
@@ -93,7 +94,7 @@ class CliEmployee:
                 f"employee {employee.name!r} is a command-line employee with no command"
             )
         overrides = dict(env or {})
-        refused = sorted(name for name in overrides if _is_service_variable(name))
+        refused = sorted(name for name in overrides if is_service_variable(name))
         if refused:
             raise InvalidInput(
                 f"the service's own variables are never passed to an employee: {refused}"
@@ -112,7 +113,7 @@ class CliEmployee:
         withheld = None
         key = self.employee.api_key_env
         if key:
-            if _is_service_variable(key):
+            if is_service_variable(key):
                 withheld = key
             elif key in os.environ:
                 env[key] = os.environ[key]
