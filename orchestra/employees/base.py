@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 # Re-exported: adapters raise them and callers catch them as part of the adapter protocol.
 from orchestra.errors import EmployeeFailed as EmployeeFailed
@@ -12,6 +12,8 @@ from orchestra.errors import EmployeeTimeout as EmployeeTimeout
 from orchestra.hooks import Usage
 from orchestra.runlog import RunLog
 from orchestra.sandbox import JobCopy
+
+_Failed = TypeVar("_Failed", bound=EmployeeFailed)
 
 
 def is_service_variable(name: str) -> bool:
@@ -58,6 +60,17 @@ class WorkResult:
     exit_code: int | None = None
     metered: bool = True
     reported_cost: Decimal | None = None
+
+
+def failed_having_spent(exc: _Failed, spent: WorkResult) -> _Failed:
+    """`exc`, carrying what the failed call used, for the caller to charge before it fails."""
+    exc.spent = spent
+    return exc
+
+
+def spent_by(exc: EmployeeFailed) -> WorkResult | None:
+    """What a failed call still used, when its adapter could say (see `failed_having_spent`)."""
+    return exc.spent if isinstance(exc.spent, WorkResult) else None
 
 
 class EmployeeAdapter(Protocol):

@@ -19,6 +19,7 @@ from orchestra.employees.base import (
     EmployeeTimeout,
     WorkRequest,
     WorkResult,
+    failed_having_spent,
     is_service_variable,
 )
 from orchestra.employees.presets import UsageUnreadable, preset
@@ -210,14 +211,23 @@ class CliEmployee:
                 f"its process tree was killed. Last output:\n{output_tail}"
             )
             runlog.write(f"TIMEOUT {name}", message)
-            raise EmployeeTimeout(message)
+            # Killed, but it may have spent money first: the caller charges it before failing.
+            spent = self._settlement(result.stdout, result.stdout_dropped, None, runlog)
+            raise failed_having_spent(EmployeeTimeout(message), spent)
         code = result.exit_code
         runlog.write(f"EXIT {name}", f"exit code {code} after {result.duration_s:.2f}s")
         if code != 0:
-            raise EmployeeFailed(
+            spent = self._settlement(result.stdout, result.stdout_dropped, code, runlog)
+            raise failed_having_spent(EmployeeFailed(
                 f"employee {name!r} exited with code {code}. Last output:\n{output_tail}"
-            )
-        reply = _reply(result.stdout, result.stdout_dropped)
+            ), spent)
+        return self._settlement(result.stdout, result.stdout_dropped, code, runlog)
+
+    def _settlement(
+        self, stdout: bytes, dropped: int, code: int | None, runlog: RunLog
+    ) -> WorkResult:
+        """The reply and what the call used, as far as its output says."""
+        reply = _reply(stdout, dropped)
         if self.employee.preset is None:
             # A program that reports no usage is unmetered: the accountant charges the call
             # its reserved worst case.
