@@ -232,14 +232,20 @@ class CliEmployee:
             # A program that reports no usage is unmetered: the accountant charges the call
             # its reserved worst case.
             return WorkResult(text=reply, usage=Usage(), exit_code=code, metered=False)
-        return self._reported(reply, code, runlog)
+        return self._reported(reply, dropped, code, runlog)
 
-    def _reported(self, stdout: str, code: int | None, runlog: RunLog) -> WorkResult:
+    def _reported(self, stdout: str, dropped: int, code: int | None,
+                  runlog: RunLog) -> WorkResult:
         """A coding agent's answer and the usage and cost it reported; output without them
         (cut short, or an agent that changed its format) is an unmetered call."""
         name = self.employee.name
         agent = preset(self.employee.preset or "")
         try:
+            if dropped:
+                # The kept head holds only the early usage events of a JSON-lines agent: their
+                # sum would be recorded as the whole call's (reported, and too low).
+                raise UsageUnreadable(f"stdout was cut after {self.max_output_bytes} bytes, "
+                                      f"{dropped} more not kept")
             reported = agent.parse(stdout)
         except UsageUnreadable as exc:
             runlog.write(f"USAGE {name}", f"the {agent.name} output's usage could not be "

@@ -242,3 +242,23 @@ async def test_a_failed_agent_without_a_rate_card_is_recorded_unpriced(
     assert (charge["cost"], charge["pricing"]) == (None, "unpriced")
     assert job.unpriced_calls == 1
 
+
+async def test_cut_off_agent_output_is_charged_its_worst_case_not_a_partial_sum(
+    system: System, tmp_path: Path
+) -> None:
+    """Only the first MiB of stdout is kept: the usage events after it are lost, so the sum of
+    those before it is no reported cost (here it would be USD 0.0021 of a USD 0.0052 run)."""
+    opencode = (AGENTS / "opencode").read_text()
+    events = opencode.split("<<'JSONL'\n")[1].split("\nJSONL")[0].splitlines()
+    first, rest = "\n".join(events[:3]), "\n".join(events[3:])  # a step_finish in each
+    assert '"step_finish"' in first and '"step_finish"' in rest
+    body = (f"cat <<'A'\n{first}\nA\nhead -c 1200000 /dev/zero | tr '\\0' 'x'; echo\n"
+            f"cat <<'B'\n{rest}\nB")
+    script = _agent(tmp_path, "opencode", body)
+    await hire(system.db, "coder", preset="opencode", program=str(script), network=False,
+               command=None, **WORST_CASE_USD_1)
+    job = await _run(system, "coder")
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    [charge] = await _charges(system, job.id)
+    assert (charge["cost"], charge["pricing"]) == (Decimal("1"), "worst_case")
+    assert job.output is not None and "output truncated" in job.output
