@@ -46,10 +46,12 @@ async def propose(approvals: Approvals, request: HireRequest, *, requested_by: s
     what = employee.model or " ".join(employee.command or ())
     # Where the prompts (and the project's files) would be sent is part of what is decided.
     where = f" at {employee.base_url[:200]}" if employee.base_url else ""
+    # …and which of the worker's variables it would be given as its key (the name only).
+    key = f" with the key in ${employee.api_key_env}" if employee.api_key_env else ""
     return await approvals.require(
         action=HIRE, subject=employee.name, params={"employee": hire_params(employee)},
         requested_by=requested_by, request_id=request_id,
-        summary=f"hire {employee.name}: {employee.adapter.value} {what[:200]}{where}"
+        summary=f"hire {employee.name}: {employee.adapter.value} {what[:200]}{where}{key}"
                 f"{' with network' if employee.network else ''}, USD {employee.price_in} in / "
                 f"{employee.price_out} out per million tokens",
     )

@@ -51,9 +51,14 @@ class Unavailable(AuraError):
 
 
 class EmployeeFailed(AuraError):
-    """An employee could not do the work (provider error, non-zero exit, bad reply)."""
+    """An employee could not do the work (provider error, non-zero exit, bad reply).
+
+    `spent` is what a call that ran and failed still used (an `orchestra.employees.base.
+    WorkResult`, read through `spent_by`): a coding agent killed after spending money is
+    charged for it, never released. None when nothing was spent or nothing can be known."""
 
     kind = "employee_failed"
+    spent: object = None
 
 
 class EmployeeTimeout(EmployeeFailed):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from orchestra import inputs
+from orchestra.employees.base import is_service_variable
 from orchestra.employees.presets import Preset, preset
 from orchestra.errors import Conflict, InvalidInput, NotFound
 from orchestra.hooks import AuditTrail
@@ -273,6 +274,12 @@ def validate_hire(request: HireRequest) -> Employee:
     api_key_env = _optional_text("api_key_env", request.api_key_env, MAX_ENV_NAME_CHARS)
     if api_key_env is not None and not _ENV_NAME.match(api_key_env):
         raise InvalidInput("api_key_env must name an environment variable, not hold a key")
+    if api_key_env is not None and is_service_variable(api_key_env):
+        # An employee's key is sent to its base_url: an AURA_* name would hand the service's
+        # own secrets (the Director key, the database URL) to whoever runs that URL.
+        raise InvalidInput(f"api_key_env {api_key_env} is a variable of the service itself "
+                           "(AURA_*): the service's own variables are never given to an "
+                           "employee; name a variable of its own (e.g. 'OPENAI_API_KEY')")
     if adapter is Adapter.GEMINI and api_key_env is None:
         raise InvalidInput("a gemini employee needs api_key_env: the environment variable "
                            "holding its API key (e.g. 'GEMINI_API_KEY')")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 # Re-exported: adapters raise them and callers catch them as part of the adapter protocol.
 from orchestra.errors import EmployeeFailed as EmployeeFailed
@@ -12,6 +12,24 @@ from orchestra.errors import EmployeeTimeout as EmployeeTimeout
 from orchestra.hooks import Usage
 from orchestra.runlog import RunLog
 from orchestra.sandbox import JobCopy
+
+_Failed = TypeVar("_Failed", bound=EmployeeFailed)
+
+
+def is_service_variable(name: str) -> bool:
+    """True for the service's own variables (`AURA_*`), which no employee ever gets: not as
+    its environment, not as its API key. Settings are read case-insensitively, so
+    `aura_director_key` counts as well."""
+    return name.upper().startswith("AURA_")
+
+
+def refuse_service_key(describe: str, variable: str) -> None:
+    """Refuse, before anything is sent, an API key read from a service variable (the hire
+    refuses it too; this is the check at call time, for rows written before that)."""
+    if is_service_variable(variable):
+        raise EmployeeFailed(f"{describe} names api_key_env {variable}, a variable of the "
+                             "service itself: the service's own variables are never given to "
+                             "an employee, so nothing was sent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +60,17 @@ class WorkResult:
     exit_code: int | None = None
     metered: bool = True
     reported_cost: Decimal | None = None
+
+
+def failed_having_spent(exc: _Failed, spent: WorkResult) -> _Failed:
+    """`exc`, carrying what the failed call used, for the caller to charge before it fails."""
+    exc.spent = spent
+    return exc
+
+
+def spent_by(exc: EmployeeFailed) -> WorkResult | None:
+    """What a failed call still used, when its adapter could say (see `failed_having_spent`)."""
+    return exc.spent if isinstance(exc.spent, WorkResult) else None
 
 
 class EmployeeAdapter(Protocol):

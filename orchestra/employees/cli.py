@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestra.confine import Confiner
-from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest, WorkResult
+from orchestra.employees.base import (
+    EmployeeFailed,
+    EmployeeTimeout,
+    WorkRequest,
+    WorkResult,
+    failed_having_spent,
+    is_service_variable,
+)
 from orchestra.employees.presets import UsageUnreadable, preset
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
@@ -35,11 +42,6 @@ MAX_OUTPUT_BYTES = 1024 * 1024  # stdout kept as the reply; the run log still ge
 # HOME is not taken from the service: it is the job's private home (see `CliEmployee`).
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME",
              "SHELL", "PYENV_ROOT", "PYENV_VERSION", "JAVA_HOME", "GOROOT")
-
-
-def _is_service_variable(name: str) -> bool:
-    # Settings are read case-insensitively, so `aura_director_key` counts as well.
-    return name.upper().startswith("AURA_")
 
 
 def _substitute(argv: Sequence[str], prompt: str, prompt_file: str) -> list[str]:
@@ -93,7 +95,7 @@ class CliEmployee:
                 f"employee {employee.name!r} is a command-line employee with no command"
             )
         overrides = dict(env or {})
-        refused = sorted(name for name in overrides if _is_service_variable(name))
+        refused = sorted(name for name in overrides if is_service_variable(name))
         if refused:
             raise InvalidInput(
                 f"the service's own variables are never passed to an employee: {refused}"
@@ -112,7 +114,7 @@ class CliEmployee:
         withheld = None
         key = self.employee.api_key_env
         if key:
-            if _is_service_variable(key):
+            if is_service_variable(key):
                 withheld = key
             elif key in os.environ:
                 env[key] = os.environ[key]
@@ -209,26 +211,41 @@ class CliEmployee:
                 f"its process tree was killed. Last output:\n{output_tail}"
             )
             runlog.write(f"TIMEOUT {name}", message)
-            raise EmployeeTimeout(message)
+            # Killed, but it may have spent money first: the caller charges it before failing.
+            spent = self._settlement(result.stdout, result.stdout_dropped, None, runlog)
+            raise failed_having_spent(EmployeeTimeout(message), spent)
         code = result.exit_code
         runlog.write(f"EXIT {name}", f"exit code {code} after {result.duration_s:.2f}s")
         if code != 0:
-            raise EmployeeFailed(
+            spent = self._settlement(result.stdout, result.stdout_dropped, code, runlog)
+            raise failed_having_spent(EmployeeFailed(
                 f"employee {name!r} exited with code {code}. Last output:\n{output_tail}"
-            )
-        reply = _reply(result.stdout, result.stdout_dropped)
+            ), spent)
+        return self._settlement(result.stdout, result.stdout_dropped, code, runlog)
+
+    def _settlement(
+        self, stdout: bytes, dropped: int, code: int | None, runlog: RunLog
+    ) -> WorkResult:
+        """The reply and what the call used, as far as its output says."""
+        reply = _reply(stdout, dropped)
         if self.employee.preset is None:
             # A program that reports no usage is unmetered: the accountant charges the call
             # its reserved worst case.
             return WorkResult(text=reply, usage=Usage(), exit_code=code, metered=False)
-        return self._reported(reply, code, runlog)
+        return self._reported(reply, dropped, code, runlog)
 
-    def _reported(self, stdout: str, code: int | None, runlog: RunLog) -> WorkResult:
+    def _reported(self, stdout: str, dropped: int, code: int | None,
+                  runlog: RunLog) -> WorkResult:
         """A coding agent's answer and the usage and cost it reported; output without them
         (cut short, or an agent that changed its format) is an unmetered call."""
         name = self.employee.name
         agent = preset(self.employee.preset or "")
         try:
+            if dropped:
+                # The kept head holds only the early usage events of a JSON-lines agent: their
+                # sum would be recorded as the whole call's (reported, and too low).
+                raise UsageUnreadable(f"stdout was cut after {self.max_output_bytes} bytes, "
+                                      f"{dropped} more not kept")
             reported = agent.parse(stdout)
         except UsageUnreadable as exc:
             runlog.write(f"USAGE {name}", f"the {agent.name} output's usage could not be "

@@ -13,7 +13,13 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest, WorkResult
+from orchestra.employees.base import (
+    EmployeeFailed,
+    EmployeeTimeout,
+    WorkRequest,
+    WorkResult,
+    refuse_service_key,
+)
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
 from orchestra.models import Employee
@@ -78,6 +84,7 @@ class GeminiEmployee:
         if not variable:
             raise EmployeeFailed(f"{self._describe()} names no api_key_env: the environment "
                                  "variable holding its Gemini API key")
+        refuse_service_key(self._describe(), variable)
         key = os.environ.get(variable, "").strip()
         if not key:
             raise EmployeeFailed(f"{self._describe()} reads its API key from ${variable}, "

@@ -12,7 +12,13 @@ from urllib.parse import urlsplit
 import openai
 from openai.types.chat import ChatCompletionChunk
 
-from orchestra.employees.base import EmployeeFailed, EmployeeTimeout, WorkRequest, WorkResult
+from orchestra.employees.base import (
+    EmployeeFailed,
+    EmployeeTimeout,
+    WorkRequest,
+    WorkResult,
+    refuse_service_key,
+)
 from orchestra.errors import InvalidInput
 from orchestra.hooks import Usage
 from orchestra.models import Employee
@@ -81,6 +87,7 @@ class OpenAIEmployee:
         variable = self.employee.api_key_env
         if variable is None:
             return _NO_KEY
+        refuse_service_key(self._describe(), variable)
         key = os.environ.get(variable)
         if not key:
             # Name the variable, never a value.

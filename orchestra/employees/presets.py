@@ -198,24 +198,23 @@ def _aider_count(text: str) -> int:
 
 def parse_aider(stdout: str) -> Reported:
     """`aider --message … --no-pretty`: the reply is stdout less aider's usage lines; tokens
-    are summed over its calls (one line each); the cost is the last line's session total (the
-    whole run), when aider printed one."""
-    tokens_in = tokens_out = calls = 0
-    cost: Decimal | None = None
+    and cost come from the final usage line only (its cost is the session total, when aider
+    printed one). Earlier lines are not trusted: the model's reply can contain text shaped
+    like a usage line, and it would then set the recorded cost."""
+    final: re.Match[str] | None = None
     kept: list[str] = []
     for line in stdout.splitlines():
         match = _AIDER_TOKENS.match(line.strip())
         if match is None:
             kept.append(line)
-            continue
-        calls += 1
-        tokens_in += _aider_count(match["sent"])
-        tokens_out += _aider_count(match["received"])
-        if match["session"] is not None:
-            cost = _money(match["session"])
-    if not calls:
+        else:
+            final = match
+    if final is None:
         raise UsageUnreadable("no 'Tokens: … sent, … received.' line")
-    return _priced("\n".join(kept).strip() + "\n", Usage(tokens_in, tokens_out), cost)
+    usage = Usage(_aider_count(final["sent"]), _aider_count(final["received"]))
+    # No cost on the final line: None, and the rate card prices the tokens (or nothing can).
+    cost = _money(final["session"]) if final["session"] is not None else None
+    return _priced("\n".join(kept).strip() + "\n", usage, cost)
 
 
 def parse_opencode(stdout: str) -> Reported:

@@ -14,11 +14,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from orchestra.aio import complete_despite_cancel
 from orchestra.edits import apply_edits, parse_edits
-from orchestra.employees.base import WorkRequest, WorkResult
+from orchestra.employees.base import EmployeeFailed, WorkRequest, WorkResult, spent_by
 from orchestra.employees.cache import AdapterCache
 from orchestra.errors import AuraError, BudgetExceeded, SpendUnreadable
 from orchestra.hooks import CallLedger, ValidationReport, Validator
@@ -238,15 +239,32 @@ class AttemptRunner:
         runlog: RunLog,
     ) -> WorkResult:
         """One model call, admitted first: its worst case is reserved under every budget that
-        applies, and settled to the actual cost when it answers. A call that fails leaves its
-        reservation to be released with the lease, when the attempt concludes."""
+        applies, and settled to the actual cost when it answers. A call that fails having
+        spent (a coding agent killed or exiting non-zero) is settled too, then fails; one that
+        spent nothing leaves its reservation to be released with the lease."""
         adapter = await self.adapters.get(employee.name)
         worst_case = self.ledger.worst_case(employee, prompt)
         reservation = await self.queue.admit(job, lease, employee, worst_case, self.ledger)
         started = time.perf_counter()
         request = WorkRequest(prompt, copy, self.config.job_timeout_seconds,
                               max_output_tokens=employee.max_output_tokens)
-        result = await adapter.work(request, runlog)
+        try:
+            result = await adapter.work(request, runlog)
+        except EmployeeFailed as exc:
+            spent = spent_by(exc)
+            if spent is not None:
+                await self._settle(job, employee, spent, started, reservation, worst_case,
+                                   runlog)
+            raise
+        await self._settle(job, employee, result, started, reservation, worst_case, runlog)
+        return result
+
+    async def _settle(
+        self, job: Job, employee: Employee, result: WorkResult, started: float,
+        reservation: int | None, worst_case: Decimal, runlog: RunLog,
+    ) -> None:
+        """Charge one call what it used: its usage, its reported cost, or (unmetered) its
+        worst case; unpriced when the employee has no rate card (see `price_call`)."""
         latency_ms = int((time.perf_counter() - started) * 1000)
         charge = await self.queue.charge(
             job, employee, result.usage, latency_ms, self.ledger, reservation,
@@ -262,7 +280,6 @@ class AttemptRunner:
             # model calls, and its reported cost may pass the reservation (docs/decisions.md).
             log.warning("job %s: the call cost %s USD, above its reserved worst case %s",
                         job.id, charge.cost, worst_case)
-        return result
 
     def _apply_edits(self, sandbox: Path, reply: str, runlog: RunLog) -> str | None:
         try:

@@ -32,8 +32,8 @@ from tests.integration.helpers import hire
 
 pytestmark = pytest.mark.e2e
 
-OPENAI_KEY, OPENAI_KEY_ENV = "sk-e2e-consensus-0123456789", "AURA_TEST_OPENAI_KEY"
-GEMINI_KEY, GEMINI_KEY_ENV = "AIza-e2e-consensus-not-real", "AURA_TEST_GEMINI_KEY"
+OPENAI_KEY, OPENAI_KEY_ENV = "sk-e2e-consensus-0123456789", "TEST_OPENAI_KEY"
+GEMINI_KEY, GEMINI_KEY_ENV = "AIza-e2e-consensus-not-real", "TEST_GEMINI_KEY"
 GEMINI_MODEL = "gemini-2.5-flash"
 BUDGET_S = 2.0
 LATE_S = 6.0  # the Gemini member's delay: well past the budget

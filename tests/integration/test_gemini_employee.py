@@ -16,7 +16,7 @@ from tests.integration.helpers import hire, running_worker
 
 MODEL = "gemini-2.5-flash"
 KEY = "AIza-integration-not-real"
-KEY_ENV = "AURA_TEST_GEMINI_KEY"
+KEY_ENV = "TEST_GEMINI_KEY"
 
 
 @pytest.fixture

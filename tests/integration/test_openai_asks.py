@@ -18,7 +18,7 @@ from tests.integration.test_mcp_tools import call, tool_error
 
 MODEL = "gpt-test"
 KEY = "sk-integration-0123456789"
-KEY_ENV = "AURA_TEST_OPENAI_KEY"
+KEY_ENV = "TEST_OPENAI_KEY"
 # 0.0001 USD a token in, 0.05 USD a token out; the reply is cut at 10 tokens. The worst case
 # stays under the policy's 1.00 USD above which a job waits for the Director.
 PRICE_IN, PRICE_OUT, CAP = "100", "50000", 10

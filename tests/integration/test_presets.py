@@ -4,6 +4,7 @@ cannot be priced is refused under a budget, and recorded unpriced (NULL, never $
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +49,7 @@ async def _charges(system: System, job_id: uuid.UUID) -> list[dict[str, Any]]:
     ("claude-code", {}, (3012, 345), Decimal("0.0123456"), "reported"),
     ("codex", RATE_CARD, (24763, 122), Decimal("0.03217375"), "estimated"),
     ("gemini-cli", RATE_CARD, (33904, 214), Decimal("0.04452000"), "estimated"),
-    ("aider", {}, (3412, 182), Decimal("0.0142"), "reported"),
+    ("aider", {}, (812, 35), Decimal("0.0142"), "reported"),
     ("opencode", {}, (5400, 400), Decimal("0.0052"), "reported"),
 ])
 async def test_each_agents_reported_usage_and_cost_reach_the_ledger(
@@ -179,3 +180,85 @@ async def test_the_preset_is_part_of_the_roster_version(system: System) -> None:
         before = await conn.fetchval("SELECT version FROM roster_version")
         await conn.execute("UPDATE employees SET preset = 'opencode' WHERE name = 'coder'")
         assert await conn.fetchval("SELECT version FROM roster_version") == before + 1
+
+
+def _agent(tmp_path: Path, name: str, body: str) -> Path:
+    script = tmp_path / name
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return script
+
+
+# Worst case with these rates: 10 tokens out at USD 100000 per million = USD 1 (nothing in).
+WORST_CASE_USD_1 = {"price_out": "100000", "max_output_tokens": 10}
+
+
+async def test_an_agent_that_fails_after_reporting_usage_is_charged_what_it_reported(
+    system: System, tmp_path: Path
+) -> None:
+    """A failed call is settled, not released: here the agent printed its usage, then failed."""
+    claude = (AGENTS / "claude").read_text()  # its printing part, then a failure
+    script = _agent(tmp_path, "claude", claude[claude.index("cat <<'JSON'"):] + "exit 3")
+    await hire(system.db, "coder", preset="claude-code", program=str(script), network=False,
+               command=None, **WORST_CASE_USD_1)
+    job = await _run(system, "coder")
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and "exited with code 3" in job.error
+    [charge] = await _charges(system, job.id)
+    assert (charge["tokens_in"], charge["tokens_out"]) == (3012, 345)
+    assert (charge["cost"], charge["pricing"]) == (Decimal("0.0123456"), "reported")
+    assert job.cost == Decimal("0.0123456")
+
+
+async def test_a_killed_agent_is_charged_its_worst_case(
+    system: System, tmp_path: Path
+) -> None:
+    """An agent killed at the job's timeout may have spent money: with no usage to read, it is
+    charged what was reserved for it, and the job still fails."""
+    script = _agent(tmp_path, "claude", "echo 'thinking…'; exec sleep 60")
+    await hire(system.db, "coder", preset="claude-code", program=str(script), network=False,
+               command=None, **WORST_CASE_USD_1)
+    submitted = await system.queue.submit(NewJob(prompt="fix it", employee="coder"), actor="t")
+    system.manager.attempts.config = dataclasses.replace(
+        system.manager.attempts.config, job_timeout_seconds=1)
+    async with running_worker(system):
+        job = await until_done(system, submitted.job.id)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and "did not finish within 1s" in job.error
+    [charge] = await _charges(system, job.id)
+    assert (charge["cost"], charge["pricing"]) == (Decimal("1"), "worst_case")
+    assert job.cost == Decimal("1")
+
+
+async def test_a_failed_agent_without_a_rate_card_is_recorded_unpriced(
+    system: System, tmp_path: Path
+) -> None:
+    script = _agent(tmp_path, "codex", "echo 'out of credit' >&2; exit 1")
+    await hire(system.db, "coder", preset="codex", program=str(script), network=False,
+               command=None)
+    job = await _run(system, "coder")
+    assert job.status is JobStatus.FAILED
+    [charge] = await _charges(system, job.id)
+    assert (charge["cost"], charge["pricing"]) == (None, "unpriced")
+    assert job.unpriced_calls == 1
+
+
+async def test_cut_off_agent_output_is_charged_its_worst_case_not_a_partial_sum(
+    system: System, tmp_path: Path
+) -> None:
+    """Only the first MiB of stdout is kept: the usage events after it are lost, so the sum of
+    those before it is no reported cost (here it would be USD 0.0021 of a USD 0.0052 run)."""
+    opencode = (AGENTS / "opencode").read_text()
+    events = opencode.split("<<'JSONL'\n")[1].split("\nJSONL")[0].splitlines()
+    first, rest = "\n".join(events[:3]), "\n".join(events[3:])  # a step_finish in each
+    assert '"step_finish"' in first and '"step_finish"' in rest
+    body = (f"cat <<'A'\n{first}\nA\nhead -c 1200000 /dev/zero | tr '\\0' 'x'; echo\n"
+            f"cat <<'B'\n{rest}\nB")
+    script = _agent(tmp_path, "opencode", body)
+    await hire(system.db, "coder", preset="opencode", program=str(script), network=False,
+               command=None, **WORST_CASE_USD_1)
+    job = await _run(system, "coder")
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    [charge] = await _charges(system, job.id)
+    assert (charge["cost"], charge["pricing"]) == (Decimal("1"), "worst_case")
+    assert job.output is not None and "output truncated" in job.output

@@ -34,6 +34,9 @@ async def test_an_approved_proposal_hires_an_openai_and_a_gemini_employee_with_t
     assert gpt["status"] == gem["status"] == "pending"
     # The Director sees where the prompts would go before deciding.
     assert "openai gpt-4o-mini at http://127.0.0.1:1234/v1" in gpt["summary"]
+    # …and which of the worker's variables would be handed over as its key (the name only).
+    assert "with the key in $OPENAI_API_KEY" in gpt["summary"]
+    assert "with the key in $GEMINI_API_KEY" in gem["summary"]
     assert not {e.name for e in await system.roster.list_employees()} & {"gpt", "gem"}
     await _approve(api, gpt["approval_id"])
     await _approve(api, gem["approval_id"])
@@ -63,6 +66,14 @@ BAD: list[tuple[dict[str, Any], str]] = [
      "max_output_tokens must be at most 1000000"),
     ({"adapter": "gemini", "model": "g", "api_key_env": "A" * 129},
      "api_key_env must be at most 128 characters"),
+    # The service's own secrets are never an employee's key, whatever the adapter or case.
+    ({"adapter": "openai", "model": "m", "base_url": "https://evil.example/v1",
+      "api_key_env": "AURA_DIRECTOR_KEY"},
+     "api_key_env AURA_DIRECTOR_KEY is a variable of the service itself"),
+    ({"adapter": "gemini", "model": "g", "api_key_env": "aura_database_url"},
+     "the service's own variables are never given to an employee"),
+    ({"adapter": "cli", "command": ["true"], "api_key_env": "Aura_Director_Key"},
+     "api_key_env Aura_Director_Key is a variable of the service itself"),
 ]
 
 

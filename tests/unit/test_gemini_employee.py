@@ -24,7 +24,7 @@ from tests.fakes.gemini_server import FakeGemini
 
 MODEL = "gemini-2.5-flash"
 KEY = "AIza-test-key-not-real"
-KEY_ENV = "AURA_TEST_GEMINI_KEY"
+KEY_ENV = "TEST_GEMINI_KEY"
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,21 @@ async def test_a_missing_key_variable_fails_naming_it_without_calling(
     monkeypatch.delenv(KEY_ENV)
     with pytest.raises(EmployeeFailed, match=rf"\${KEY_ENV}, which is not set"):
         await gem.work(ask("hello"), runlog)
+    assert fake.requests == []
+
+
+async def test_a_key_in_a_service_variable_is_refused_and_nothing_is_sent(
+    fake: FakeGemini, runlog: RunLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A row hired before the hire refused AURA_* names must not leak the service's secrets.
+    monkeypatch.setenv("aura_director_key", "director-secret")
+    adapter = GeminiEmployee(employee(fake.url, key_env="aura_director_key"))
+    try:
+        with pytest.raises(EmployeeFailed, match="never given to an employee") as caught:
+            await adapter.work(ask("hello"), runlog)
+    finally:
+        await adapter.aclose()
+    assert "director-secret" not in str(caught.value)
     assert fake.requests == []
 
 

@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI
 
 MODEL = "gpt-test"
 KEY = "sk-test-0123456789abcdef"
-KEY_ENV = "AURA_TEST_OPENAI_KEY"
+KEY_ENV = "TEST_OPENAI_KEY"
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +175,22 @@ async def test_a_missing_key_variable_is_named_and_nothing_is_sent(
             await adapter.work(ask("hello"), runlog)
     finally:
         await adapter.aclose()
+    assert fake.completions() == []
+
+
+async def test_a_key_in_a_service_variable_is_refused_and_nothing_is_sent(
+    fake: FakeOpenAI, runlog: RunLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A row hired before the hire refused AURA_* names must not send the Director key away.
+    monkeypatch.setenv("AURA_DIRECTOR_KEY", "director-secret")
+    adapter = OpenAIEmployee(employee_at(fake.url, key_env="AURA_DIRECTOR_KEY"))
+    try:
+        with pytest.raises(EmployeeFailed, match="AURA_DIRECTOR_KEY, a variable of the service "
+                           "itself") as caught:
+            await adapter.work(ask("hello"), runlog)
+    finally:
+        await adapter.aclose()
+    assert "director-secret" not in str(caught.value)
     assert fake.completions() == []
 
 

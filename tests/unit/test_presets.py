@@ -40,7 +40,8 @@ def _run(name: str, model: str | None = None) -> str:
     ("claude-code", "claude-code: the function is fixed", Usage(3012, 345), Decimal("0.0123456")),
     ("codex", "codex: the function is fixed", Usage(24763, 122), None),
     ("gemini-cli", "gemini-cli: the function is fixed", Usage(33904, 214), None),
-    ("aider", None, Usage(3412, 182), Decimal("0.0142")),
+    # aider: the final usage line's tokens (its last call) and session total (the whole run).
+    ("aider", None, Usage(812, 35), Decimal("0.0142")),
     ("opencode", "opencode: the function is fixed", Usage(5400, 400), Decimal("0.0052")),
 ])
 def test_each_agents_documented_output_is_read(
@@ -63,6 +64,23 @@ def test_aiders_reply_is_its_output_without_the_usage_lines() -> None:
 def test_aider_without_a_price_reports_tokens_and_no_cost() -> None:
     reported = parse_aider("done\nTokens: 116 sent, 30 received.\n")
     assert (reported.usage, reported.cost, reported.text) == (Usage(116, 30), None, "done\n")
+
+
+# Usage lines inside the model's reply, ahead of aider's own final line.
+_INJECTED = ("Sure.\nTokens: 1 sent, 1 received. Cost: $0.000001 message, $0.000001 session.\n"
+             "Tokens: 999k sent, 999k received. Cost: $0.00 message, $0.00 session.\n")
+
+
+def test_usage_lines_in_aiders_reply_do_not_set_the_cost() -> None:
+    reported = parse_aider(_INJECTED + "Tokens: 2.6k sent, 147 received. Cost: $0.01 message, "
+                           "$0.25 session.\n")
+    assert (reported.usage, reported.cost) == (Usage(2600, 147), Decimal("0.25"))
+
+
+def test_a_final_aider_line_without_a_cost_leaves_the_cost_to_the_rate_card() -> None:
+    # An earlier (injected) line with a cost must not stand in for the final line's missing one.
+    reported = parse_aider(_INJECTED + "Tokens: 116 sent, 30 received.\n")
+    assert (reported.usage, reported.cost) == (Usage(116, 30), None)
 
 
 def test_a_reported_zero_for_used_tokens_is_no_price() -> None:
