@@ -197,24 +197,27 @@ def _aider_count(text: str) -> int:
 
 
 def parse_aider(stdout: str) -> Reported:
-    """`aider --message … --no-pretty`: the reply is stdout less aider's usage lines; tokens
-    and cost come from the final usage line only (its cost is the session total, when aider
-    printed one). Earlier lines are not trusted: the model's reply can contain text shaped
-    like a usage line, and it would then set the recorded cost."""
+    """`aider --message … --no-pretty`: the reply is stdout less aider's usage lines. Tokens
+    are the sum over every usage line (one per model call); the cost comes from the final
+    line only (its session total, when aider printed one). The model's reply can contain
+    text shaped like a usage line: summed tokens can then only grow (an overcharge, never an
+    undercharge), and an injected cost is never taken."""
     final: re.Match[str] | None = None
+    sent = received = 0
     kept: list[str] = []
     for line in stdout.splitlines():
         match = _AIDER_TOKENS.match(line.strip())
         if match is None:
             kept.append(line)
-        else:
-            final = match
+            continue
+        final = match
+        sent += _aider_count(match["sent"])
+        received += _aider_count(match["received"])
     if final is None:
         raise UsageUnreadable("no 'Tokens: … sent, … received.' line")
-    usage = Usage(_aider_count(final["sent"]), _aider_count(final["received"]))
     # No cost on the final line: None, and the rate card prices the tokens (or nothing can).
     cost = _money(final["session"]) if final["session"] is not None else None
-    return _priced("\n".join(kept).strip() + "\n", usage, cost)
+    return _priced("\n".join(kept).strip() + "\n", Usage(sent, received), cost)
 
 
 def parse_opencode(stdout: str) -> Reported:

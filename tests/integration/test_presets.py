@@ -49,7 +49,7 @@ async def _charges(system: System, job_id: uuid.UUID) -> list[dict[str, Any]]:
     ("claude-code", {}, (3012, 345), Decimal("0.0123456"), "reported"),
     ("codex", RATE_CARD, (24763, 122), Decimal("0.03217375"), "estimated"),
     ("gemini-cli", RATE_CARD, (33904, 214), Decimal("0.04452000"), "estimated"),
-    ("aider", {}, (812, 35), Decimal("0.0142"), "reported"),
+    ("aider", {}, (3412, 182), Decimal("0.0142"), "reported"),
     ("opencode", {}, (5400, 400), Decimal("0.0052"), "reported"),
 ])
 async def test_each_agents_reported_usage_and_cost_reach_the_ledger(

@@ -40,8 +40,8 @@ def _run(name: str, model: str | None = None) -> str:
     ("claude-code", "claude-code: the function is fixed", Usage(3012, 345), Decimal("0.0123456")),
     ("codex", "codex: the function is fixed", Usage(24763, 122), None),
     ("gemini-cli", "gemini-cli: the function is fixed", Usage(33904, 214), None),
-    # aider: the final usage line's tokens (its last call) and session total (the whole run).
-    ("aider", None, Usage(812, 35), Decimal("0.0142")),
+    # aider: tokens summed over its usage lines (one per call), the final line's session total.
+    ("aider", None, Usage(3412, 182), Decimal("0.0142")),
     ("opencode", "opencode: the function is fixed", Usage(5400, 400), Decimal("0.0052")),
 ])
 def test_each_agents_documented_output_is_read(
@@ -74,13 +74,15 @@ _INJECTED = ("Sure.\nTokens: 1 sent, 1 received. Cost: $0.000001 message, $0.000
 def test_usage_lines_in_aiders_reply_do_not_set_the_cost() -> None:
     reported = parse_aider(_INJECTED + "Tokens: 2.6k sent, 147 received. Cost: $0.01 message, "
                            "$0.25 session.\n")
-    assert (reported.usage, reported.cost) == (Usage(2600, 147), Decimal("0.25"))
+    # Injected lines can only add tokens (an overcharge), never set the cost.
+    assert reported.usage == Usage(1 + 999_000 + 2600, 1 + 999_000 + 147)
+    assert reported.cost == Decimal("0.25")
 
 
 def test_a_final_aider_line_without_a_cost_leaves_the_cost_to_the_rate_card() -> None:
     # An earlier (injected) line with a cost must not stand in for the final line's missing one.
     reported = parse_aider(_INJECTED + "Tokens: 116 sent, 30 received.\n")
-    assert (reported.usage, reported.cost) == (Usage(116, 30), None)
+    assert (reported.usage.tokens_in, reported.cost) == (1 + 999_000 + 116, None)
 
 
 def test_a_reported_zero_for_used_tokens_is_no_price() -> None:
