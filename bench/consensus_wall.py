@@ -42,7 +42,7 @@ from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 OPENAI_MODEL, GEMINI_MODEL, OLLAMA_MODEL = "gpt-bench", "gemini-2.5-flash", "llama3.2"
-OPENAI_KEY_ENV, GEMINI_KEY_ENV = "AURA_BENCH_OPENAI_KEY", "AURA_BENCH_GEMINI_KEY"
+OPENAI_KEY_ENV, GEMINI_KEY_ENV = "BENCH_OPENAI_KEY", "BENCH_GEMINI_KEY"
 MEMBERS = ("llama", "gpt", "gem")
 
 
